@@ -1,0 +1,291 @@
+"""Keras activation functions in NumPy, by their Keras names.
+
+Computed in float64 and cast back to the input's float dtype, which keeps results within
+float32 rounding of Keras's. ``hard_sigmoid`` has two meanings: Keras 3's
+``clip(x/6 + 1/2, 0, 1)`` and Keras 2's ``clip(0.2x + 1/2, 0, 1)``; a config read as
+Keras 2 gets the Keras 2 one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from . import registry
+from .errors import ConfigError, UnsafeConfigError, describe
+from .fields import KERAS2, KERAS3
+
+Array = np.ndarray
+
+SELU_ALPHA = 1.6732632423543772
+SELU_SCALE = 1.0507009873554805
+
+
+class ActivationFn:
+    """A named activation: callable on arrays, serialized as its name."""
+
+    def __init__(self, name: str, fn: Callable[..., Array], *, custom: bool = False,
+                 doc: str = ""):
+        self.name = name
+        self.fn = fn
+        self.custom = custom
+        self.__doc__ = doc or getattr(fn, "__doc__", None)
+
+    def __call__(self, x: Any, **kwargs: Any) -> Array:
+        if self.custom:
+            return self.fn(x, **kwargs)
+        x = np.asarray(x)
+        dtype = x.dtype if np.issubdtype(x.dtype, np.floating) else np.float32
+        return np.asarray(self.fn(x.astype(np.float64), **kwargs), dtype=dtype)
+
+    def serialize(self, fmt: str) -> Any:
+        if self.custom and fmt == KERAS3:
+            return {"module": "builtins", "class_name": "function", "config": self.name,
+                    "registered_name": "function"}
+        return self.name
+
+    def __repr__(self) -> str:
+        return f"<activation {self.name}>"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ActivationFn) and other.name == self.name and \
+            other.fn is self.fn
+
+    __hash__ = object.__hash__
+
+
+# -- the math ------------------------------------------------------------------------
+
+
+def erf(x: Array) -> Array:
+    """Vectorized error function (fractional error < 1.2e-7; Numerical Recipes erfc)."""
+    z = np.abs(x)
+    t = 1.0 / (1.0 + 0.5 * z)
+    poly = -1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (
+        -0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (
+            -0.82215223 + t * 0.17087277))))))))
+    erfc = t * np.exp(-z * z + poly)
+    return np.where(x >= 0, 1.0 - erfc, erfc - 1.0)
+
+
+def linear(x):
+    return x
+
+
+def relu(x, negative_slope=0.0, max_value=None, threshold=0.0):
+    y = np.where(x > threshold, x, negative_slope * (x - threshold) if negative_slope else 0.0)
+    if max_value is not None:
+        y = np.minimum(y, max_value)
+    return y
+
+
+def sigmoid(x):
+    return 0.5 * (1.0 + np.tanh(0.5 * x))
+
+
+def tanh(x):
+    return np.tanh(x)
+
+
+def softmax(x, axis=-1):
+    e = np.exp(x - np.max(x, axis=axis, keepdims=True))
+    return e / np.sum(e, axis=axis, keepdims=True)
+
+
+def log_softmax(x, axis=-1):
+    s = x - np.max(x, axis=axis, keepdims=True)
+    return s - np.log(np.sum(np.exp(s), axis=axis, keepdims=True))
+
+
+def softplus(x):
+    return np.logaddexp(0.0, x)
+
+
+def softsign(x):
+    return x / (1.0 + np.abs(x))
+
+
+def exponential(x):
+    return np.exp(x)
+
+
+def elu(x, alpha=1.0):
+    return np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0.0)))
+
+
+def selu(x):
+    return SELU_SCALE * elu(x, SELU_ALPHA)
+
+
+def gelu(x, approximate=False):
+    if approximate:
+        return 0.5 * x * (1.0 + np.tanh(np.sqrt(2.0 / np.pi) * (x + 0.044715 * x**3)))
+    return 0.5 * x * (1.0 + erf(x / np.sqrt(2.0)))
+
+
+def silu(x):
+    return x * sigmoid(x)
+
+
+def mish(x):
+    return x * np.tanh(softplus(x))
+
+
+def relu6(x):
+    return np.clip(x, 0.0, 6.0)
+
+
+def leaky_relu(x, negative_slope=0.2):
+    return np.where(x >= 0, x, negative_slope * x)
+
+
+def hard_sigmoid(x):
+    return np.clip(x / 6.0 + 0.5, 0.0, 1.0)
+
+
+def hard_sigmoid_keras2(x):
+    return np.clip(0.2 * x + 0.5, 0.0, 1.0)
+
+
+def hard_silu(x):
+    return x * hard_sigmoid(x)
+
+
+def celu(x, alpha=1.0):
+    return np.maximum(x, 0.0) + alpha * np.expm1(np.minimum(x, 0.0) / alpha)
+
+
+def glu(x, axis=-1):
+    a, b = np.split(x, 2, axis=axis)
+    return a * sigmoid(b)
+
+
+def hard_tanh(x):
+    return np.clip(x, -1.0, 1.0)
+
+
+def hard_shrink(x, threshold=0.5):
+    return np.where(np.abs(x) > threshold, x, 0.0)
+
+
+def soft_shrink(x, threshold=0.5):
+    return np.where(x > threshold, x - threshold, np.where(x < -threshold, x + threshold, 0.0))
+
+
+def tanh_shrink(x):
+    return x - np.tanh(x)
+
+
+def log_sigmoid(x):
+    return -softplus(-x)
+
+
+def sparse_plus(x):
+    return np.where(x <= -1.0, 0.0, np.where(x >= 1.0, x, (x + 1.0) ** 2 / 4.0))
+
+
+def sparse_sigmoid(x):
+    return np.where(x <= -1.0, 0.0, np.where(x >= 1.0, 1.0, (x + 1.0) / 2.0))
+
+
+def squareplus(x, b=4.0):
+    return (x + np.sqrt(x * x + b)) / 2.0
+
+
+def sparsemax(x, axis=-1):
+    """Euclidean projection of ``x`` onto the probability simplex along ``axis``."""
+    z = np.moveaxis(x, axis, -1)
+    zs = -np.sort(-z, axis=-1)
+    k = np.arange(1, z.shape[-1] + 1)
+    cums = np.cumsum(zs, axis=-1)
+    support = (1.0 + k * zs) > cums
+    kz = np.sum(support, axis=-1, keepdims=True)
+    tau = (np.take_along_axis(cums, kz - 1, axis=-1) - 1.0) / kz
+    return np.moveaxis(np.maximum(z - tau, 0.0), -1, axis)
+
+
+BUILTINS: dict[str, Callable[..., Array]] = {
+    "linear": linear, "relu": relu, "sigmoid": sigmoid, "tanh": tanh, "softmax": softmax,
+    "log_softmax": log_softmax, "softplus": softplus, "softsign": softsign,
+    "exponential": exponential, "elu": elu, "selu": selu, "gelu": gelu, "silu": silu,
+    "mish": mish, "relu6": relu6, "leaky_relu": leaky_relu, "hard_sigmoid": hard_sigmoid,
+    "hard_silu": hard_silu, "celu": celu, "glu": glu, "hard_tanh": hard_tanh,
+    "hard_shrink": hard_shrink, "soft_shrink": soft_shrink, "tanh_shrink": tanh_shrink,
+    "log_sigmoid": log_sigmoid, "sparse_plus": sparse_plus, "sparse_sigmoid": sparse_sigmoid,
+    "squareplus": squareplus, "sparsemax": sparsemax,
+}
+#: names that Keras 3 maps to another function (and serializes under that one)
+K3_ALIASES = {"swish": "silu", "hard_swish": "hard_silu"}
+#: names Keras 2 knows; Keras 2 writes ``swish`` for silu
+K2_NAMES = {"elu", "exponential", "gelu", "hard_sigmoid", "linear", "mish", "relu", "selu",
+            "sigmoid", "softmax", "softplus", "softsign", "swish", "tanh", "leaky_relu", "relu6",
+            "log_softmax", "silu"}
+
+_FNS: dict[str, ActivationFn] = {n: ActivationFn(n, f) for n, f in BUILTINS.items()}
+_K2_HARD_SIGMOID = ActivationFn("hard_sigmoid", hard_sigmoid_keras2)
+_K2_SWISH = ActivationFn("swish", silu)
+for _name, _fn in _FNS.items():
+    registry.register("activation", _name, _fn)
+
+
+def names() -> list[str]:
+    """Every activation name usable in a config (for dropdowns)."""
+    return sorted(set(BUILTINS) | set(K3_ALIASES))
+
+
+def get(identifier: Any, path: str = "activation") -> ActivationFn:
+    """Resolve None, a name, a function dict or a callable to an :class:`ActivationFn`."""
+    return registry.get_object("activation", identifier, path)
+
+
+def _from_string(name: str, path: str) -> ActivationFn:
+    custom = registry.custom_objects().get(name)
+    if custom is not None:
+        return _from_callable(custom, path, name)
+    fmt = registry.current_format()
+    if fmt == KERAS2 and name == "hard_sigmoid":
+        return _K2_HARD_SIGMOID
+    if fmt == KERAS2 and name == "swish":
+        return _K2_SWISH
+    if name == "threshold":
+        raise ConfigError(path, "'threshold' needs the arguments threshold and default_value, "
+                          "which a config cannot give; use a ReLU layer with threshold= instead")
+    fn = _FNS.get(K3_ALIASES.get(name, name))
+    if fn is None:
+        raise registry.unknown_name("activation", name, path)
+    return fn
+
+
+def _from_callable(value: Any, path: str, name: str | None) -> ActivationFn:
+    if isinstance(value, ActivationFn):
+        return value
+    if callable(value):
+        return ActivationFn(name or getattr(value, "__name__", "custom"), value, custom=True)
+    raise ConfigError(path, f"expected an activation name, got {describe(value)}")
+
+
+def from_function_dict(value: dict[str, Any], path: str) -> ActivationFn:
+    """``{'class_name': 'function', 'config': 'name'}`` (K3) -> the named function."""
+    cls = value.get("class_name")
+    if cls == "__lambda__":
+        raise UnsafeConfigError(path, "a Python lambda given as bytecode; layerlab never runs "
+                                "code from a config. Define the function in your code and pass "
+                                "it by name in custom_objects.")
+    name = value.get("config")
+    if not isinstance(name, str):
+        raise ConfigError(f"{path}.config", f"expected the function's name, got "
+                          f"{describe(name)}")
+    reg = value.get("registered_name")
+    custom = registry.custom_objects()
+    for key in (reg, name):
+        if isinstance(key, str) and key in custom:
+            return _from_callable(custom[key], path, name)
+    return _from_string(name, path)
+
+
+registry.set_string_resolver("activation", _from_string)
+registry.set_resolver("activation", _from_callable)
+
+__all__ = ["ActivationFn", "get", "names", "BUILTINS", "erf", "KERAS2", "KERAS3"]

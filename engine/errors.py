@@ -1,0 +1,91 @@
+"""Errors raised by the engine.
+
+Every error about user input starts with the path of the offending field, so that
+a message reads like ``config.kernel_initializer.config.scale: must be > 0, got -1.0``.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from typing import Any
+
+_EXCERPT = 60
+
+
+def excerpt(value: Any, limit: int = _EXCERPT) -> str:
+    """A short, safe rendering of a user value for an error message."""
+    if isinstance(value, bool) or value is None:
+        text = repr(value)
+    elif isinstance(value, str):
+        text = repr(value)
+    elif isinstance(value, (int, float)):
+        text = repr(value)
+    else:
+        kind = type(value).__name__
+        try:
+            text = f"{kind} {value!r}" if not isinstance(value, (list, tuple, dict)) else repr(value)
+        except Exception:  # a hostile __repr__ must not hide the real error
+            text = f"<{kind}>"
+    if len(text) > limit:
+        text = text[: limit - 3] + "..."
+    return text
+
+
+def describe(value: Any) -> str:
+    """``the str '3'``, ``the bool True``: what was received, for messages."""
+    if value is None:
+        return "None"
+    return f"the {type(value).__name__} {excerpt(value)}"
+
+
+def close_names(name: str, candidates: Iterable[str], n: int = 5) -> list[str]:
+    cands = list(candidates)
+    lowered = {c.lower(): c for c in cands}
+    hits = difflib.get_close_matches(str(name).lower(), list(lowered), n=n, cutoff=0.6)
+    return [lowered[h] for h in hits]
+
+
+class ConfigError(ValueError):
+    """A config (or a value given to a layer) is invalid.
+
+    ``path`` is where in the config the problem is (``config.units``,
+    ``layers[3].config.kernel_initializer``); the message always starts with it.
+    """
+
+    def __init__(self, path: str, message: str):
+        self.path = path
+        self.reason = message
+        super().__init__(f"{path}: {message}" if path else message)
+
+    def with_prefix(self, prefix: str) -> ConfigError:
+        """The same error, re-rooted under ``prefix`` (for nested configs)."""
+        path = f"{prefix}.{self.path}" if self.path and prefix else (prefix or self.path)
+        err = type(self)(path, self.reason)
+        err.__cause__ = self.__cause__
+        return err
+
+
+class UnsafeConfigError(ConfigError):
+    """The config asks for code to be run (a Lambda, a function given as bytecode)."""
+
+
+class BudgetError(ConfigError):
+    """A layer would allocate more weight elements than the size budget allows."""
+
+
+class WeightsError(ValueError):
+    """Weights given to a layer or read from a file do not fit it."""
+
+
+class MultipleConfigErrors(ConfigError):
+    """Several independent problems found in one config (a whole model)."""
+
+    def __init__(self, path: str, errors: list[ConfigError] | str):
+        if isinstance(errors, str):  # re-rooting through ConfigError.with_prefix
+            super().__init__(path, errors)
+            self.errors = []
+            return
+        self.errors = list(errors)
+        lines = "\n".join(f"  - {e}" for e in self.errors)
+        super().__init__(path, f"{len(self.errors)} problems:\n{lines}")

@@ -1,0 +1,18 @@
+"""Every built-in layer; importing a family module registers its classes."""
+
+from . import (  # noqa: F401
+    activation,
+    attention,
+    conv,
+    core,
+    merging,
+    normalization,
+    pooling,
+    preprocessing,
+    regularization,
+    reshaping,
+    rnn,
+)
+from .base import InputSpec, Layer, Variable
+
+__all__ = ["Layer", "Variable", "InputSpec"]

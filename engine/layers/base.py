@@ -1,0 +1,448 @@
+"""The Layer base class: Keras's layer API on NumPy arrays.
+
+A layer's constructor arguments are its config keys (declared as ``fields``). Weights are
+declared in ``build(input_shape)`` with :meth:`Layer.add_weight`; they are counted against
+the size budget before any is allocated. ``call(inputs, ...)`` is the forward pass.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import itertools
+import math
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ..configurable import Configurable, to_snake_case
+from ..errors import BudgetError, ConfigError, WeightsError, describe
+from ..fields import KERAS2, KERAS3, Bool, Field, Object, Regularizer, Shape, Str
+from ..serialization import current_budget
+
+ShapeT = tuple[int | None, ...]
+
+_name_counters: dict[str, itertools.count] = defaultdict(itertools.count)
+
+
+def unique_name(base: str) -> str:
+    n = next(_name_counters[base])
+    return base if n == 0 else f"{base}_{n}"
+
+
+class Variable:
+    """A weight: ``name`` (``kernel``), ``path`` (``dense/kernel``), ``value`` (an array)."""
+
+    __slots__ = ("name", "path", "value", "trainable", "initializer", "regularizer",
+                 "constraint", "shape", "dtype", "field")
+
+    def __init__(self, name: str, path: str, shape: tuple[int, ...], dtype: str,
+                 trainable: bool, initializer: Any, regularizer: Any = None,
+                 constraint: Any = None, field: str | None = None):
+        self.name, self.path = name, path
+        self.shape, self.dtype = tuple(int(s) for s in shape), dtype
+        self.trainable = trainable
+        self.initializer, self.regularizer, self.constraint = initializer, regularizer, constraint
+        self.field = field
+        self.value: np.ndarray | None = None
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
+    def numpy(self) -> np.ndarray:
+        return np.array(self.value)
+
+    def assign(self, value: Any) -> None:
+        arr = np.asarray(value, dtype=self.dtype)
+        if arr.shape != self.shape:
+            raise WeightsError(f"{self.path}: expected shape {self.shape}, got {arr.shape}")
+        self.value = arr
+
+    def __array__(self, dtype=None, copy=None):
+        return np.asarray(self.value, dtype=dtype)
+
+    def __repr__(self) -> str:
+        return f"<Variable path={self.path!r} shape={self.shape} dtype={self.dtype}>"
+
+
+@dataclass
+class InputSpec:
+    """What a layer accepts: exact rank, minimum rank, fixed sizes of some axes."""
+
+    ndim: int | None = None
+    min_ndim: int | None = None
+    axes: dict[int, int] | None = None
+
+
+def normalize_shape(shape: Any, path: str = "input_shape") -> ShapeT | list[ShapeT]:
+    """A shape, or a list of shapes for multi-input layers, as tuples."""
+    if hasattr(shape, "shape") and not isinstance(shape, (list, tuple)):
+        return tuple(shape.shape)
+    if isinstance(shape, (list, tuple)) and shape and all(
+            isinstance(s, (list, tuple)) for s in shape):
+        return [normalize_shape(s, f"{path}[{i}]") for i, s in enumerate(shape)]
+    return Shape("input_shape", optional=False).validate(shape, path)
+
+
+def activity_regularizer_field(keras3_always: bool) -> Field:
+    """Keras 3's base Layer writes ``activity_regularizer`` only when set; some layers
+    (Conv, Embedding, RNNs) always write it. Keras 2 layers that take it always do."""
+    return Regularizer("activity_regularizer", None, "Penalty on the layer's output.",
+                       omit_default=() if keras3_always else (KERAS3,))
+
+
+class Layer(Configurable):
+    """Base of every layer. Subclasses declare ``fields`` and implement ``build``/``call``.
+
+    Class attributes a subclass may set: ``supports_masking`` (forward the mask),
+    ``autocast`` (cast float inputs to the compute dtype; False for integer inputs),
+    ``multi_input`` (``call`` takes a list of arrays).
+    """
+
+    registry_kind: ClassVar[str] = "layer"
+    keras_module: ClassVar[str] = "keras.layers"
+    abstract = True
+    supports_masking: ClassVar[bool] = False
+    autocast: ClassVar[bool] = True
+    multi_input: ClassVar[bool] = False
+    #: seed field name used by training-mode randomness
+    fields: ClassVar[tuple[Field, ...]] = (
+        Str("name", None, "The layer's name (unique within a model)."),
+        Bool("trainable", True, "Whether the weights are updated in training."),
+        Object("dtype", "float32", "Compute/weight dtype policy.", kind="dtype"),
+        Regularizer("activity_regularizer", None, "Penalty on the layer's output.",
+                    formats=(KERAS3,), omit_default=(KERAS3,)),
+        Shape("batch_input_shape", None, "Keras 2: the input shape, batch included.",
+              formats=(KERAS2,), omit_default=(KERAS2,)),
+    )
+
+    def __init_subclass__(cls, **kwargs: Any):
+        super().__init_subclass__(**kwargs)
+        if "build" in cls.__dict__:
+            cls.build = _budgeted_build(cls.__dict__["build"])
+        call = cls.__dict__.get("call")
+        if call is not None:
+            params = inspect.signature(call).parameters
+            cls._call_accepts = frozenset(params)
+            cls._call_var_kw = any(p.kind is p.VAR_KEYWORD for p in params.values())
+
+    _call_accepts: ClassVar[frozenset[str]] = frozenset()
+    _call_var_kw: ClassVar[bool] = False
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        for key in ("input_shape", "input_dim"):
+            if key in kwargs and "batch_input_shape" not in kwargs:
+                v = kwargs.pop(key)
+                if v is not None:
+                    v = [v] if key == "input_dim" else v
+                    kwargs["batch_input_shape"] = [kwargs.get("batch_size")] + list(v)
+            else:
+                kwargs.pop(key, None)
+        kwargs.pop("batch_size", None)
+        self.built = False
+        self._weights: list[Variable] = []
+        self._pending: list[Variable] | None = None
+        self._sublayers: list[Layer] = []
+        self._build_shape: Any = None
+        self._activity_losses: list[float] = []
+        self._budget = current_budget()
+        super().__init__(*args, **kwargs)
+        if self._values.get("name") is None:
+            self._values["name"] = unique_name(to_snake_case(type(self).__name__))
+        seed = self._values.get("seed")
+        self._rng = np.random.default_rng(seed if isinstance(seed, int) else None)
+        self.input_spec: InputSpec | None = None
+
+    def _tolerate_key(self, key: str, value: Any) -> bool:
+        # Keras 2 writes 'dynamic' (False) and some files 'autocast'; both are harmless.
+        return key in ("dynamic", "autocast") and isinstance(value, bool) and not value or \
+            key == "autocast"
+
+    # -- base attributes -------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self._values["name"]
+
+    @name.setter
+    def name(self, value: str) -> None:
+        self._values["name"] = Str("name").validate(value, "name")
+
+    @property
+    def trainable(self) -> bool:
+        return self._values["trainable"]
+
+    @trainable.setter
+    def trainable(self, value: bool) -> None:
+        self._values["trainable"] = Bool("trainable").validate(value, "trainable")
+
+    @property
+    def dtype_policy(self):
+        return self._values["dtype"]
+
+    @property
+    def dtype(self) -> str:
+        """The weights' dtype (``'float32'``), as Keras's ``layer.dtype``."""
+        return self._values["dtype"].variable_dtype
+
+    @property
+    def compute_dtype(self) -> str:
+        return self._values["dtype"].compute_dtype
+
+    # -- weights ---------------------------------------------------------------------
+    def add_weight(self, name: str, shape: Sequence[int], initializer: Any = "zeros",
+                   *, trainable: bool = True, regularizer: Any = None, constraint: Any = None,
+                   dtype: str | None = None, field: str | None = None) -> Variable:
+        """Declare a weight; it is allocated once ``build`` returns and the budget allows."""
+        from ..registry import get_object
+
+        if isinstance(initializer, str):
+            initializer = get_object("initializer", initializer, name)
+        var = Variable(name, f"{self.name}/{name}", tuple(shape), dtype or self.dtype,
+                       trainable, initializer, regularizer, constraint, field)
+        for d in var.shape:
+            if d < 0:
+                raise ConfigError(self._path or self.name, f"weight {name!r} would have a "
+                                  f"negative dimension: {tuple(shape)}")
+        if self._pending is not None:
+            self._pending.append(var)
+        else:
+            self._check_budget([var])
+            self._materialize([var])
+        self._weights.append(var)
+        return var
+
+    def _check_budget(self, variables: list[Variable]) -> None:
+        total = sum(v.size for v in variables)
+        if total > self._budget:
+            sizes = ", ".join(f"{v.name} {v.shape}" for v in variables)
+            where = self._path or self.name
+            raise BudgetError(where, f"{type(self).__name__} {self.name!r} would allocate "
+                              f"{total:,} weight elements ({sizes}), over the budget of "
+                              f"{self._budget:,}. Use smaller sizes, or raise the budget with "
+                              f"deserialize(..., max_weight_elements=N).")
+
+    def _materialize(self, variables: list[Variable]) -> None:
+        for v in variables:
+            try:
+                v.value = np.asarray(v.initializer(v.shape, dtype=v.dtype), dtype=v.dtype)
+            except ConfigError as e:
+                field = v.field or f"{v.name}_initializer"
+                base = f"{self._path}.{field}" if self._path else field
+                raise ConfigError(base, e.reason) from None
+
+    @property
+    def weights(self) -> list[Variable]:
+        own_t = [w for w in self._weights if w.trainable]
+        own_n = [w for w in self._weights if not w.trainable]
+        out = own_t + own_n
+        for layer in self._sublayers:
+            out.extend(layer.weights)
+        return out
+
+    @property
+    def trainable_weights(self) -> list[Variable]:
+        return [w for w in self.weights if w.trainable] if self.trainable else []
+
+    @property
+    def non_trainable_weights(self) -> list[Variable]:
+        if not self.trainable:
+            return self.weights
+        return [w for w in self.weights if not w.trainable]
+
+    def get_weights(self) -> list[np.ndarray]:
+        return [np.array(w.value) for w in self.weights]
+
+    def set_weights(self, weights: Sequence[Any]) -> None:
+        """Set every weight, in ``get_weights()`` order; shapes must match exactly."""
+        params = self.weights
+        if not self.built and not params:
+            raise WeightsError(f"set_weights: layer {self.name!r} is not built yet; call "
+                               f"build(input_shape) or call it on data first")
+        weights = list(weights)
+        if len(weights) != len(params):
+            want = ", ".join(f"{p.name} {p.shape}" for p in params) or "none"
+            raise WeightsError(f"set_weights: layer {self.name!r} expects {len(params)} arrays "
+                               f"({want}), got {len(weights)}")
+        arrays = []
+        for i, (p, w) in enumerate(zip(params, weights)):
+            arr = np.asarray(w)
+            if arr.shape != p.shape:
+                raise WeightsError(f"set_weights: weight {i} ({p.path}) of layer {self.name!r} "
+                                   f"has shape {p.shape}, got an array of shape {arr.shape}")
+            arrays.append(arr.astype(p.dtype, copy=True))
+        for p, arr in zip(params, arrays):
+            p.value = arr
+
+    def count_params(self) -> int:
+        if not self.built:
+            raise ValueError(f"count_params: layer {self.name!r} is not built yet; call "
+                             f"build(input_shape) first")
+        return int(sum(w.size for w in self.weights))
+
+    @property
+    def losses(self) -> list[float]:
+        out = [w.regularizer(w.value) for w in self._weights if w.regularizer is not None]
+        for layer in self._sublayers:
+            out.extend(layer.losses)
+        return out + list(self._activity_losses)
+
+    # -- building --------------------------------------------------------------------
+    def build(self, input_shape: Any = None) -> None:
+        """Create the weights for inputs of ``input_shape`` (batch dimension included)."""
+
+    def build_from_config(self, build_config: dict[str, Any], path: str = "build_config"):
+        shape = build_config.get("input_shape")
+        if shape is None:
+            return
+        self.build(_shape_from_json(shape, f"{path}.input_shape"))
+
+    def get_build_config(self) -> dict[str, Any] | None:
+        if not self.built or self._build_shape is None:
+            return None
+        return {"input_shape": _shape_to_json(self._build_shape)}
+
+    # -- calling ---------------------------------------------------------------------
+    def __call__(self, inputs: Any, *args: Any, training: bool = False, mask: Any = None,
+                 **kwargs: Any) -> Any:
+        """Run the layer: builds it on first use, then ``call``. ``training=False`` is
+        inference (dropout and noise off, BatchNormalization on moving statistics)."""
+        x = self._convert_inputs(inputs)
+        extra = [None if a is None else self._cast(a) for a in args]
+        if not self.built:
+            self._auto_build(x, extra, kwargs)
+        self._check_inputs(x)
+        call_kwargs = dict(kwargs)
+        if "training" in self._call_accepts or self._call_var_kw:
+            call_kwargs["training"] = bool(training)
+        if "mask" in self._call_accepts or self._call_var_kw:
+            call_kwargs["mask"] = mask
+        if kwargs and not self._call_var_kw:
+            unknown = set(kwargs) - set(self._call_accepts)
+            if unknown:
+                raise TypeError(f"{type(self).__name__}.__call__ got unexpected arguments "
+                                f"{sorted(unknown)}")
+        out = self.call(x, *extra, **call_kwargs)
+        reg = self._values.get("activity_regularizer")
+        self._activity_losses = [] if reg is None else [
+            reg(o) for o in (out if isinstance(out, (list, tuple)) else [out])]
+        return out
+
+    def _auto_build(self, x: Any, args: list[Any], kwargs: dict[str, Any]) -> None:
+        """Build from the first call's inputs (layers with several inputs override)."""
+        self.build(_shapes_of(x))
+
+    def call(self, inputs: Any) -> Any:
+        return inputs
+
+    def _convert_inputs(self, inputs: Any) -> Any:
+        if self.multi_input:
+            if not isinstance(inputs, (list, tuple)):
+                raise ValueError(f"{type(self).__name__} {self.name!r} expects a list of "
+                                 f"inputs, got {describe(inputs)}")
+            return [self._cast(i) for i in inputs]
+        if isinstance(inputs, (list, tuple)) and inputs and isinstance(inputs[0], np.ndarray):
+            if len(inputs) == 1:
+                return self._cast(inputs[0])
+        return self._cast(inputs)
+
+    def _cast(self, x: Any) -> np.ndarray:
+        arr = np.asarray(x)
+        if self.autocast and (np.issubdtype(arr.dtype, np.floating) or
+                              np.issubdtype(arr.dtype, np.integer) or arr.dtype == bool):
+            if arr.dtype != self.compute_dtype and np.issubdtype(
+                    np.dtype(self.compute_dtype), np.floating):
+                arr = arr.astype(self.compute_dtype)
+        return arr
+
+    def _check_inputs(self, x: Any) -> None:
+        spec = self.input_spec
+        if spec is None or isinstance(x, list):
+            return
+        who = f"{type(self).__name__} {self.name!r}"
+        if spec.ndim is not None and x.ndim != spec.ndim:
+            raise ValueError(f"{who} expects inputs of rank {spec.ndim}, got shape {x.shape}")
+        if spec.min_ndim is not None and x.ndim < spec.min_ndim:
+            raise ValueError(f"{who} expects inputs of rank >= {spec.min_ndim}, got shape "
+                             f"{x.shape}")
+        for axis, size in (spec.axes or {}).items():
+            if x.shape[axis] != size:
+                raise ValueError(f"{who} was built for inputs with size {size} on axis {axis}, "
+                                 f"got shape {x.shape}")
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        """The output shape for ``input_shape`` without running data (None = unknown)."""
+        return normalize_shape(input_shape)
+
+    def compute_mask(self, inputs: Any, mask: Any = None) -> Any:
+        return mask if self.supports_masking else None
+
+    # -- config ----------------------------------------------------------------------
+    def get_config(self, format: str = KERAS3) -> dict[str, Any]:
+        cfg = super().get_config(format)
+        if format in (KERAS3, "k3") and cfg.get("activity_regularizer") is not None and \
+                "dtype" in cfg:
+            # Keras 3's base Layer puts a set activity_regularizer right after dtype.
+            items = list(cfg.items())
+            reg = cfg["activity_regularizer"]
+            items = [(k, v) for k, v in items if k != "activity_regularizer"]
+            at = [k for k, _ in items].index("dtype") + 1
+            items.insert(at, ("activity_regularizer", reg))
+            cfg = dict(items)
+        return cfg
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} name={self.name!r} built={self.built}>"
+
+
+def _budgeted_build(fn: Callable[..., None]) -> Callable[..., None]:
+    @functools.wraps(fn)
+    def build(self: Layer, input_shape: Any = None, *args: Any, **kwargs: Any) -> None:
+        if self._pending is not None:  # a subclass calling super().build()
+            return fn(self, input_shape, *args, **kwargs)
+        if self.built:
+            return None
+        shape = normalize_shape(input_shape) if input_shape is not None else None
+        self._pending = []
+        try:
+            fn(self, shape, *args, **kwargs)
+            pending = self._pending
+            self._check_budget(pending)
+        except BaseException:
+            self._weights = [w for w in self._weights if w not in (self._pending or [])]
+            raise
+        finally:
+            self._pending = None
+        self._materialize(pending)
+        self.built = True
+        self._build_shape = shape
+        return None
+
+    return build
+
+
+Layer.build = _budgeted_build(Layer.build)  # type: ignore[method-assign]
+
+
+def _shapes_of(x: Any) -> Any:
+    if isinstance(x, list):
+        return [tuple(i.shape) for i in x]
+    return tuple(x.shape)
+
+
+def _shape_from_json(shape: Any, path: str) -> Any:
+    if isinstance(shape, (list, tuple)) and shape and all(
+            isinstance(s, (list, tuple)) for s in shape):
+        return [_shape_from_json(s, f"{path}[{i}]") for i, s in enumerate(shape)]
+    if isinstance(shape, dict):
+        raise ConfigError(path, f"expected a shape list, got {describe(shape)}")
+    return Shape("input_shape").validate(shape, path)
+
+
+def _shape_to_json(shape: Any) -> Any:
+    if isinstance(shape, list):
+        return [_shape_to_json(s) for s in shape]
+    return list(shape)

@@ -1,0 +1,117 @@
+"""Every layer case of the oracle corpus: Keras's config in, Keras's outputs out.
+
+A case whose class the engine does not have yet is an expected failure that names the
+class (never a silent skip).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from oracle import Case, all_cases, implemented, json_roundtrip, prepare, run, tolerance
+
+import engine
+
+CASES = all_cases()
+
+
+def _need(case: Case) -> None:
+    if not implemented(case.class_name):
+        pytest.xfail(f"layer {case.class_name} is not implemented yet")
+
+
+def _family(layer) -> str:
+    return type(layer).__module__.rsplit(".", 1)[-1]
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_outputs_match_keras(case: Case):
+    _need(case)
+    layer = prepare(case)
+    got = run(layer, case)
+    want = case.outputs
+    assert len(got) == len(want), f"{len(got)} outputs, Keras gave {len(want)}"
+    atol, rtol = tolerance(case, _family(layer))
+    for i, (g, w) in enumerate(zip(got, want)):
+        assert np.shape(g) == w.shape, f"output {i}: shape {np.shape(g)} vs Keras {w.shape}"
+        np.testing.assert_allclose(g, w, atol=atol, rtol=rtol, err_msg=f"output {i}")
+    if "mask_out" in case.arrays:
+        m = layer.compute_mask(case.inputs[0], case.mask)
+        np.testing.assert_array_equal(np.asarray(m), case.arrays["mask_out"])
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_bare_config_gives_same_outputs(case: Case):
+    _need(case)
+    layer = prepare(case, form="config")
+    got = run(layer, case)
+    atol, rtol = tolerance(case, _family(layer))
+    for g, w in zip(got, case.outputs):
+        np.testing.assert_allclose(g, w, atol=atol, rtol=rtol)
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_config_equals_keras_key_for_key(case: Case):
+    _need(case)
+    layer = prepare(case)
+    fmt = "keras3" if case.fmt == "k3" else "keras2"
+    got = json_roundtrip(layer.get_config(fmt))
+    want = case.meta["config"]
+    assert list(got) == list(want), "key order differs from Keras's"
+    assert got == want
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_serialize_equals_keras(case: Case):
+    _need(case)
+    layer = prepare(case)
+    fmt = "keras3" if case.fmt == "k3" else "keras2"
+    got = json_roundtrip(engine.serialize(layer, format=fmt))
+    want = dict(case.meta["serialized"])
+    if fmt == "keras3":
+        # build_config records the shape the layer was first built with
+        want.pop("build_config", None)
+        got.pop("build_config", None)
+    assert got == want
+    again = engine.deserialize(got)
+    assert json_roundtrip(again.get_config(fmt)) == json_roundtrip(layer.get_config(fmt))
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_weights_layout_matches_keras(case: Case):
+    _need(case)
+    layer = prepare(case)
+    got = [(tuple(w.shape), bool(w.trainable)) for w in layer.weights]
+    want = [(tuple(w["shape"]), bool(w["trainable"])) for w in case.meta["weights"]]
+    assert got == want
+    if case.fmt == "k3":
+        assert [w.path for w in layer.weights] == [w["path"] for w in case.meta["weights"]]
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_compute_output_shape_agrees(case: Case):
+    _need(case)
+    layer = prepare(case)
+    if case.meta["call"] == "args" or case.meta.get("call_kwargs"):
+        pytest.skip("shape of multi-argument calls is checked in the family tests")
+    shapes = [tuple(i["shape"]) for i in case.meta["inputs"]]
+    arg = shapes if case.meta["call"] == "list" else shapes[0]
+    got = layer.compute_output_shape(arg)
+    outs = [tuple(o["shape"]) for o in case.meta["outputs"]]
+    got_list = got if isinstance(got, list) else [got]
+    assert [tuple(g) for g in got_list] == outs
+    # with an unknown batch dimension
+    none_arg = [(None,) + s[1:] for s in shapes] if case.meta["call"] == "list" else \
+        (None,) + shapes[0][1:]
+    got = layer.compute_output_shape(none_arg)
+    got_list = got if isinstance(got, list) else [got]
+    assert [tuple(g)[1:] for g in got_list] == [o[1:] for o in outs]
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if "y_training0" in c.arrays],
+                         ids=lambda c: c.id)
+def test_training_outputs_match_keras(case: Case):
+    _need(case)
+    layer = prepare(case)
+    got = run(layer, case, training=True)[0]
+    np.testing.assert_allclose(got, case.arrays["y_training0"], atol=1e-5, rtol=1e-5)
