@@ -24,7 +24,8 @@ def excerpt(value: Any, limit: int = _EXCERPT) -> str:
     else:
         kind = type(value).__name__
         try:
-            text = f"{kind} {value!r}" if not isinstance(value, (list, tuple, dict)) else repr(value)
+            plain = isinstance(value, (list, tuple, dict))
+            text = repr(value) if plain else f"{kind} {value!r}"
         except Exception:  # a hostile __repr__ must not hide the real error
             text = f"<{kind}>"
     if len(text) > limit:
