@@ -62,9 +62,13 @@ class Case:
         return self.arrays.get("mask0")
 
 
+GENERATED = DATA / "generated"
+
+
 def case_files(fmt: str | None = None) -> list[Path]:
     out = []
-    for d in sorted(CORPUS.iterdir()):
+    dirs = sorted(CORPUS.iterdir()) + (sorted(GENERATED.iterdir()) if GENERATED.exists() else [])
+    for d in dirs:
         for f in sorted(d.glob("*.json")):
             if f.stem.startswith(("init_stats", "summary")) or "_model_" in f.stem:
                 continue
@@ -79,6 +83,8 @@ def load_case(path: Path) -> Case:
     with np.load(path.with_suffix(".npz")) as z:
         arrays = {k: z[k] for k in z.files}
     fmt, name = path.stem.split("_", 1)
+    if path.parent.parent.name == "generated":
+        name = "gen_" + name
     return Case(fmt, name, meta, arrays)
 
 
