@@ -11,6 +11,7 @@ from . import (  # noqa: F401
     preprocessing,
     regularization,
     reshaping,
+    resizing,
     rnn,
 )
 from .base import InputSpec, Layer, Variable
