@@ -148,10 +148,10 @@ class Field:
         lo, hi = self.min, self.max
         if lo is not None and (value <= lo if self.min_open else value < lo):
             op = ">" if self.min_open else ">="
-            raise ConfigError(path, f"must be {op} {lo}, got {value!r}")
+            raise ConfigError(path, f"must be {op} {_num(lo)}, got {value!r}")
         if hi is not None and (value >= hi if self.max_open else value > hi):
             op = "<" if self.max_open else "<="
-            raise ConfigError(path, f"must be {op} {hi}, got {value!r}")
+            raise ConfigError(path, f"must be {op} {_num(hi)}, got {value!r}")
 
     def _wrong(self, value: Any, path: str) -> ConfigError:
         return ConfigError(path, f"expected {self.expected()}, got {describe(value)}")
@@ -163,6 +163,13 @@ class Field:
         if fmt in self.float32 and isinstance(value, float):
             return f32(value)
         return _jsonable(value)
+
+
+def _num(bound: float) -> str:
+    """A bound for a message: ``0`` rather than ``0.0``."""
+    if isinstance(bound, float) and bound.is_integer():
+        return str(int(bound))
+    return repr(bound)
 
 
 def _jsonable(value: Any) -> Any:

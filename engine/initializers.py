@@ -191,7 +191,7 @@ class VarianceScaling(Initializer):
         _SEED,
         Float("scale", 1.0, "Scaling factor of the variance.", min=0.0, min_open=True),
         Choice("mode", "fan_in", "Which fan divides the scale.",
-               choices=("fan_in", "fan_out", "fan_avg")),
+               choices=("fan_in", "fan_out", "fan_avg"), lower=False),
         Choice("distribution", "truncated_normal", "Sampling distribution ('normal' is "
                "read as truncated_normal).",
                choices=("truncated_normal", "untruncated_normal", "uniform", "normal")),
@@ -202,10 +202,7 @@ class VarianceScaling(Initializer):
     def _post_init(self):
         if self.distribution == "normal":
             self.distribution = self._values["distribution"] = "truncated_normal"
-        if (self.input_axes is None) != (self.output_axes is None):
-            which = "output_axes" if self.output_axes is None else "input_axes"
-            raise self.config_error(which, "input_axes and output_axes are given together "
-                                    "or not at all")
+        # As in Keras, the axes count only when both are given (else the default rule).
 
     def _n(self, shape) -> float:
         fan_in, fan_out = compute_fans(shape, self.input_axes, self.output_axes)
