@@ -7,6 +7,7 @@ the size budget before any is allocated. ``call(inputs, ...)`` is the forward pa
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import inspect
 import itertools
@@ -27,6 +28,10 @@ ShapeT = tuple[int | None, ...]
 
 _name_counters: dict[str, itertools.count] = defaultdict(itertools.count)
 
+#: set by engine.files while building a model whose weights come from a file
+_skip_initializers: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "skip_initializers", default=False)
+
 
 def unique_name(base: str) -> str:
     n = next(_name_counters[base])
@@ -36,8 +41,8 @@ def unique_name(base: str) -> str:
 class Variable:
     """A weight: ``name`` (``kernel``), ``path`` (``dense/kernel``), ``value`` (an array)."""
 
-    __slots__ = ("name", "path", "value", "trainable", "initializer", "regularizer",
-                 "constraint", "shape", "dtype", "field")
+    __slots__ = ("name", "path", "_value", "_loader", "trainable", "initializer",
+                 "regularizer", "constraint", "shape", "dtype", "field")
 
     def __init__(self, name: str, path: str, shape: tuple[int, ...], dtype: str,
                  trainable: bool, initializer: Any, regularizer: Any = None,
@@ -47,7 +52,29 @@ class Variable:
         self.trainable = trainable
         self.initializer, self.regularizer, self.constraint = initializer, regularizer, constraint
         self.field = field
-        self.value: np.ndarray | None = None
+        self._loader: Callable[[], np.ndarray] | None = None
+        self._value: np.ndarray | None = None
+
+    @property
+    def value(self) -> np.ndarray | None:
+        """The array; a weight read from a file is fetched here, on first access."""
+        if self._value is None and self._loader is not None:
+            loader = self._loader
+            self._value = loader()
+            self._loader = None
+        return self._value
+
+    @value.setter
+    def value(self, value: np.ndarray | None) -> None:
+        self._value, self._loader = value, None
+
+    def set_loader(self, loader: Callable[[], np.ndarray] | None) -> None:
+        """Fetch the value lazily from ``loader()`` (engine.files) instead of holding it."""
+        self._value, self._loader = None, loader
+
+    @property
+    def loaded(self) -> bool:
+        return self._value is not None
 
     @property
     def size(self) -> int:
@@ -226,6 +253,8 @@ class Layer(Configurable):
                               f"deserialize(..., max_weight_elements=N).")
 
     def _materialize(self, variables: list[Variable]) -> None:
+        if _skip_initializers.get():  # engine.files fills these from a file, lazily
+            return
         for v in variables:
             try:
                 v.value = np.asarray(v.initializer(v.shape, dtype=v.dtype), dtype=v.dtype)
