@@ -162,6 +162,8 @@ class Layer(Configurable):
 
     def __init__(self, *args: Any, **kwargs: Any):
         for key in ("input_shape", "input_dim"):
+            if key == "input_dim" and any(f.name == key for f in self.all_fields()):
+                continue  # a real config key of this class (Embedding)
             if key in kwargs and "batch_input_shape" not in kwargs:
                 v = kwargs.pop(key)
                 if v is not None:

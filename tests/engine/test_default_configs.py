@@ -24,6 +24,10 @@ def _args(passed: dict) -> dict:
     return out
 
 
+def _double(x):
+    return 2 * x
+
+
 def _rows(table: dict, fmt: str):
     return [pytest.param(fmt, name, row, id=f"{fmt}-{name}") for name, row in sorted(table.items())]
 
@@ -39,8 +43,15 @@ def test_default_config_equals_keras(fmt, name, row):
     args = _args(row.get("passed_args") or {})
     if "name" in want:
         args.setdefault("name", want["name"])
+    custom = None
+    if name == "Lambda":
+        if fmt == "keras2":
+            pytest.xfail("tf_keras stores every Lambda function as bytecode; layerlab writes "
+                         "it by name (function_type 'function')")
+        args["function"], custom = "_double", {"_double": _double}
     layer = engine.deserialize({"class_name": name, "config": args,
-                                **({"module": "keras.layers"} if fmt == "keras3" else {})})
+                                **({"module": "keras.layers"} if fmt == "keras3" else {})},
+                               custom_objects=custom)
     got = json_roundtrip(layer.get_config(fmt))
     assert list(got) == list(want), "key order differs from Keras's"
     assert got == want
