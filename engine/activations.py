@@ -41,10 +41,15 @@ class ActivationFn:
         return np.asarray(self.fn(x.astype(np.float64), **kwargs), dtype=dtype)
 
     def serialize(self, fmt: str) -> Any:
-        if self.custom and fmt == KERAS3:
-            return {"module": "builtins", "class_name": "function", "config": self.name,
-                    "registered_name": "function"}
-        return self.name
+        if self.custom:
+            if fmt == KERAS3:
+                return {"module": "builtins", "class_name": "function", "config": self.name,
+                        "registered_name": "function"}
+            return self.name
+        # what each Keras writes for the same function: K3 silu for swish, K2 swish for silu
+        if fmt == KERAS3:
+            return K3_ALIASES.get(self.name, self.name)
+        return "swish" if self.name == "silu" else self.name
 
     def __repr__(self) -> str:
         return f"<activation {self.name}>"
@@ -195,14 +200,21 @@ def squareplus(x, b=4.0):
 
 
 def sparsemax(x, axis=-1):
-    """Euclidean projection of ``x`` onto the probability simplex along ``axis``."""
+    """Keras 3's sparsemax, exactly as every Keras 3 backend computes it.
+
+    With ``zs`` sorted descending, ``c`` its cumulative sum and the support
+    ``zs - (c - 1) / k > 0``, Keras takes ``tau = (sum of c over the support - 1) / |support|``
+    (the textbook simplex projection uses only the last ``c`` of the support). Both agree
+    when one entry is in the support; otherwise Keras's rows need not sum to 1, and layerlab
+    reproduces Keras's values.
+    """
     z = np.moveaxis(x, axis, -1)
     zs = -np.sort(-z, axis=-1)
     k = np.arange(1, z.shape[-1] + 1)
     cums = np.cumsum(zs, axis=-1)
-    support = (1.0 + k * zs) > cums
+    support = zs - (cums - 1.0) / k > 0
     kz = np.sum(support, axis=-1, keepdims=True)
-    tau = (np.take_along_axis(cums, kz - 1, axis=-1) - 1.0) / kz
+    tau = (np.sum(np.where(support, cums, 0.0), axis=-1, keepdims=True) - 1.0) / kz
     return np.moveaxis(np.maximum(z - tau, 0.0), -1, axis)
 
 
@@ -237,6 +249,8 @@ def names() -> list[str]:
 
 def get(identifier: Any, path: str = "activation") -> ActivationFn:
     """Resolve None, a name, a function dict or a callable to an :class:`ActivationFn`."""
+    if identifier is None:
+        return _FNS["linear"]
     return registry.get_object("activation", identifier, path)
 
 
