@@ -1,1 +1,457 @@
-"""pooling layers."""
+"""Pooling layers: max/average (1-3D), global max/average, adaptive max/average (Keras 3).
+
+Window arithmetic is TensorFlow's (see :mod:`engine.layers.conv`): 'same' pads so that
+``out = ceil(in / stride)`` with the extra padding at the end; max pooling ignores the
+padding and average pooling divides by the number of real (non-padded) elements in each
+window. Windows are reduced tap by tap on strided views: a loop over the ``prod(pool_size)``
+window offsets, never over pixels or batch items.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from ..fields import KERAS2, KERAS3, REQUIRED, Bool, IntTuple
+from ..registry import current_format
+from .base import InputSpec, Layer
+from .conv import (
+    DataFormat,
+    check_window_fits,
+    conv_output_length,
+    conv_paddings,
+    from_channels_last,
+    pad_spatial,
+    padding_field,
+    to_channels_last,
+)
+
+
+def pool_nd(x: np.ndarray, pool_size: Sequence[int], strides: Sequence[int], padding: str,
+            mode: str) -> np.ndarray:
+    """Max or average pooling of channels-last ``x`` (batch, *spatial, channels)."""
+    sizes = x.shape[1:-1]
+    rank = len(sizes)
+    pads = conv_paddings(sizes, pool_size, strides, (1,) * rank, padding)
+    fill = -np.inf if mode == "max" else 0.0
+    if mode == "max" and not np.issubdtype(x.dtype, np.floating):
+        fill = np.iinfo(x.dtype).min
+    xp = pad_spatial(x, pads, fill)
+    out = tuple((n - k) // s + 1 for n, k, s in zip(xp.shape[1:-1], pool_size, strides))
+    acc = None
+    for tap in itertools.product(*(range(k) for k in pool_size)):
+        v = xp[(slice(None),) + tuple(slice(t, t + (o - 1) * s + 1, s)
+                                      for t, s, o in zip(tap, strides, out))]
+        if acc is None:
+            acc = np.array(v, dtype=x.dtype if mode == "max" else np.result_type(x, 1.0))
+        elif mode == "max":
+            np.maximum(acc, v, out=acc)
+        else:
+            acc += v
+    if mode == "average":
+        counts = np.ones((1,) * (rank + 2), dtype=acc.dtype)
+        for axis, (n, k, s, o, (b, _)) in enumerate(zip(sizes, pool_size, strides, out, pads)):
+            start = np.arange(o) * s - b
+            c = np.minimum(start + k, n) - np.maximum(start, 0)
+            shape = [1] * (rank + 2)
+            shape[axis + 1] = o
+            counts = counts * c.reshape(shape).astype(acc.dtype)
+        acc /= counts
+    return acc
+
+
+class Pooling(Layer):
+    """Max/average pooling over windows (abstract)."""
+
+    abstract = True
+    rank = 2
+    mode = "max"
+
+    def _post_init(self) -> None:
+        if self.pool_size is None:
+            if current_format() == KERAS2:
+                self._values["pool_size"] = self.pool_size = (2,) * self.rank
+            else:
+                raise self.config_error("pool_size", f"required for {type(self).__name__}: "
+                                        f"an int or a list of {self.rank} ints >= 1")
+        if self.strides is None:
+            self._values["strides"] = self.strides = tuple(self.pool_size)
+        self.input_spec = InputSpec(ndim=self.rank + 2)
+
+    def _spatial(self, shape: Sequence[Any]) -> tuple:
+        shape = tuple(shape)
+        return shape[1:-1] if self.data_format == "channels_last" else shape[2:]
+
+    def _check_rank(self, shape: Sequence[Any]) -> None:
+        if len(shape) != self.rank + 2:
+            raise ValueError(f"{type(self).__name__} {self.name!r} expects inputs of rank "
+                             f"{self.rank + 2}, got shape {tuple(shape)}")
+
+    def build(self, input_shape):
+        self.compute_output_shape(input_shape)
+
+    def call(self, inputs):
+        x = to_channels_last(inputs, self.data_format)
+        check_window_fits(self, x.shape[1:-1], self.pool_size, (1,) * self.rank,
+                          self.padding, what="pool_size")
+        y = pool_nd(x, self.pool_size, self.strides, self.padding, self.mode)
+        return from_channels_last(y, self.data_format)
+
+    def compute_output_shape(self, input_shape):
+        shape = tuple(input_shape)
+        self._check_rank(shape)
+        spatial = self._spatial(shape)
+        check_window_fits(self, spatial, self.pool_size, (1,) * self.rank, self.padding,
+                          what="pool_size")
+        out = tuple(conv_output_length(n, k, s, 1, self.padding)
+                    for n, k, s in zip(spatial, self.pool_size, self.strides))
+        if self.data_format == "channels_last":
+            return (shape[0],) + out + (shape[-1],)
+        return (shape[0], shape[1]) + out
+
+
+def pooling_fields(rank: int, pool_default: Any) -> tuple:
+    return (
+        IntTuple("pool_size", pool_default, "Size of the pooling window.", length=rank, min=1),
+        padding_field(False),
+        IntTuple("strides", None, "Step of the window (None: pool_size).", length=rank,
+                 min=1),
+        DataFormat(),
+    )
+
+
+_K2_1D_ORDER = ("name", "trainable", "dtype", "batch_input_shape", "strides", "pool_size",
+                "padding", "data_format")
+
+
+class MaxPooling1D(Pooling):
+    """Max over windows of ``pool_size`` steps.
+
+    Input shape: ``(batch, steps, channels)``. Output shape: ``(batch, new_steps, channels)``.
+    """
+
+    rank = 1
+    aliases = ("MaxPool1D",)
+    fields = pooling_fields(1, 2)
+    keras2_order = _K2_1D_ORDER
+
+
+class MaxPooling2D(Pooling):
+    """Max over ``pool_size`` windows of an image.
+
+    Input shape: ``(batch, rows, cols, channels)``.
+    Output shape: ``(batch, new_rows, new_cols, channels)``.
+    """
+
+    rank = 2
+    aliases = ("MaxPool2D",)
+    fields = pooling_fields(2, 2)
+
+
+class MaxPooling3D(Pooling):
+    """Max over ``pool_size`` windows of a volume.
+
+    Input shape: ``(batch, d1, d2, d3, channels)``. Output shape: ``(batch, n1, n2, n3,
+    channels)``.
+    """
+
+    rank = 3
+    aliases = ("MaxPool3D",)
+    fields = pooling_fields(3, 2)
+
+
+class AveragePooling1D(Pooling):
+    """Mean over windows of ``pool_size`` steps ('same': over the real elements only).
+    ``pool_size`` is required in Keras 3 and defaults to 2 in Keras 2.
+
+    Input shape: ``(batch, steps, channels)``. Output shape: ``(batch, new_steps, channels)``.
+    """
+
+    rank = 1
+    mode = "average"
+    aliases = ("AvgPool1D",)
+    fields = pooling_fields(1, None)
+    keras2_order = _K2_1D_ORDER
+
+
+class AveragePooling2D(Pooling):
+    """Mean over ``pool_size`` windows ('same': over the real elements only).
+
+    Input shape: ``(batch, rows, cols, channels)``.
+    Output shape: ``(batch, new_rows, new_cols, channels)``.
+    """
+
+    rank = 2
+    mode = "average"
+    aliases = ("AvgPool2D",)
+    fields = pooling_fields(2, None)
+
+
+class AveragePooling3D(Pooling):
+    """Mean over ``pool_size`` windows of a volume ('same': real elements only).
+
+    Input shape: ``(batch, d1, d2, d3, channels)``. Output shape: ``(batch, n1, n2, n3,
+    channels)``.
+    """
+
+    rank = 3
+    mode = "average"
+    aliases = ("AvgPool3D",)
+    fields = pooling_fields(3, None)
+
+
+# -- global ------------------------------------------------------------------------------
+
+
+class GlobalPooling(Layer):
+    """Reduce every spatial axis (abstract)."""
+
+    abstract = True
+    rank = 2
+    mode = "max"
+    fields = (
+        DataFormat(),
+        Bool("keepdims", False, "Keep the spatial axes with length 1."),
+    )
+
+    def _post_init(self) -> None:
+        self.input_spec = InputSpec(ndim=self.rank + 2)
+
+    def _axes(self) -> tuple[int, ...]:
+        first = 1 if self.data_format == "channels_last" else 2
+        return tuple(range(first, first + self.rank))
+
+    def call(self, inputs):
+        fn = np.max if self.mode == "max" else np.mean
+        return fn(inputs, axis=self._axes(), keepdims=self.keepdims)
+
+    def compute_output_shape(self, input_shape):
+        shape = tuple(input_shape)
+        if len(shape) != self.rank + 2:
+            raise ValueError(f"{type(self).__name__} {self.name!r} expects inputs of rank "
+                             f"{self.rank + 2}, got shape {shape}")
+        axes = self._axes()
+        if self.keepdims:
+            return tuple(1 if i in axes else d for i, d in enumerate(shape))
+        return tuple(d for i, d in enumerate(shape) if i not in axes)
+
+
+class GlobalMaxPooling1D(GlobalPooling):
+    """Max over the steps axis.
+
+    Input shape: ``(batch, steps, channels)``. Output shape: ``(batch, channels)`` (or
+    ``(batch, 1, channels)`` with ``keepdims``).
+    """
+
+    rank = 1
+    aliases = ("GlobalMaxPool1D",)
+
+
+class GlobalMaxPooling2D(GlobalPooling):
+    """Max over rows and columns.
+
+    Input shape: ``(batch, rows, cols, channels)``. Output shape: ``(batch, channels)``.
+    """
+
+    rank = 2
+    aliases = ("GlobalMaxPool2D",)
+
+
+class GlobalMaxPooling3D(GlobalPooling):
+    """Max over the three spatial axes.
+
+    Input shape: ``(batch, d1, d2, d3, channels)``. Output shape: ``(batch, channels)``.
+    """
+
+    rank = 3
+    aliases = ("GlobalMaxPool3D",)
+
+
+class GlobalAveragePooling1D(GlobalPooling):
+    """Mean over the steps axis; with a mask, the mean of the unmasked steps.
+
+    Input shape: ``(batch, steps, channels)``. Output shape: ``(batch, channels)`` (or
+    ``(batch, 1, channels)`` with ``keepdims``). Consumes the mask (outputs none).
+    """
+
+    rank = 1
+    mode = "average"
+    supports_masking = True
+    aliases = ("GlobalAvgPool1D",)
+
+    def call(self, inputs, mask=None):
+        if mask is None:
+            return super().call(inputs)
+        steps = self._axes()[0]
+        m = np.expand_dims(np.asarray(mask, dtype=bool), 2 if steps == 1 else 1)
+        total = np.where(m, inputs, 0).sum(axis=steps, keepdims=self.keepdims)
+        count = m.sum(axis=steps, keepdims=self.keepdims).astype(inputs.dtype)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return total / count
+
+    def compute_mask(self, inputs, mask=None):
+        return None
+
+
+class GlobalAveragePooling2D(GlobalPooling):
+    """Mean over rows and columns.
+
+    Input shape: ``(batch, rows, cols, channels)``. Output shape: ``(batch, channels)``.
+    """
+
+    rank = 2
+    mode = "average"
+    aliases = ("GlobalAvgPool2D",)
+
+
+class GlobalAveragePooling3D(GlobalPooling):
+    """Mean over the three spatial axes.
+
+    Input shape: ``(batch, d1, d2, d3, channels)``. Output shape: ``(batch, channels)``.
+    """
+
+    rank = 3
+    mode = "average"
+    aliases = ("GlobalAvgPool3D",)
+
+
+# -- adaptive (Keras 3) ------------------------------------------------------------------
+
+
+def adaptive_pool_axis(x: np.ndarray, axis: int, size: int, mode: str) -> np.ndarray:
+    """Adaptive pooling of one axis as Keras's TensorFlow backend computes it: output ``i``
+    covers ``[floor(i*L/size), ceil((i+1)*L/size))`` (float32 arithmetic), pooled with a
+    window of ``ceil(L/size)`` or, where the span is one longer, ``ceil(L/size) + 1``."""
+    length = x.shape[axis]
+    small = -(-length // size)
+    big = small + 1
+    i = np.arange(size, dtype=np.float32)
+    n, s = np.float32(length), np.float32(size)
+    starts = np.floor(i * n / s).astype(np.int64)
+    ends = np.ceil((i + 1) * n / s).astype(np.int64)
+    ends = np.minimum(ends, length)
+    starts = np.minimum(starts, length - 1)
+    is_big = (ends - starts) == big
+    reduce = np.max if mode == "max" else np.mean
+
+    def pooled(window: int) -> np.ndarray:
+        win = sliding_window_view(x, window, axis=axis)
+        return reduce(win, axis=-1)
+
+    out = np.take(pooled(small), np.minimum(starts, length - small), axis=axis)
+    if is_big.any():
+        b = np.take(pooled(big), np.minimum(starts, length - big), axis=axis)
+        shape = [1] * x.ndim
+        shape[axis] = size
+        out = np.where(is_big.reshape(shape), b, out)
+    return out
+
+
+class AdaptivePooling(Layer):
+    """Pool to a fixed output size whatever the input size (abstract, Keras 3 only)."""
+
+    abstract = True
+    rank = 2
+    mode = "max"
+    keras_formats = (KERAS3,)
+
+    def _post_init(self) -> None:
+        self.input_spec = InputSpec(ndim=self.rank + 2)
+
+    def call(self, inputs):
+        x = to_channels_last(inputs, self.data_format)
+        for axis, size in enumerate(self.output_size, start=1):
+            x = adaptive_pool_axis(x, axis, size, self.mode)
+        return from_channels_last(np.ascontiguousarray(x), self.data_format)
+
+    def compute_output_shape(self, input_shape):
+        shape = tuple(input_shape)
+        if len(shape) != self.rank + 2:
+            raise ValueError(f"{type(self).__name__} {self.name!r} expects inputs of rank "
+                             f"{self.rank + 2}, got shape {shape}")
+        if self.data_format == "channels_last":
+            return (shape[0],) + tuple(self.output_size) + (shape[-1],)
+        return (shape[0], shape[1]) + tuple(self.output_size)
+
+
+def adaptive_fields(rank: int) -> tuple:
+    return (
+        IntTuple("output_size", REQUIRED, "Spatial size of the output.", length=rank, min=1),
+        DataFormat(),
+    )
+
+
+class AdaptiveMaxPooling1D(AdaptivePooling):
+    """Max pooling to ``output_size`` steps.
+
+    Input shape: ``(batch, steps, channels)``. Output shape: ``(batch, output_size,
+    channels)``.
+    """
+
+    rank = 1
+    fields = adaptive_fields(1)
+
+
+class AdaptiveMaxPooling2D(AdaptivePooling):
+    """Max pooling to ``output_size`` rows and columns.
+
+    Input shape: ``(batch, rows, cols, channels)``. Output shape: ``(batch, *output_size,
+    channels)``.
+    """
+
+    rank = 2
+    fields = adaptive_fields(2)
+
+
+class AdaptiveMaxPooling3D(AdaptivePooling):
+    """Max pooling of a volume to ``output_size``.
+
+    Input shape: ``(batch, d1, d2, d3, channels)``. Output shape: ``(batch, *output_size,
+    channels)``.
+    """
+
+    rank = 3
+    fields = adaptive_fields(3)
+
+
+class AdaptiveAveragePooling1D(AdaptivePooling):
+    """Average pooling to ``output_size`` steps.
+
+    Input shape: ``(batch, steps, channels)``. Output shape: ``(batch, output_size,
+    channels)``.
+    """
+
+    rank = 1
+    mode = "average"
+    fields = adaptive_fields(1)
+
+
+class AdaptiveAveragePooling2D(AdaptivePooling):
+    """Average pooling to ``output_size`` rows and columns.
+
+    Input shape: ``(batch, rows, cols, channels)``. Output shape: ``(batch, *output_size,
+    channels)``.
+    """
+
+    rank = 2
+    mode = "average"
+    fields = adaptive_fields(2)
+
+
+class AdaptiveAveragePooling3D(AdaptivePooling):
+    """Average pooling of a volume to ``output_size``.
+
+    Input shape: ``(batch, d1, d2, d3, channels)``. Output shape: ``(batch, *output_size,
+    channels)``.
+    """
+
+    rank = 3
+    mode = "average"
+    fields = adaptive_fields(3)
+
+
+__all__ = ["pool_nd", "adaptive_pool_axis"]
