@@ -84,6 +84,16 @@ _INIT_REG = (
 )
 
 
+class _SqrtInit:
+    """Keras initializes the renorm standard deviations with sqrt(variance initializer)."""
+
+    def __init__(self, base: Any):
+        self.base = base
+
+    def __call__(self, shape: tuple, dtype: str = "float32") -> np.ndarray:
+        return np.sqrt(np.asarray(self.base(shape, dtype=dtype), dtype=dtype))
+
+
 class BatchNormalization(Layer):
     """Normalizes with batch statistics in training and moving statistics in inference.
 
@@ -177,23 +187,17 @@ class BatchNormalization(Layer):
                                                field="moving_variance_initializer")
         if self.renorm:
             self.moving_stddev = self.add_weight("moving_stddev", pshape,
-                                                 self.moving_variance_initializer,
+                                                 _SqrtInit(self.moving_variance_initializer),
                                                  trainable=False,
                                                  field="moving_variance_initializer")
             self.renorm_mean = self.add_weight("renorm_mean", pshape,
                                                self.moving_mean_initializer, trainable=False,
                                                field="moving_mean_initializer")
             self.renorm_stddev = self.add_weight("renorm_stddev", pshape,
-                                                 self.moving_variance_initializer,
+                                                 _SqrtInit(self.moving_variance_initializer),
                                                  trainable=False,
                                                  field="moving_variance_initializer")
         self.input_spec = InputSpec(ndim=ndim, axes={a: shape[a] for a in axes})
-
-    def _materialize(self, variables: list[Variable]) -> None:
-        super()._materialize(variables)
-        for v in variables:  # Keras initializes the stddevs with sqrt(variance init)
-            if v.name in ("moving_stddev", "renorm_stddev"):
-                v.value = np.sqrt(v.value).astype(v.dtype)
 
     def _param(self, v: Variable | None) -> np.ndarray | None:
         if v is None:
