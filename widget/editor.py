@@ -1,0 +1,414 @@
+"""LayerEditor: a live form for one Keras layer config, with weight and output plots.
+
+Every change (a control in the page, or :meth:`LayerEditor.set`) rebuilds the layer through
+``engine.deserialize``, reruns the forward pass on a seeded sample and redraws the plots
+that changed. A bad value shows the engine's message beside its field; the last good
+layer, config and plots stay, and nothing is raised into the notebook.
+"""
+
+from __future__ import annotations
+
+import copy
+import html
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+import ipywidgets as widgets
+import numpy as np
+
+import engine
+from engine import ConfigError, registry
+
+from .controls import BASE_FIELDS, Form, control_layout, parse
+from .plots import HistogramPanel, describe_theory, statistics, stats_table
+from .state import BuildResult, EditError, EditorState, error_field
+
+#: at most this many histograms (weights and outputs) are drawn
+MAX_PANELS = 12
+
+
+class LayerEditor:
+    """A form with one control per config field, rebuilt and re-plotted on every change.
+
+    Args:
+        config_or_layer: ``{'class_name': ..., 'config': {...}}`` in the Keras 2 or Keras 3
+            form, its JSON text, or an engine layer.
+        input_shape: shape of the sample input, e.g. ``(None, 64)`` (a None batch becomes a
+            small batch). Without it, taken from the config (``build_config``,
+            ``batch_input_shape``) or inferred from the layer class.
+        sample: your own input array (overrides ``input_shape``).
+        seed: seed of the sample and of every initializer whose config seed is None, so
+            weights stay comparable from edit to edit; ``None`` starts with fresh weights on
+            every rebuild (the "fixed seed" box turns the fixed seed on).
+
+    Raises:
+        ConfigError: the initial config is invalid (later edits never raise).
+
+    Example:
+        >>> ed = LayerEditor({'class_name': 'Dense', 'config': {'units': 32}})
+        >>> ed.set("kernel_initializer", "he_normal")
+        True
+        >>> ed.config['config']['kernel_initializer']['class_name']
+        'HeNormal'
+    """
+
+    def __init__(self, config_or_layer: Any, input_shape: Any = None, sample: Any = None,
+                 seed: int | None = 0):
+        self._state = EditorState(config_or_layer, input_shape, sample, seed)
+        self._callbacks: list[Callable[[dict[str, Any]], Any]] = []
+        self._panels: dict[str, HistogramPanel] = {}
+        self.error: str | None = None
+        self._form = Form(self._on_edit, self._state.format)
+        self._build_view()
+        self._show(self._state.result, rebuild_form=True)
+
+    # -- public API -----------------------------------------------------------------------
+    @property
+    def config(self) -> dict[str, Any]:
+        """The current (last good) config, ``{'class_name': ..., 'config': {...}}``."""
+        return copy.deepcopy(self._state.good)
+
+    @property
+    def layer(self) -> Any:
+        """The current built layer."""
+        return self._state.result.layer
+
+    @property
+    def outputs(self) -> list[np.ndarray]:
+        """The layer's outputs on the sample."""
+        return list(self._state.result.outputs)
+
+    @property
+    def sample(self) -> Any:
+        """The input the layer is run on."""
+        return self._state.result.inputs
+
+    @property
+    def controls(self) -> dict[str, widgets.Widget]:
+        """The control of each field, by path (``units``, ``kernel_initializer.config.seed``;
+        ``class_name`` is the layer-class dropdown)."""
+        return {"class_name": self.class_select, **self._form.controls}
+
+    @property
+    def can_undo(self) -> bool:
+        return bool(self._state.undo_stack) or self._state.dirty
+
+    @property
+    def can_redo(self) -> bool:
+        return bool(self._state.redo_stack)
+
+    def set(self, path: str, value: Any) -> bool:
+        """Set the field at ``path`` (``"units"``, ``"kernel_initializer.config.scale"``,
+        ``"class_name"``) to ``value``, as typing it in its control would. Returns whether
+        it was applied; a bad value shows its error and keeps the last good state."""
+        return self._run(lambda: self._state.try_set(path, value), path, value)
+
+    def on_change(self, callback: Callable[[dict[str, Any]], Any]) -> None:
+        """Call ``callback(event)`` after each change: ``event`` has ``type`` ("change" or
+        "error"), ``path``, ``value``, ``config``, ``error`` and ``editor``."""
+        self._callbacks.append(callback)
+
+    def undo(self) -> bool:
+        """Undo the last change (first, a pending bad edit). Returns whether one was undone."""
+        return self._run(self._state.undo, "undo", None)
+
+    def redo(self) -> bool:
+        return self._run(self._state.redo, "redo", None)
+
+    def reset(self) -> bool:
+        """Back to the config the editor was opened with (one undoable step)."""
+        return self._run(self._state.reset, "reset", None)
+
+    def export(self, format: str = "keras3") -> str:
+        """The current config as ``"keras3"`` or ``"keras2"`` JSON, or ``"python"`` code
+        (``keras.layers.Dense(units=64, ...)``, non-default arguments only)."""
+        return self._state.export(format)
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        return self.view._repr_mimebundle_(**kwargs)
+
+    def __repr__(self) -> str:
+        return f"<LayerEditor {self._state.good['class_name']} error={self.error!r}>"
+
+    # -- view -----------------------------------------------------------------------------
+    def _build_view(self) -> None:
+        self.class_select = widgets.Dropdown(
+            options=self._class_options(), value=self._state.good["class_name"],
+            tooltip="The layer class; switching keeps the settings the new class also has.",
+            layout=control_layout())
+        self.class_select.add_class("layerlab-class-select")
+        self.class_select.observe(self._on_class, "value")
+        head = widgets.HBox([widgets.HTML("<b>Layer</b>", layout=widgets.Layout(
+            width="auto", margin="0 8px 0 0")), self.class_select], layout=_wrap())
+
+        def button(label: str, tip: str, cls: str, fn: Callable[[], Any]) -> widgets.Button:
+            b = widgets.Button(description=label, tooltip=tip,
+                               layout=widgets.Layout(width="auto", min_width="64px"))
+            b.add_class(cls)
+            b.on_click(lambda _b: fn())
+            return b
+
+        self.reset_button = button("Reset", "Back to the original config", "layerlab-reset",
+                                   self.reset)
+        self.undo_button = button("Undo", "Undo the last change", "layerlab-undo", self.undo)
+        self.redo_button = button("Redo", "Redo", "layerlab-redo", self.redo)
+        exports = [button(lbl, f"Show the config as {lbl}", f"layerlab-export-{fmt}",
+                          lambda fmt=fmt: self._show_export(fmt))
+                   for lbl, fmt in (("Keras 3 JSON", "keras3"), ("Keras 2 JSON", "keras2"),
+                                    ("Python", "python"))]
+        tools = widgets.HBox([self.reset_button, self.undo_button, self.redo_button,
+                              widgets.HTML("Export:", layout=widgets.Layout(
+                                  width="auto", margin="0 4px 0 8px")), *exports],
+                             layout=_wrap())
+
+        st = self._state
+        self.fixed_seed = widgets.Checkbox(value=st.fixed_seed, description="fixed seed",
+                                           indent=False, layout=widgets.Layout(width="auto"),
+                                           tooltip="Same weights from edit to edit (seeds "
+                                           "every initializer whose seed is None)")
+        self.seed_box = widgets.IntText(value=st.seed, layout=widgets.Layout(width="80px"),
+                                        tooltip="The fixed seed (also the sample's seed)")
+        self.log_y = widgets.Checkbox(value=False, description="log y", indent=False,
+                                      layout=widgets.Layout(width="auto"))
+        self.overlay = widgets.Checkbox(value=False, description="overlay previous",
+                                        indent=False, layout=widgets.Layout(width="auto"),
+                                        tooltip="Draw the histogram from before the last "
+                                        "edit, dashed")
+        self.shape_box = widgets.Text(value="", continuous_update=False,
+                                      tooltip="Shape of the sample input (batch first)",
+                                      layout=widgets.Layout(width="160px"))
+        self.shape_box.add_class("layerlab-input-shape")
+        for w, fn in ((self.fixed_seed, self._on_seed), (self.seed_box, self._on_seed),
+                      (self.log_y, self._on_display), (self.overlay, self._on_display),
+                      (self.shape_box, self._on_shape)):
+            w.observe(fn, "value")
+        options = widgets.HBox([self.fixed_seed, self.seed_box, self.log_y, self.overlay,
+                                widgets.HTML("input", layout=widgets.Layout(
+                                    width="auto", margin="0 4px 0 8px")), self.shape_box],
+                               layout=_wrap())
+
+        self.error_box = widgets.HTML(layout=widgets.Layout(display="none"))
+        self.error_box.add_class("layerlab-error")
+        self.main_fields = widgets.VBox(layout=widgets.Layout(width="100%"))
+        self.more_fields = widgets.VBox(layout=widgets.Layout(width="100%"))
+        self.more = widgets.Accordion([self.more_fields], selected_index=None,
+                                      layout=widgets.Layout(width="100%"))
+        self.more.set_title(0, "More settings")
+        form = widgets.VBox([self.main_fields, self.more], layout=widgets.Layout(
+            flex="1 1 380px", min_width="260px", max_width="640px", margin="0 12px 0 0"))
+        form.add_class("layerlab-form")
+        self.plots_box = widgets.HBox(layout=_wrap())
+        self.plots_box.add_class("layerlab-plots")
+        self.stats = widgets.HTML(layout=widgets.Layout(width="100%"))
+        self.stats.add_class("layerlab-stats-box")
+        plots = widgets.VBox([self.plots_box, self.stats], layout=widgets.Layout(
+            flex="1 1 340px", min_width="240px"))
+        body = widgets.HBox([form, plots], layout=_wrap(align_items="flex-start"))
+        self.export_box = widgets.Textarea(layout=widgets.Layout(
+            width="100%", height="14em", display="none"))
+        self.export_box.add_class("layerlab-export")
+        self.view = widgets.VBox([head, tools, options, self.error_box, body, self.export_box],
+                                 layout=widgets.Layout(width="100%", max_width="1200px"))
+        self.view.add_class("layerlab-editor")
+
+    def _class_options(self) -> list[str]:
+        names = registry.names("layer")
+        cur = self._state.good["class_name"]
+        return names if cur in names else [*names, cur]
+
+    # -- event handlers -------------------------------------------------------------------
+    def _on_edit(self, path: str, value: Any) -> None:
+        self.set(path, value)
+
+    def _on_class(self, change: Any) -> None:
+        if not self._form.syncing and change["new"] != self._state.good["class_name"]:
+            self.set("class_name", change["new"])
+
+    def _on_seed(self, _change: Any) -> None:
+        if self._form.syncing:
+            return
+        fixed, seed = self.fixed_seed.value, self.seed_box.value
+        self._run(lambda: self._state.set_seed(fixed, seed), "seed", seed)
+
+    def _on_shape(self, change: Any) -> None:
+        if self._form.syncing:
+            return
+        shape = parse(change["new"])
+        if isinstance(shape, int):
+            shape = [shape]
+        if not isinstance(shape, list) or not all(isinstance(d, int) or d is None
+                                                  for d in shape):
+            self._fail(EditError("", f"input shape: expected a list of ints such as "
+                                 f"(16, 64), got {change['new']!r}"), "input_shape", shape)
+            return
+        self._run(lambda: self._state.set_sample(input_shape=shape), "input_shape", shape)
+
+    def _on_display(self, _change: Any) -> None:
+        self._render(self._state.result)
+
+    def _show_export(self, fmt: str) -> None:
+        try:
+            text = self.export(fmt)
+        except (ValueError, TypeError) as e:
+            text = f"# cannot export as {fmt}: {e}"
+        self.export_box.value = text
+        self.export_box.layout.display = "flex"
+
+    # -- the change cycle -----------------------------------------------------------------
+    def _run(self, action: Callable[[], BuildResult | None], path: str, value: Any) -> bool:
+        before = self._state.good["class_name"]
+        try:
+            result = action()
+        except (ConfigError, EditError) as e:
+            self._fail(e, path, value)
+            return False
+        except Exception as e:  # never raise into the notebook: show it
+            last = traceback.format_exception_only(type(e), e)[-1].strip()
+            self._fail(EditError("", f"unexpected {last}"), path, value)
+            return False
+        if result is None:  # nothing to undo / redo
+            self._update_buttons()
+            return False
+        self._show(result, rebuild_form=result.config["class_name"] != before)
+        self._emit("change", path, value)
+        return True
+
+    def _fail(self, err: Exception, path: str, value: Any) -> None:
+        message = str(err) if isinstance(err, ConfigError) else getattr(err, "message", str(err))
+        where = error_field(err.path) if isinstance(err, ConfigError) else \
+            getattr(err, "path", "")
+        row = self._row_for(where) or self._row_for(path if where == "" else "")
+        self.error = message
+        self._form.show_errors({row: message} if row else {})
+        self.error_box.value = (
+            f"<div style='color:#c62828'>{html.escape(message)}</div>" if not row else
+            f"<div style='color:#c62828;font-size:12px'>Not applied: see "
+            f"<b>{html.escape(row)}</b> below. Undo discards the bad value.</div>")
+        self.error_box.layout.display = "flex"
+        self._update_buttons()
+        self._emit("error", path, value)
+
+    def _row_for(self, path: str) -> str | None:
+        if not path:
+            return None
+        if path == "class_name":
+            return None
+        parts = path.split(".")
+        for n in range(len(parts), 0, -1):
+            cand = ".".join(parts[:n])
+            if cand in self._form.rows:
+                return cand
+        return None
+
+    def _show(self, result: BuildResult, rebuild_form: bool) -> None:
+        inner = result.config["config"]
+        if rebuild_form:
+            self._build_form(result.config)
+        else:
+            self._form.sync(inner)
+        with self._form.hold():
+            self.class_select.options = self._class_options()
+            self.class_select.value = result.config["class_name"]
+            shape = result.inputs.shape if hasattr(result.inputs, "shape") else \
+                np.shape(result.inputs[0])
+            self.shape_box.value = str(tuple(shape))
+            self.fixed_seed.value = self._state.fixed_seed
+            self.seed_box.value = self._state.seed
+        self.error = None
+        self._form.show_errors({})
+        self.error_box.value = ""
+        self.error_box.layout.display = "none"
+        self._update_buttons()
+        self._render(result)
+
+    def _build_form(self, config: dict[str, Any]) -> None:
+        form = self._form
+        form.forget("")
+        cls = registry.lookup("layer", config["class_name"])
+        inner = config["config"]
+        main, more = [], []
+        for f in form.visible(cls):
+            row = form.row(f, inner.get(f.key_for(form.format), inner.get(f.name)), f.name)
+            (more if f.name in BASE_FIELDS or f.kind == "json" else main).append(row)
+        self.main_fields.children = main
+        self.more_fields.children = more
+        self.more.layout.display = "flex" if more else "none"
+
+    def _update_buttons(self) -> None:
+        self.undo_button.disabled = not self.can_undo
+        self.redo_button.disabled = not self.can_redo
+
+    def _emit(self, kind: str, path: str, value: Any) -> None:
+        event = {"type": kind, "path": path, "value": value, "config": self.config,
+                 "error": self.error, "editor": self}
+        for cb in list(self._callbacks):
+            try:
+                cb(event)
+            except Exception as e:  # a user's callback must not break the editor
+                self.error_box.value = (f"<div style='color:#c62828'>on_change callback "
+                                        f"failed: {html.escape(repr(e))}</div>")
+                self.error_box.layout.display = "flex"
+
+    # -- plots ----------------------------------------------------------------------------
+    def _render(self, result: BuildResult) -> None:
+        items = []
+        layer = result.layer
+        for i, var in enumerate(layer.weights[: MAX_PANELS - 1]):
+            value = np.asarray(var.value)
+            theory = _theory(var)
+            init = type(var.initializer).__name__ if var.initializer is not None else ""
+            desc = describe_theory(theory)
+            caption = (f"<b>{html.escape(var.path)}</b> {var.shape}"
+                       + (f" · {html.escape(init)}" if init else "")
+                       + (f" · <span style='color:#c0392b'>— {html.escape(desc)}</span>"
+                          if desc else ""))
+            items.append((f"w{i}-{var.name}", value, theory, caption, var.path, None))
+        unit_axis = 1 if (layer.values.get("data_format") == "channels_first") else -1
+        outs = result.outputs[: max(1, MAX_PANELS - len(items))]
+        for i, out in enumerate(outs):
+            name = "output" if len(outs) == 1 else f"output[{i}]"
+            caption = f"<b>{name}</b> {tuple(out.shape)} for input {tuple(_shape(result))}"
+            items.append((f"out{i}", out, None, caption, name, unit_axis))
+        keys = [k for k, *_ in items]
+        for k in [k for k in self._panels if k not in keys]:
+            del self._panels[k]
+        for key, value, theory, caption, *_ in items:
+            panel = self._panels.get(key)
+            if panel is None:
+                panel = self._panels[key] = HistogramPanel(key)
+            panel.update(value, theory, caption, log_y=self.log_y.value,
+                         overlay=self.overlay.value)
+        boxes = tuple(self._panels[k].box for k in keys)
+        if self.plots_box.children != boxes:
+            self.plots_box.children = boxes
+        rows = [(name, statistics(value, axis)) for _k, value, _t, _c, name, axis in items]
+        self.stats.value = stats_table(rows)
+
+    @property
+    def plot_bytes(self) -> dict[str, bytes]:
+        """The PNG bytes of every plot, by panel key (for tests and scripts)."""
+        return {k: bytes(p.image.value) for k, p in self._panels.items()}
+
+
+def _shape(result: BuildResult) -> tuple[int, ...]:
+    x = result.inputs
+    return tuple(np.shape(x[0] if isinstance(x, list) else x))
+
+
+def _theory(var: Any) -> dict[str, Any] | None:
+    init = var.initializer
+    if init is None or not hasattr(init, "theory"):
+        return None
+    try:
+        return init.theory(var.shape)
+    except Exception:  # custom or structured initializers may not describe themselves
+        return None
+
+
+def _wrap(**kw: Any) -> widgets.Layout:
+    return widgets.Layout(flex_flow="row wrap", align_items=kw.pop("align_items", "center"),
+                          width="100%", **kw)
+
+
+__all__ = ["LayerEditor", "engine"]

@@ -1,0 +1,561 @@
+"""The editor's model, apart from any view: config in, built layer and arrays out.
+
+:class:`EditorState` holds the last good config, the draft the user is typing (which may be
+invalid), the undo/redo history and the sample input. It talks to the engine only through
+its public API (``deserialize``, ``serialize``, field specs, registries).
+
+Paths name a field's place within the layer's config: ``"units"``,
+``"kernel_initializer.config.scale"``, ``"kernel_initializer.class_name"``; the layer
+class itself is ``"class_name"``.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+import engine
+from engine import ConfigError, registry
+from engine.fields import KERAS2, KERAS3, REQUIRED, Field
+
+#: batch size used where a shape's batch dimension is None
+DEFAULT_BATCH = 16
+#: sample shapes (batch excluded) tried, in order, when nothing says what a layer takes
+_CANDIDATES: tuple[tuple[int, ...], ...] = (
+    (64,), (32, 32, 3), (20, 8), (16, 16, 16, 3), (8, 8, 8, 8, 3))
+_HINTS = (("3D", (16, 16, 16, 3)), ("2D", (32, 32, 3)), ("1D", (32, 8)))
+_NESTED = ("initializer", "regularizer", "constraint", "layer")
+
+
+class EditError(Exception):
+    """A change that could not be applied; ``path`` names the field (or ``""``)."""
+
+    def __init__(self, path: str, message: str):
+        super().__init__(message)
+        self.path = path
+        self.message = message
+
+
+@dataclass
+class BuildResult:
+    """A layer built from a config and run on the sample."""
+
+    config: dict[str, Any]
+    layer: Any
+    inputs: Any
+    outputs: list[np.ndarray] = field(default_factory=list)
+
+
+# -- reading what the user gives ------------------------------------------------------------
+
+
+def normalize_input(obj: Any) -> tuple[dict[str, Any], str, Any, Any]:
+    """A config dict, JSON text or engine layer -> (config, format, input shape, layer).
+
+    The config returned is ``{'class_name': ..., 'config': {...}}`` without ``build_config``
+    (its input shape is returned instead, as the sample's shape).
+    """
+    layer = None
+    if isinstance(obj, engine.Layer):
+        layer = obj
+        shape = None
+        bc = obj.get_build_config()
+        if bc is not None:
+            shape = bc["input_shape"]
+        return ({"class_name": type(obj).__name__, "config": obj.get_config(KERAS3)}, KERAS3,
+                shape, layer)
+    if isinstance(obj, (str, bytes)):
+        try:
+            obj = json.loads(obj)
+        except json.JSONDecodeError as e:
+            raise ConfigError("config", f"expected JSON text of a layer config: {e}") from None
+    if not isinstance(obj, dict):
+        raise ConfigError("config", "LayerEditor takes a layer config dict, its JSON text or "
+                          f"an engine layer, got {type(obj).__name__}")
+    fmt = engine.serialization.detect_format(obj)
+    shape = None
+    bc = obj.get("build_config")
+    if isinstance(bc, dict) and bc.get("input_shape") is not None:
+        shape = bc["input_shape"]
+    inner = obj.get("config") or {}
+    if isinstance(inner, dict) and inner.get("batch_input_shape") is not None:
+        shape = inner["batch_input_shape"]
+    cfg = {k: v for k, v in obj.items() if k in ("class_name", "config")}
+    cfg.setdefault("config", {})
+    return copy.deepcopy(cfg), fmt, shape, layer
+
+
+def canonical(config: dict[str, Any], fmt: str) -> tuple[dict[str, Any], Any]:
+    """Validate ``config``; return its full form (every key, in Keras's order) and the
+    unbuilt layer. Raises ``ConfigError``."""
+    layer = engine.deserialize(config)
+    if not isinstance(layer, engine.Layer):
+        raise ConfigError("class_name", "LayerEditor edits one layer; this config is a "
+                          f"{type(layer).__name__}")
+    if fmt not in type(layer).keras_formats:
+        fmt = KERAS3
+    return {"class_name": type(layer).__name__, "config": layer.get_config(fmt)}, layer
+
+
+def with_seeds(config: Any, seed: int) -> Any:
+    """A copy of ``config`` where every ``"seed": None`` becomes ``seed``, ``seed + 1``..."""
+    counter = iter(range(seed, seed + 10_000))
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            out = {}
+            for k, v in node.items():
+                out[k] = next(counter) if (k == "seed" and v is None) else walk(v)
+            return out
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        return node
+
+    return walk(config)
+
+
+# -- paths ------------------------------------------------------------------------------------
+
+
+def get_path(config: dict[str, Any], path: str) -> Any:
+    """The value at ``path`` in the layer config ``{'class_name', 'config'}``."""
+    if path == "class_name":
+        return config["class_name"]
+    node: Any = config["config"]
+    for part in path.split("."):
+        if not isinstance(node, dict) or part not in node:
+            raise KeyError(path)
+        node = node[part]
+    return node
+
+
+def set_path(config: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
+    """A copy of ``config`` with ``value`` at ``path``. A ``class_name`` part switches a
+    class and carries over the settings the new class also has."""
+    out = copy.deepcopy(config)
+    if path == "class_name":
+        return switch_class(out, value, kind="layer")
+    parts = path.split(".")
+    switch = parts[-1] == "class_name"
+    if switch:
+        parts = parts[:-1]
+    parent: Any = out["config"]
+    for i, part in enumerate(parts[:-1]):
+        nxt = parent.get(part) if isinstance(parent, dict) else None
+        if not isinstance(nxt, dict):
+            where = ".".join(parts[: i + 1])
+            what = "None" if nxt is None else "not a class with settings"
+            raise EditError(where, f"{where} is {what}; choose its class before setting "
+                            f"{path}")
+        parent = nxt
+    if not isinstance(parent, dict):
+        raise EditError(path, f"no field {path!r} in this config")
+    last = parts[-1]
+    if switch:
+        kind = _kind_of(config, ".".join(parts))
+        parent[last] = switch_class(parent.get(last), value, kind=kind)
+    else:
+        parent[last] = copy.deepcopy(value)
+    return out
+
+
+def _kind_of(config: dict[str, Any], path: str) -> str:
+    spec = field_at(config, path)
+    return spec.kind if spec is not None and spec.kind in _NESTED else "initializer"
+
+
+def field_at(config: dict[str, Any], path: str) -> Field | None:
+    """The field spec at ``path`` (``kernel_initializer.config.scale`` -> VarianceScaling's
+    ``scale``; ``kernel_initializer.class_name`` -> ``kernel_initializer``), or None."""
+    cls = registry.lookup("layer", config.get("class_name", ""))
+    node: Any = config.get("config", {})
+    parts = path.split(".")
+    spec: Field | None = None
+    i = 0
+    while i < len(parts):
+        if cls is None:
+            return None
+        spec = next((f for f in cls.all_fields() if f.name == parts[i]), None)
+        if spec is None:
+            return None
+        node = node.get(parts[i]) if isinstance(node, dict) else None
+        if i + 1 == len(parts) or parts[i + 1] == "class_name":
+            return spec
+        if parts[i + 1] != "config" or not isinstance(node, dict):
+            return None
+        name = node.get("class_name")
+        cls = registry.lookup(spec.kind, name) if isinstance(name, str) else None
+        node = node.get("config")
+        i += 2
+    return spec
+
+
+def switch_class(old: dict[str, Any] | None, class_name: Any, *, kind: str) -> Any:
+    """``{'class_name': class_name, 'config': carried}``: settings of ``old`` that the new
+    class also has, and a value for each required field it lacks."""
+    if class_name is None:
+        return None
+    cls = registry.lookup(kind, class_name)
+    if cls is None:
+        raise EditError("class_name", f"unknown {kind} {class_name!r}")
+    old_cfg = (old or {}).get("config") or {}
+    carried: dict[str, Any] = {}
+    for f in cls.all_fields():
+        if kind == "layer" and f.name in ("name", "batch_input_shape"):
+            continue
+        if f.name in old_cfg and _accepts(f, old_cfg[f.name]):
+            carried[f.name] = copy.deepcopy(old_cfg[f.name])
+        elif f.required:
+            carried[f.name] = placeholder(f)
+    return {"class_name": class_name, "config": carried}
+
+
+def _accepts(f: Field, value: Any) -> bool:
+    try:
+        f.validate(value, f.name)
+    except (ConfigError, TypeError, ValueError):
+        return False
+    return True
+
+
+def placeholder(f: Field) -> Any:
+    """A value for a required field when switching to a class that needs one."""
+    guesses: dict[str, Any] = {"int": 32, "float": 1.0, "bool": False, "str": "", "seed": 0,
+                               "int_tuple": 3, "shape": [8], "axis": -1, "json": None,
+                               "activation": "linear", "initializer": "glorot_uniform"}
+    value = guesses.get(f.kind)
+    if f.kind == "choice" and f.choices:
+        value = f.choices[0]
+    if f.kind == "int_tuple" and f.length:
+        value = [3] * f.length
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if f.min is not None and value < f.min:
+            value = type(value)(f.min + (1 if f.min_open else 0))
+        if f.max is not None and value > f.max:
+            value = type(value)(f.max)
+    return value
+
+
+def error_field(path: str) -> str:
+    """An engine error path (``config.kernel_size[1]``) -> a field path
+    (``kernel_size``)."""
+    p = re.sub(r"\[\d+\]", "", path or "")
+    if p.startswith("config."):
+        p = p[len("config."):]
+    elif p == "config":
+        p = ""
+    if p == "class_name":
+        return "class_name"
+    return p
+
+
+# -- the sample input -------------------------------------------------------------------------
+
+
+def _batch(shape: Any) -> tuple[int, ...]:
+    dims = list(shape)
+    if not dims:
+        return ()
+    if dims[0] is None:
+        dims[0] = DEFAULT_BATCH
+    return tuple(8 if d is None else int(d) for d in dims)
+
+
+def _positional_inputs(cls: type) -> int:
+    """How many arrays ``call`` takes positionally (1 for most layers, 2 for MHA...)."""
+    try:
+        params = list(inspect.signature(cls.call).parameters.values())[1:]
+    except (TypeError, ValueError):
+        return 1
+    n = sum(1 for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+            and p.default is inspect.Parameter.empty)
+    return max(1, n)
+
+
+def make_sample(layer: Any, shape: tuple[int, ...], seed: int) -> Any:
+    """A seeded sample for ``layer``: standard normal floats, or integer ids below
+    ``input_dim`` for layers fed ids (Embedding); a list for multi-input layers."""
+    rng = np.random.default_rng(seed)
+    vals = getattr(layer, "_values", {})
+    if not getattr(type(layer), "autocast", True) and isinstance(vals.get("input_dim"), int):
+        x: Any = rng.integers(0, vals["input_dim"], size=shape)
+    else:
+        x = rng.standard_normal(shape).astype(np.float32)
+    if getattr(type(layer), "multi_input", False):
+        return [x, rng.standard_normal(shape).astype(x.dtype) if x.dtype.kind == "f" else x]
+    return x
+
+
+def call_layer(layer: Any, x: Any) -> list[np.ndarray]:
+    """Run ``layer`` on ``x`` (repeated for layers with several positional inputs)."""
+    n = 1 if getattr(type(layer), "multi_input", False) else _positional_inputs(type(layer))
+    out = layer(x, *([x] * (n - 1)), training=False)
+    items = out if isinstance(out, (list, tuple)) else [out]
+    return [np.asarray(o) for o in items if o is not None]
+
+
+def candidate_shapes(config: dict[str, Any]) -> list[tuple[int, ...]]:
+    """Sample shapes (batch excluded) to try for a config, most likely first."""
+    name = config.get("class_name", "")
+    first = [s for tag, s in _HINTS if tag in name]
+    shapes = first + [s for s in _CANDIDATES if s not in first]
+    if (config.get("config") or {}).get("data_format") == "channels_first":
+        shapes = [s if len(s) < 3 else (s[-1], *s[:-1]) for s in shapes]
+    return shapes
+
+
+# -- the state --------------------------------------------------------------------------------
+
+
+class EditorState:
+    """Good config, draft, history and sample of one edited layer.
+
+    Args:
+        config_or_layer: a config dict in either Keras format, its JSON text, or an engine
+            layer.
+        input_shape: the sample's shape (a None batch becomes ``DEFAULT_BATCH``).
+        sample: the user's own input array (overrides ``input_shape``).
+        seed: seed of the sample and, while ``fixed_seed`` is on, of every initializer
+            whose config seed is None.
+    """
+
+    def __init__(self, config_or_layer: Any, input_shape: Any = None, sample: Any = None,
+                 seed: int | None = 0):
+        cfg, fmt, shape_hint, layer = normalize_input(config_or_layer)
+        self.format = fmt
+        self.fixed_seed = seed is not None
+        self.seed = 0 if seed is None else int(seed)
+        self.user_sample = None if sample is None else np.asarray(sample)
+        self.user_shape = None if input_shape is None else tuple(input_shape)
+        self._hint_shape = None if shape_hint is None else tuple(shape_hint)
+        self._shape_cache: dict[Any, tuple[int, ...]] = {}
+        self._samples: dict[Any, Any] = {}
+        self.original, _ = canonical(cfg, fmt)
+        self.original_layer = layer if layer is not None and layer.built else None
+        self.undo_stack: list[dict[str, Any]] = []
+        self.redo_stack: list[dict[str, Any]] = []
+        self.result = self.build(self.original, reuse=self.original_layer)
+        self.good = self.result.config
+        self.draft = copy.deepcopy(self.good)
+
+    # -- building -------------------------------------------------------------------------
+    def build(self, config: dict[str, Any], reuse: Any = None) -> BuildResult:
+        """Validate, build and run ``config``. Raises ``ConfigError`` or ``EditError``."""
+        full, _ = canonical(config, self.format)
+        if reuse is not None:
+            x, _shape = self._sample_for(full, reuse)
+            return BuildResult(full, reuse, x, call_layer(reuse, x))
+        run = with_seeds(full, self.seed) if self.fixed_seed else full
+        layer = engine.deserialize(copy.deepcopy(run))
+        x, shape = self._sample_for(full, layer)
+        try:
+            outputs = call_layer(layer, x)
+        except ConfigError:
+            raise
+        except Exception as e:  # any runtime failure is shown, never raised to the user
+            raise EditError("", f"{type(e).__name__} running {full['class_name']} on an "
+                            f"input of shape {_shape_of(x)}: {e}") from None
+        return BuildResult(full, layer, x, outputs)
+
+    def input_shape_for(self, config: dict[str, Any]) -> tuple[int, ...]:
+        """The sample shape (batch included) for ``config``."""
+        if self.user_sample is not None:
+            return tuple(self.user_sample.shape)
+        if self.user_shape is not None:
+            return _batch(self.user_shape)
+        if self._hint_shape is not None and config["class_name"] == self.original["class_name"]:
+            return _batch(self._hint_shape)
+        key = (config["class_name"], (config.get("config") or {}).get("data_format"))
+        if key not in self._shape_cache:
+            self._shape_cache[key] = self._infer(config)
+        return self._shape_cache[key]
+
+    def _infer(self, config: dict[str, Any]) -> tuple[int, ...]:
+        tried = []
+        for shape in candidate_shapes(config):
+            full = (2, *shape)
+            try:
+                layer = engine.deserialize(copy.deepcopy(with_seeds(config, 0)))
+                call_layer(layer, make_sample(layer, full, 0))
+            except Exception:  # noqa: S112 - a candidate that does not fit: try the next
+                tried.append(shape)
+                continue
+            return (DEFAULT_BATCH, *shape)
+        raise EditError("", f"could not find an input {config['class_name']} accepts (tried "
+                        f"{', '.join(str(('batch', *s)) for s in tried)}); give one with "
+                        f"LayerEditor(..., input_shape=...) or sample=...")
+
+    def _sample_for(self, config: dict[str, Any], layer: Any) -> tuple[Any, tuple[int, ...]]:
+        if self.user_sample is not None:
+            return self.user_sample, tuple(self.user_sample.shape)
+        shape = self.input_shape_for(config)
+        key = (shape, bool(getattr(type(layer), "multi_input", False)),
+               getattr(layer, "_values", {}).get("input_dim")
+               if not getattr(type(layer), "autocast", True) else None)
+        if key not in self._samples:
+            if len(self._samples) > 8:
+                self._samples.clear()
+            self._samples[key] = make_sample(layer, shape, self.seed)
+        return self._samples[key], shape
+
+    # -- edits ----------------------------------------------------------------------------
+    def try_set(self, path: str, value: Any) -> BuildResult:
+        """Apply ``value`` at ``path`` to the draft and build it; commits on success.
+
+        Raises ``ConfigError``/``EditError`` (the draft keeps the bad value)."""
+        draft = set_path(self.draft, path, value)
+        self.draft = draft
+        return self.rebuild()
+
+    def rebuild(self) -> BuildResult:
+        """Build the draft; on success it becomes the good config (one undo step)."""
+        result = self.build(self.draft)
+        if result.config != self.good:
+            self.undo_stack.append(self.good)
+            self.redo_stack.clear()
+        self._commit(result)
+        return result
+
+    def _commit(self, result: BuildResult) -> None:
+        self.result = result
+        self.good = result.config
+        self.draft = copy.deepcopy(result.config)
+
+    @property
+    def dirty(self) -> bool:
+        """The draft holds an edit that did not build."""
+        return self.draft != self.good
+
+    def discard_draft(self) -> None:
+        self.draft = copy.deepcopy(self.good)
+
+    def undo(self) -> BuildResult | None:
+        if self.dirty:
+            self.discard_draft()
+            return self.result
+        if not self.undo_stack:
+            return None
+        prev = self.undo_stack.pop()
+        result = self.build(prev)
+        self.redo_stack.append(self.good)
+        self._commit(result)
+        return result
+
+    def redo(self) -> BuildResult | None:
+        if not self.redo_stack:
+            return None
+        nxt = self.redo_stack.pop()
+        result = self.build(nxt)
+        self.undo_stack.append(self.good)
+        self._commit(result)
+        return result
+
+    def reset(self) -> BuildResult:
+        self.draft = copy.deepcopy(self.original)
+        return self.rebuild()
+
+    def set_sample(self, input_shape: Any = None, sample: Any = None) -> BuildResult:
+        """A new sample shape or array; the layer is rebuilt for it."""
+        old = (self.user_shape, self.user_sample)
+        self.user_shape = None if input_shape is None else tuple(input_shape)
+        self.user_sample = None if sample is None else np.asarray(sample)
+        try:
+            result = self.build(self.good)
+        except Exception:
+            self.user_shape, self.user_sample = old
+            raise
+        self._commit(result)
+        return result
+
+    def set_seed(self, fixed: bool, seed: int) -> BuildResult:
+        self.fixed_seed, self.seed = bool(fixed), int(seed)
+        self._samples.clear()
+        result = self.build(self.good)
+        self._commit(result)
+        return result
+
+    # -- export ---------------------------------------------------------------------------
+    def export(self, fmt: str) -> str:
+        """The current config as ``keras3``/``keras2`` JSON, or a ``python`` snippet."""
+        layer = engine.deserialize(copy.deepcopy(self.good))
+        if fmt == "python":
+            return python_snippet(layer)
+        shape = self.result.inputs
+        out = engine.serialize(layer, format=fmt)
+        if fmt == KERAS3 and shape is not None:
+            out["build_config"] = {"input_shape": [None, *_shape_of(shape)[1:]]}
+        return json.dumps(out, indent=2)
+
+
+def _shape_of(x: Any) -> tuple[int, ...]:
+    if isinstance(x, list):
+        return tuple(np.shape(x[0]))
+    return tuple(np.shape(x))
+
+
+# -- the Python snippet ---------------------------------------------------------------------
+
+_MODULES = {"layer": "keras.layers", "initializer": "keras.initializers",
+            "regularizer": "keras.regularizers", "constraint": "keras.constraints"}
+
+
+def python_snippet(obj: Any, kind: str = "layer") -> str:
+    """``keras.layers.Dense(units=64, activation='relu')``: only non-default arguments."""
+    args = []
+    for f in type(obj).all_fields():
+        if KERAS3 not in f.formats:
+            continue
+        value = obj.values.get(f.name)
+        if kind == "layer" and f.name == "name" and _auto_name(type(obj).__name__, value):
+            continue
+        if _is_default(f, value):
+            continue
+        args.append(f"{f.name}={_py_value(f, value)}")
+    return f"{_MODULES[kind]}.{type(obj).__name__}({', '.join(args)})"
+
+
+def _auto_name(class_name: str, name: Any) -> bool:
+    from engine.configurable import to_snake_case
+
+    return isinstance(name, str) and re.fullmatch(
+        re.escape(to_snake_case(class_name)) + r"(_\d+)?", name) is not None
+
+
+def _is_default(f: Field, value: Any) -> bool:
+    if f.default is REQUIRED:
+        return False
+    try:
+        default = f.validate(f.default_for(KERAS3), f.name)
+    except ConfigError:
+        return False
+    if f.kind in _NESTED or f.kind in ("activation", "dtype"):
+        return _ser(default) == _ser(value)
+    return bool(default == value)
+
+
+def _ser(v: Any) -> Any:
+    return None if v is None else engine.serialize(v, format=KERAS3)
+
+
+def _py_value(f: Field, value: Any) -> str:
+    if f.kind in _NESTED and value is not None:
+        cls = type(value)
+        all_default = all(_is_default(g, value.values.get(g.name)) for g in cls.all_fields())
+        if all_default and cls.aliases and f.kind != "layer":
+            return repr(cls.aliases[0])
+        return python_snippet(value, kind=f.kind)
+    if f.kind in ("activation", "dtype"):
+        return repr(getattr(value, "name", value))
+    if isinstance(value, list):
+        value = tuple(value)
+    return repr(value)
+
+
+__all__ = ["EditorState", "EditError", "BuildResult", "python_snippet", "get_path",
+           "set_path", "field_at", "error_field", "KERAS2", "KERAS3"]
