@@ -705,6 +705,8 @@ class DepthwiseConv(BaseConv):
 
     abstract = True
     keras2_order = _DEPTHWISE_K2_ORDER
+    #: Keras 3 computes strided dilated depthwise convolutions (tf.keras 2 refused them)
+    refuse_strided_dilation = False
 
     def _post_init(self) -> None:
         self._check_basics()
@@ -815,6 +817,7 @@ class SeparableConv(BaseConv):
 
     abstract = True
     keras2_order = _SEPARABLE_K2_ORDER
+    refuse_strided_dilation = False
 
     def _post_init(self) -> None:
         self._check_basics()
