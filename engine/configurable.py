@@ -9,6 +9,12 @@ from .errors import ConfigError
 from .fields import KERAS2, KERAS3, Field, collect_fields, config_to_dict, validate_config
 from .registry import register
 
+_PACKAGE = __name__.split(".")[0]
+
+
+def _is_builtin_module(module: str) -> bool:
+    return module == _PACKAGE or module.startswith(_PACKAGE + ".")
+
 
 def to_snake_case(name: str) -> str:
     """Keras's class-name -> default-object-name rule (``LeakyReLU`` -> ``leaky_re_lu``)."""
@@ -52,7 +58,9 @@ class Configurable:
         cls._all_fields = collect_fields(cls)
         if "abstract" not in cls.__dict__:
             cls.abstract = False
-        if not cls.abstract and cls.registry_kind:
+        # Only the engine's own classes are built-ins: a user's subclass (defined anywhere
+        # else) is found through custom_objects only and never replaces a built-in name.
+        if not cls.abstract and cls.registry_kind and _is_builtin_module(cls.__module__):
             register(cls.registry_kind, cls.__name__, cls, tuple(cls.aliases))
 
     # -- construction ---------------------------------------------------------------

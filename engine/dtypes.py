@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from . import registry
-from .errors import ConfigError, describe
+from .errors import ConfigError, describe, excerpt
 from .fields import KERAS3
 
 _POLICIES = {
@@ -64,7 +64,8 @@ def _from_string(name: str, path: str) -> DTypePolicy:
     if name not in _POLICIES:
         hint = ("; bfloat16 has no NumPy type, use float32 or mixed_float16"
                 if "bfloat16" in name else "")
-        raise ConfigError(path, f"expected one of {', '.join(_POLICIES)}, got {name!r}{hint}")
+        raise ConfigError(path, f"expected one of {', '.join(_POLICIES)}, got "
+                          f"{excerpt(name)}{hint}")
     return DTypePolicy(name)
 
 

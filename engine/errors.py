@@ -33,6 +33,18 @@ def excerpt(value: Any, limit: int = _EXCERPT) -> str:
     return text
 
 
+def key_text(key: Any, limit: int = 40) -> str:
+    """A config key or name for a path or message, cut short when it is huge or odd."""
+    if isinstance(key, str) and len(key) <= limit and key.isprintable():
+        return key
+    return excerpt(key, limit)
+
+
+def article(noun: str) -> str:
+    """``an initializer``, ``a layer``."""
+    return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"
+
+
 def describe(value: Any) -> str:
     """``the str '3'``, ``the bool True``: what was received, for messages."""
     if value is None:
@@ -41,6 +53,8 @@ def describe(value: Any) -> str:
 
 
 def close_names(name: str, candidates: Iterable[str], n: int = 5) -> list[str]:
+    if not isinstance(name, str) or len(name) > 100:
+        return []
     cands = list(candidates)
     lowered = {c.lower(): c for c in cands}
     hits = difflib.get_close_matches(str(name).lower(), list(lowered), n=n, cutoff=0.6)

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ConfigError, describe
+from .errors import ConfigError, article, describe, key_text
 
 KERAS3 = "keras3"
 KERAS2 = "keras2"
@@ -216,7 +216,7 @@ class Float(Field):
         out = value if _is_int(value) else float(value)
         if isinstance(out, float) and math.isinf(out) and self.max is None and self.min is None:
             return out
-        self._bounds(out, path)
+        self._bounds(float(out), path)  # messages say "got -1.0" for a float field
         return int(out) if _is_int(out) else out
 
 
@@ -403,7 +403,7 @@ class Object(Field):
         self.kind = kind
 
     def expected(self) -> str:
-        return f"a {self.kind}"
+        return article(self.kind)
 
     def validate(self, value: Any, path: str) -> Any:
         from . import registry
@@ -415,7 +415,7 @@ class Object(Field):
         if value is None:
             if self.optional:
                 return None
-            raise ConfigError(path, f"a {self.kind} is required here, got None")
+            raise ConfigError(path, f"{article(self.kind)} is required here, got None")
         return registry.get_object(self.kind, value, path)
 
     def to_config(self, value: Any, fmt: str) -> Any:
@@ -500,7 +500,7 @@ def validate_config(
             hint = close_names(key, [f.name for f in fields])
             extra = f"; did you mean {', '.join(repr(h) for h in hint)}?" if hint else ""
             known = ", ".join(f.name for f in fields)
-            raise ConfigError(f"{path}.{key}", f"unknown key for {owner}{extra} "
+            raise ConfigError(f"{path}.{key_text(key)}", f"unknown key for {owner}{extra} "
                               f"(known keys: {known})")
         if f.name in seen:
             raise ConfigError(f"{path}.{key}", f"given twice (also as {seen[f.name]!r})")

@@ -11,7 +11,7 @@ import contextvars
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from .errors import ConfigError, close_names, describe
+from .errors import ConfigError, article, close_names, describe, excerpt
 
 KINDS = ("layer", "initializer", "regularizer", "constraint", "activation", "dtype")
 
@@ -121,11 +121,12 @@ def unknown_name(kind: str, name: str, path: str) -> ConfigError:
     pool = REGISTRIES[kind].all_names() + list(custom_objects())
     hint = close_names(name, pool)
     near = f" Close names: {', '.join(hint)}." if hint else ""
+    shown = excerpt(name, 60)
     return ConfigError(
         path,
-        f"unknown {kind} {name!r}.{near} If it is your own "
+        f"unknown {kind} {shown}.{near} If it is your own "
         f"{'class' if kind != 'activation' else 'function'}, pass it in custom_objects, "
-        f"e.g. deserialize(config, custom_objects={{{name!r}: ...}}).",
+        f"e.g. deserialize(config, custom_objects={{{shown}: ...}}).",
     )
 
 
@@ -143,7 +144,8 @@ def get_object(kind: str, value: Any, path: str) -> Any:
     resolver = _resolvers.get(kind)
     if resolver is not None:
         return resolver(value, path, None)
-    raise ConfigError(path, f"expected a {kind} name or config dict, got {describe(value)}")
+    raise ConfigError(path, f"expected {article(kind)} name or config dict, got "
+                      f"{describe(value)}")
 
 
 _string_resolvers: dict[str, Callable[[str, str], Any]] = {}

@@ -14,7 +14,7 @@ from typing import Any
 
 from . import registry
 from .configurable import Configurable, check_format
-from .errors import ConfigError, UnsafeConfigError, describe
+from .errors import ConfigError, UnsafeConfigError, article, describe, excerpt, key_text
 from .fields import KERAS2, KERAS3
 
 #: default size budget: the most weight elements one layer may allocate
@@ -116,8 +116,9 @@ def deserialize_object(value: Any, *, kind: str, path: str) -> Any:
                           f"got {describe(value)}")
     class_name = value.get("class_name")
     if class_name is None:
-        raise ConfigError(_sub(path, "class_name"), f"missing: a {kind} config is a dict with "
-                          f"'class_name' and 'config', got keys {sorted(value)[:8]}")
+        keys = ", ".join(key_text(k, 30) for k in list(value)[:8])
+        raise ConfigError(_sub(path, "class_name"), f"missing: {article(kind)} config is a dict "
+                          f"with 'class_name' and 'config', got keys [{keys}]")
     if not isinstance(class_name, str):
         raise ConfigError(_sub(path, "class_name"), f"expected a class name string, got "
                           f"{describe(class_name)}")
@@ -137,7 +138,8 @@ def deserialize_object(value: Any, *, kind: str, path: str) -> Any:
     if kind == "layer":
         for key in value:
             if key not in _TOP_KEYS:
-                raise ConfigError(_sub(path, key), f"unknown top-level key; a layer config has "
+                raise ConfigError(_sub(path, key_text(key)), f"unknown top-level key; a layer "
+                                  f"config has "
                                   f"{', '.join(sorted(_TOP_KEYS - {'shared_object_id'}))}")
     cls = resolve_class(value, kind=kind, path=path)
     cfg = value.get("config", {})
@@ -180,13 +182,17 @@ def resolve_class(value: dict[str, Any], *, kind: str, path: str) -> Any:
     if cls is None:
         other = [k for k in registry.KINDS if k != kind and registry.lookup(k, class_name)]
         if other:
-            raise ConfigError(_sub(path, "class_name"), f"{class_name!r} is a {other[0]}, but "
-                              f"a {kind} is expected here")
+            raise ConfigError(_sub(path, "class_name"), f"{class_name!r} is {article(other[0])}, "
+                              f"but {article(kind)} is expected here")
         module = value.get("module")
         err = registry.unknown_name(kind, class_name, _sub(path, "class_name"))
         if isinstance(module, str) and module.startswith("keras") and kind == "layer":
-            raise ConfigError(err.path, f"{module}.{class_name} is not supported by layerlab "
-                              f"(yet). {err.reason}")
+            raise ConfigError(err.path, f"{key_text(module)}.{key_text(class_name)} is not "
+                              f"supported by layerlab (yet). {err.reason}")
+        if isinstance(module, str) and module and not module.startswith("keras"):
+            raise ConfigError(err.path, f"{err.reason} (The config names the module "
+                              f"{excerpt(module, 40)}; layerlab never imports modules named in "
+                              f"a config.)")
         raise err
     return cls
 
