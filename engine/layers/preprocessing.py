@@ -1,1 +1,816 @@
-"""preprocessing layers."""
+"""Preprocessing layers without external state: Rescaling, Normalization,
+CategoryEncoding, Discretization, and the random image augmentation layers.
+
+Augmentation layers are the identity at inference (``training=False``, Keras's default for
+a direct call), except Keras 2's RandomCrop, which smart-resizes to its target (a layer
+read from a Keras 2 config does that; others follow Keras 3 and return the input).
+With ``training=True`` they draw their random parameters from ``self._rng`` (seeded by
+``seed``): the same seed gives the same sequence of outputs, but the random streams are
+not Keras's, so only the kind of transformation matches Keras, never the exact pixels.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from .. import registry
+from ..errors import describe
+from ..fields import KERAS2, KERAS3, REQUIRED, Axis, Bool, Choice, Float, Int, Json, Seed
+from .base import Layer
+from .resizing import DataFormat, crop_to_aspect, resize_images
+
+__all__ = ["Rescaling", "Normalization", "CategoryEncoding", "Discretization", "RandomFlip",
+           "RandomRotation", "RandomZoom", "RandomTranslation", "RandomContrast",
+           "RandomCrop", "RandomBrightness", "RandomHeight", "RandomWidth"]
+
+_EPS = np.float32(1e-7)
+
+
+def _from_keras2() -> bool:
+    return registry.current_format() == KERAS2
+
+
+def _numbers(layer: Layer, field: str, value: Any, *, allow_list: bool = True) -> Any:
+    """A number or (if allowed) a nested list of numbers, else a ConfigError."""
+    want = "a number or a list of numbers" if allow_list else "a number"
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise layer.config_error(field, f"expected {want}, got {describe(value)}") from None
+    if isinstance(value, bool) or arr.dtype == object or (arr.ndim and not allow_list) or \
+            not np.all(np.isfinite(arr)):
+        raise layer.config_error(field, f"expected finite numbers, got {describe(value)}")
+    return value
+
+
+class Rescaling(Layer):
+    """``inputs * scale + offset`` (scale and offset may be per-channel lists).
+
+    Input shape: any. Output shape: the input shape. No weights.
+    """
+
+    supports_masking = True
+    fields = (
+        Json("scale", REQUIRED, "Multiplier (e.g. 1/255)."),
+        Json("offset", 0.0, "Added after scaling."),
+    )
+
+    def _post_init(self) -> None:
+        _numbers(self, "scale", self.scale)
+        _numbers(self, "offset", self.offset)
+
+    def call(self, inputs):
+        dt = np.dtype(self.compute_dtype)
+        x = inputs.astype(dt, copy=False)
+        return (x * np.asarray(self.scale, dt) + np.asarray(self.offset, dt)).astype(dt)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+
+class Normalization(Layer):
+    """Feature-wise standardization: ``(x - mean) / max(sqrt(variance), 1e-7)``, or with
+    ``invert=True`` ``mean + x * max(sqrt(variance), 1e-7)``. ``axis`` lists the axes that
+    keep their own statistics (None: one mean and variance for everything).
+
+    ``mean``/``variance`` given in the config are used as is (no weights); otherwise the
+    layer has non-trainable weights ``mean``, ``variance`` (the shape of the kept axes) and
+    ``count`` (int64 scalar), set with :meth:`adapt`. As in Keras 3, the statistics in use
+    are a snapshot taken at build (zeros and ones) and by :meth:`adapt` /
+    :meth:`finalize_state`; ``set_weights`` alone does not refresh them (Keras 3's
+    ``set_weights`` quirk; loading a saved file calls ``finalize_state``). A layer read
+    from a Keras 2 config reads its weights on every call, as Keras 2 does.
+
+    Input shape: any (kept axes known). Output shape: the input shape.
+    """
+
+    supports_masking = True
+    fields = (
+        Axis("axis", -1, "Axes with separate statistics (None: a single mean).",
+             optional=True),
+        Bool("invert", False, "Undo the normalization instead of applying it."),
+        Json("mean", None, "Mean to use (else the adapted weight).", optional=True),
+        Json("variance", None, "Variance to use (else the adapted weight).", optional=True),
+    )
+
+    def _post_init(self) -> None:
+        self._keras2 = _from_keras2()
+        axis = self.axis
+        axis = [] if axis is None else [axis] if isinstance(axis, int) else list(axis)
+        self._values["axis"] = self.axis = axis
+        if (self.mean is None) != (self.variance is None):
+            raise self.config_error("variance" if self.variance is None else "mean",
+                                    "mean and variance must be given together (or neither, "
+                                    "to adapt them)")
+        if self.mean is not None:
+            _numbers(self, "mean", self.mean)
+            _numbers(self, "variance", self.variance)
+            if np.shape(self.mean) != np.shape(self.variance):
+                raise self.config_error("variance", f"must have the shape of mean "
+                                        f"{np.shape(self.mean)}, got {np.shape(self.variance)}")
+            if len(np.shape(self.mean)) > len(self.axis):
+                raise self.config_error("mean", f"rank {len(np.shape(self.mean))} is more than "
+                                        f"the number of axes ({len(self.axis)})")
+            if np.any(np.asarray(self.variance, np.float64) < 0):
+                raise self.config_error("variance", "must be >= 0")
+
+    def build(self, input_shape):
+        shape = tuple(input_shape)
+        ndim = len(shape)
+        for a in self.axis:
+            if not -ndim <= a < ndim:
+                raise self.config_error("axis", f"axis {a} is out of range for inputs of rank "
+                                        f"{ndim}, got axis={self.axis}")
+        keep = sorted(a % ndim for a in self.axis)
+        for d in keep:
+            if shape[d] is None:
+                raise ValueError(f"Normalization {self.name!r}: kept axis {d} must be known, "
+                                 f"got shape {shape}")
+        self._keep = keep
+        self._reduce = tuple(d for d in range(ndim) if d not in keep)
+        self._bcast = [shape[d] if d in keep else 1 for d in range(ndim)]
+        stat_shape = tuple(shape[d] for d in keep)
+        self._fixed: tuple[np.ndarray, np.ndarray] | None = None
+        if self.mean is None:
+            self.adapt_mean = self.add_weight("mean", stat_shape, "zeros", trainable=False)
+            self.adapt_variance = self.add_weight("variance", stat_shape, "ones",
+                                                  trainable=False)
+            self.count = self.add_weight("count", (), "zeros", trainable=False, dtype="int64")
+            self._stats = (np.zeros(self._bcast, np.float32), np.ones(self._bcast, np.float32))
+        else:
+            self._fixed = (self._expand(self.mean, ndim), self._expand(self.variance, ndim))
+
+    def _expand(self, value: Any, ndim: int) -> np.ndarray:
+        arr = np.asarray(value, np.float32)
+        full = [1] * ndim
+        for i in range(1, arr.ndim + 1):
+            full[self._keep[-i]] = arr.shape[-i]
+        try:
+            return np.broadcast_to(arr.reshape(full), self._bcast)
+        except ValueError:
+            raise self.config_error("mean", f"shape {arr.shape} does not fit the kept axes "
+                                    f"{tuple(self._bcast)}") from None
+
+    def adapt(self, data: Any) -> None:
+        """Set mean and variance (and count) from ``data``, as Keras's ``adapt``."""
+        x = np.asarray(data, np.float64)
+        if not self.built:
+            self.build(x.shape)
+        if self._fixed is not None:
+            raise ValueError(f"Normalization {self.name!r}: mean and variance were given in "
+                             f"the config; adapt() needs them left out")
+        self.adapt_mean.value = x.mean(axis=self._reduce).astype(np.float32)
+        self.adapt_variance.value = x.var(axis=self._reduce).astype(np.float32)
+        n = math.prod(x.shape[d] for d in self._reduce)
+        self.count.value = np.asarray(n, np.int64)
+        self.finalize_state()
+
+    def finalize_state(self) -> None:
+        """Take the adapted weights into use (Keras 3 calls this after adapt and after
+        loading weights from a file)."""
+        if self.built and self._fixed is None:
+            self._stats = (self.adapt_mean.value.reshape(self._bcast).astype(np.float32),
+                           self.adapt_variance.value.reshape(self._bcast).astype(np.float32))
+
+    def call(self, inputs):
+        x = inputs.astype(np.float32, copy=False)
+        if self._fixed is not None:
+            mean, var = self._fixed
+        elif self._keras2:
+            mean = self.adapt_mean.value.reshape(self._bcast)
+            var = self.adapt_variance.value.reshape(self._bcast)
+        else:
+            mean, var = self._stats
+        std = np.maximum(np.sqrt(var), _EPS)
+        out = mean + x * std if self.invert else (x - mean) / std
+        return out.astype(self.compute_dtype, copy=False)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+
+# -- categorical encoding -------------------------------------------------------------
+
+
+def encode_categorical(idx: np.ndarray, mode: str, depth: int, dtype: Any,
+                       weights: np.ndarray | None = None, who: str = "") -> np.ndarray:
+    """Keras's ``one_hot`` / ``multi_hot`` / ``count`` encoding of integer ids.
+
+    A rank-0 or rank-1 input is one sample for multi_hot and count (output ``(depth,)``);
+    one_hot drops a trailing axis of size 1. Ids outside ``[0, depth)`` are an error.
+    """
+    idx = np.asarray(idx)
+    if idx.ndim == 0:
+        idx = idx[None]
+    if idx.size and (idx.min() < 0 or idx.max() >= depth):
+        raise ValueError(f"{who}: ids must be in [0, {depth}), got values in "
+                         f"[{idx.min()}, {idx.max()}]")
+    idx = idx.astype(np.int64)
+    if mode == "one_hot":
+        if idx.ndim > 1 and idx.shape[-1] == 1:
+            idx = idx[..., 0]
+        out = np.zeros(idx.shape + (depth,), dtype)
+        np.put_along_axis(out, idx[..., None], 1, axis=-1)
+        return out
+    lead = idx.shape[:-1]
+    flat = idx.reshape(-1, idx.shape[-1])
+    rows = np.repeat(np.arange(flat.shape[0]), flat.shape[1])
+    out = np.zeros((flat.shape[0], depth), np.float64)
+    if mode == "multi_hot":
+        out[rows, flat.ravel()] = 1
+    else:
+        w = np.ones(flat.size) if weights is None else np.broadcast_to(
+            np.asarray(weights, np.float64), idx.shape).reshape(-1)
+        np.add.at(out, (rows, flat.ravel()), w)
+    return out.reshape(lead + (depth,)).astype(dtype)
+
+
+def _encoded_shape(shape: tuple, mode: str, depth: int) -> tuple:
+    if len(shape) == 0:
+        return (depth,)
+    if mode == "one_hot":
+        if shape[-1] == 1 and len(shape) > 1:
+            return shape[:-1] + (depth,)
+        return shape + (depth,)
+    return shape[:-1] + (depth,)
+
+
+class CategoryEncoding(Layer):
+    """Encodes integer ids in ``[0, num_tokens)``: ``one_hot`` (a vector per id),
+    ``multi_hot`` (1 for each id present in a sample's last axis) or ``count``
+    (occurrences; ``count_weights=`` weights them). Dense output only.
+
+    Input shape: ``(batch, ids)`` (or ``(batch,)`` for one_hot). Output shape: ``(batch,
+    num_tokens)``; one_hot of ``(batch, ids)`` is ``(batch, ids, num_tokens)``.
+    """
+
+    autocast = False
+    fields = (
+        Int("num_tokens", None, "Number of ids (ids are 0 .. num_tokens-1).", min=1),
+        Choice("output_mode", "multi_hot", "Encoding.",
+               choices=("one_hot", "multi_hot", "count", "binary")),
+        Bool("sparse", False, "Sparse output (not supported: dense only).",
+             formats=(KERAS2,)),
+    )
+
+    def _post_init(self) -> None:
+        if self.num_tokens is None:
+            raise self.config_error("num_tokens", "required: the number of ids (a positive "
+                                    "int)")
+        if self.output_mode == "binary":
+            self._values["output_mode"] = self.output_mode = "multi_hot"
+        if self.sparse:
+            raise self.config_error("sparse", "sparse outputs are not supported by layerlab; "
+                                    "set it to false")
+
+    def call(self, inputs, count_weights=None):
+        if count_weights is not None and self.output_mode != "count":
+            raise ValueError(f"CategoryEncoding {self.name!r}: count_weights only applies to "
+                             f"output_mode='count'")
+        x = np.asarray(inputs)
+        if np.issubdtype(x.dtype, np.floating):
+            if not np.all(np.mod(x, 1) == 0):
+                raise ValueError(f"CategoryEncoding {self.name!r} expects integer ids, got "
+                                 f"non-integer values")
+        return encode_categorical(x, self.output_mode, self.num_tokens, self.compute_dtype,
+                                  count_weights, f"CategoryEncoding {self.name!r}")
+
+    def compute_output_shape(self, input_shape):
+        return _encoded_shape(tuple(input_shape), self.output_mode, self.num_tokens)
+
+
+class Discretization(Layer):
+    """Buckets numbers by ``bin_boundaries``: bucket ``i`` holds ``bins[i-1] <= x <
+    bins[i]``; ``output_mode`` int gives the bucket index, one_hot / multi_hot / count
+    encode it over ``len(bin_boundaries) + 1`` buckets. ``num_bins`` without boundaries
+    needs Keras's ``adapt`` (not available here).
+
+    Input shape: any. Output shape: int: the input shape; otherwise encoded as
+    CategoryEncoding. No weights.
+    """
+
+    autocast = False
+    fields = (
+        Json("bin_boundaries", None, "Sorted bucket boundaries.", optional=True),
+        Int("num_bins", None, "Number of buckets to adapt (needs adapt()).", min=0),
+        Float("epsilon", 0.01, "Adapt error tolerance.", min=0, min_open=True),
+        Choice("output_mode", "int", "Output encoding.",
+               choices=("int", "one_hot", "multi_hot", "count")),
+        Bool("sparse", False, "Sparse output (not supported: dense only)."),
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        if kwargs.get("dtype") is None and _from_keras2():
+            kwargs["dtype"] = "int64"  # Keras 2's default dtype for this layer
+        super().__init__(*args, **kwargs)
+
+    def _post_init(self) -> None:
+        self._keras2 = _from_keras2()
+        if self.bin_boundaries is None and self.num_bins is None:
+            raise self.config_error("bin_boundaries", "set bin_boundaries (or num_bins and "
+                                    "adapt the layer)")
+        if self.bin_boundaries is not None:
+            b = self.bin_boundaries
+            if not isinstance(b, list) or not all(
+                    isinstance(v, (int, float)) and not isinstance(v, bool) for v in b):
+                raise self.config_error("bin_boundaries", f"expected a list of numbers, got "
+                                        f"{describe(b)}")
+            if any(b2 < b1 for b1, b2 in zip(b, b[1:])):
+                raise self.config_error("bin_boundaries", f"must be sorted ascending, got {b}")
+        if self.sparse:
+            raise self.config_error("sparse", "sparse outputs are not supported by layerlab; "
+                                    "set it to false")
+
+    def _depth(self) -> int:
+        return len(self.bin_boundaries) + 1 if self.bin_boundaries is not None else \
+            int(self.num_bins)
+
+    def call(self, inputs):
+        if self.bin_boundaries is None:
+            raise ValueError(f"Discretization {self.name!r} has num_bins but no "
+                             f"bin_boundaries; it must be adapted first (set bin_boundaries)")
+        x = np.asarray(inputs, np.float32)
+        bins = np.asarray(self.bin_boundaries, np.float32)
+        idx = np.digitize(x, bins) if bins.size else np.zeros(x.shape, np.int64)
+        if self.output_mode == "int":
+            return idx.astype(np.int64 if self._keras2 else np.int32)
+        dt = self.compute_dtype if np.issubdtype(np.dtype(self.compute_dtype), np.floating) \
+            else np.float32
+        return encode_categorical(idx, self.output_mode, self._depth(), dt,
+                                  who=f"Discretization {self.name!r}")
+
+    def compute_output_shape(self, input_shape):
+        shape = tuple(input_shape)
+        if self.output_mode == "int":
+            return shape
+        return _encoded_shape(shape, self.output_mode, self._depth())
+
+    def get_config(self, format: str = KERAS3) -> dict[str, Any]:
+        cfg = super().get_config(format)
+        cfg["dtype"] = self.dtype_policy.name
+        own = ["bin_boundaries", "num_bins", "epsilon", "output_mode", "sparse"]
+        if format in (KERAS2, "k2", "2"):
+            order = ["name", "trainable", "dtype", *own]
+        else:
+            order = [*own, "name", "dtype"]
+        return {k: cfg[k] for k in order if k in cfg}
+
+
+# -- image augmentation ---------------------------------------------------------------
+
+_RNG_TYPE = Choice("rng_type", "stateful", "Keras 2 random generator kind.",
+                   choices=("stateful", "stateless", "legacy"), formats=(KERAS2,))
+_FILL_MODES = ("reflect", "wrap", "constant", "nearest")
+
+
+def _factor_pair(layer: Layer, field: str, value: Any, lo: float, hi: float) -> tuple:
+    """Keras 3's ``_set_factor``: a number f gives ``(max(-|f|, lo), |f|)``; a pair is
+    sorted; both must lie within ``[lo, hi]``."""
+    if isinstance(value, (list, tuple)):
+        if len(value) != 2 or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                      for v in value):
+            raise layer.config_error(field, f"expected a number or a list of two numbers, got "
+                                     f"{describe(value)}")
+        a, b = sorted(float(v) for v in value)
+        if a < lo or b > hi:
+            raise layer.config_error(field, f"values must be in [{lo}, {hi}], got {value}")
+        return (a, b)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise layer.config_error(field, f"expected a number or a list of two numbers, got "
+                                 f"{describe(value)}")
+    if not lo <= value <= hi:
+        raise layer.config_error(field, f"must be in [{lo}, {hi}], got {value}")
+    f = abs(float(value))
+    return (max(-f, lo), f)
+
+
+def _keras_number(v: float) -> Any:
+    return int(v) if float(v).is_integer() and not isinstance(v, float) else v
+
+
+class _RandomImage(Layer):
+    """Base of the augmentation layers (not registered): identity at inference, a seeded
+    random transformation in training, on ``(batch, H, W, C)`` or ``(H, W, C)`` images."""
+
+    abstract = True
+    #: fields whose Keras 3 config is the normalized [lower, upper] pair, with bounds
+    k3_factor_fields: dict[str, tuple[float, float]] = {}
+
+    def _post_init(self) -> None:
+        self._keras2 = _from_keras2()
+        self._pairs = {name: _factor_pair(self, name, self._values[name], *bounds)
+                       for name, bounds in self.k3_factor_fields.items()
+                       if self._values.get(name) is not None}
+
+    def call(self, inputs, training=False):
+        x = inputs
+        if x.ndim not in (3, 4):
+            raise ValueError(f"{type(self).__name__} {self.name!r} expects images of rank 3 or "
+                             f"4, got shape {x.shape}")
+        if not training:
+            return self._inference(x)
+        single = x.ndim == 3
+        batch = x[None] if single else x
+        if getattr(self, "data_format", "channels_last") == "channels_first":
+            out = np.moveaxis(self._augment(np.moveaxis(batch, 1, -1)), -1, 1)
+        else:
+            out = self._augment(batch)
+        out = out.astype(self.compute_dtype, copy=False)
+        return out[0] if single else out
+
+    def _inference(self, x: np.ndarray) -> np.ndarray:
+        return x
+
+    def _augment(self, x: np.ndarray) -> np.ndarray:
+        """``x``: ``(batch, H, W, C)`` channels last."""
+        raise NotImplementedError
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def get_config(self, format: str = KERAS3) -> dict[str, Any]:
+        cfg = super().get_config(format)
+        if format not in (KERAS2, "k2", "2"):
+            for name, pair in self._pairs.items():
+                cfg[name] = [_keras_number(v) for v in pair]
+        return cfg
+
+
+def affine_transform(images: np.ndarray, matrix: np.ndarray, interpolation: str = "bilinear",
+                     fill_mode: str = "reflect", fill_value: float = 0.0) -> np.ndarray:
+    """Samples ``images`` (B, H, W, C) at ``matrix @ [x, y, 1]`` per output pixel.
+
+    ``matrix``: (B, 2, 3) maps output (x=col, y=row) to input coordinates. Fill modes as
+    TensorFlow's ImageProjectiveTransform: reflect (d c b a | a b c d | d c b a), wrap,
+    nearest (edge), constant (``fill_value``).
+    """
+    b, h, w, _ = images.shape
+    ys, xs = np.meshgrid(np.arange(h, dtype=np.float64), np.arange(w, dtype=np.float64),
+                         indexing="ij")
+    coords = np.stack([xs, ys, np.ones_like(xs)], axis=-1)  # (H, W, 3)
+    src = np.einsum("bij,hwj->bhwi", matrix, coords)  # (B, H, W, 2): x, y
+    sx = _map_coord(src[..., 0], w, fill_mode)
+    sy = _map_coord(src[..., 1], h, fill_mode)
+    bidx = np.arange(b)[:, None, None]
+
+    def read(yy: np.ndarray, xx: np.ndarray) -> np.ndarray:
+        inside = (yy >= 0) & (yy < h) & (xx >= 0) & (xx < w)
+        vals = images[bidx, np.clip(yy, 0, h - 1), np.clip(xx, 0, w - 1)]
+        if fill_mode != "constant":
+            return vals
+        return np.where(inside[..., None], vals, np.asarray(fill_value, images.dtype))
+
+    if interpolation == "nearest":
+        return read(np.round(sy).astype(np.int64), np.round(sx).astype(np.int64))
+    y0, x0 = np.floor(sy), np.floor(sx)
+    dy, dx = (sy - y0)[..., None], (sx - x0)[..., None]
+    y0, x0 = y0.astype(np.int64), x0.astype(np.int64)
+    top = read(y0, x0) * (1 - dx) + read(y0, x0 + 1) * dx
+    bottom = read(y0 + 1, x0) * (1 - dx) + read(y0 + 1, x0 + 1) * dx
+    return (top * (1 - dy) + bottom * dy).astype(images.dtype)
+
+
+def _map_coord(c: np.ndarray, size: int, mode: str) -> np.ndarray:
+    if mode == "constant":
+        return c
+    if size <= 1:
+        return np.zeros_like(c)
+    if mode == "reflect":
+        m = np.mod(c, 2 * size)
+        c = np.where(m >= size, 2 * size - m - 1, m)
+    elif mode == "wrap":
+        c = np.mod(c, size)
+    return np.clip(c, 0, size - 1)
+
+
+def _centered(mats: np.ndarray, h: int, w: int) -> np.ndarray:
+    """Turn (B, 2, 2) linear maps about the image centre into (B, 2, 3) affine maps."""
+    c = np.array([(w - 1) / 2.0, (h - 1) / 2.0])
+    shift = c - np.einsum("bij,j->bi", mats, c)
+    return np.concatenate([mats, shift[..., None]], axis=-1)
+
+
+_INTERP2 = Choice("interpolation", "bilinear", "Interpolation of sampled pixels.",
+                  choices=("nearest", "bilinear"))
+
+
+def _fill_fields() -> tuple:
+    return (Choice("fill_mode", "reflect", "How points outside the input are filled.",
+                   choices=_FILL_MODES),
+            Float("fill_value", 0.0, "Value used by fill_mode='constant'."))
+
+
+class RandomFlip(_RandomImage):
+    """Training: flips each image (probability 0.5) horizontally and/or vertically per
+    ``mode`` (with ``horizontal_and_vertical`` one draw decides both, as in Keras 3).
+
+    Input/output shape: ``(batch, H, W, C)`` or ``(H, W, C)``. No weights.
+    """
+
+    fields = (
+        _RNG_TYPE,
+        DataFormat(formats=(KERAS3,)),
+        Seed(),
+        Choice("mode", "horizontal_and_vertical", "Which flips to apply.",
+               choices=("horizontal", "vertical", "horizontal_and_vertical")),
+    )
+    keras2_order = ("name", "trainable", "dtype", "rng_type", "mode", "seed")
+
+    def _augment(self, x):
+        flips = self._rng.uniform(size=(x.shape[0], 1, 1, 1)) <= 0.5
+        if self.mode in ("horizontal", "horizontal_and_vertical"):
+            x = np.where(flips, x[:, :, ::-1], x)
+        if self.mode in ("vertical", "horizontal_and_vertical"):
+            x = np.where(flips, x[:, ::-1], x)
+        return x
+
+
+class RandomRotation(_RandomImage):
+    """Training: rotates each image by a random angle in ``factor * 2 pi`` about its
+    centre (positive: counter-clockwise), filling per ``fill_mode``.
+
+    Input/output shape: ``(batch, H, W, C)`` or ``(H, W, C)``. No weights.
+    """
+
+    k3_factor_fields = {"factor": (-1.0, 1.0)}
+    fields = (
+        _RNG_TYPE,
+        DataFormat(formats=(KERAS3,)),
+        Json("factor", REQUIRED, "Fraction of a full turn: f for [-f, f], or [lower, upper]."),
+        *_fill_fields(),
+        _INTERP2,
+        Seed(),
+    )
+
+    def _augment(self, x):
+        lo, hi = self._pairs["factor"]
+        theta = self._rng.uniform(lo, hi, size=x.shape[0]) * 2 * np.pi
+        cos, sin = np.cos(theta), np.sin(theta)
+        mats = np.stack([np.stack([cos, sin], -1), np.stack([-sin, cos], -1)], axis=1)
+        return affine_transform(x, _centered(mats, x.shape[1], x.shape[2]), self.interpolation,
+                                self.fill_mode, self.fill_value)
+
+
+def _zoom_translate_fields() -> tuple:
+    return (
+        _RNG_TYPE,
+        DataFormat(formats=(KERAS3,)),
+        Json("height_factor", REQUIRED, "Vertical range: f for [-f, f], or [lower, upper]."),
+        Json("width_factor", None, "Horizontal range (None: same as height).", optional=True),
+        Choice("fill_mode", "reflect", "How points outside the input are filled.",
+               choices=_FILL_MODES),
+        _INTERP2,
+        Seed(),
+        Float("fill_value", 0.0, "Value used by fill_mode='constant'."),
+    )
+
+
+_ZT_K2_ORDER = ("name", "trainable", "dtype", "rng_type", "height_factor", "width_factor",
+                "fill_mode", "fill_value", "interpolation", "seed")
+
+
+class RandomZoom(_RandomImage):
+    """Training: zooms each image by ``1 + u`` with u drawn from the factor ranges
+    (positive: zoom out, negative: zoom in); ``width_factor=None`` keeps the aspect.
+
+    Input/output shape: ``(batch, H, W, C)`` or ``(H, W, C)``. No weights.
+    """
+
+    fields = _zoom_translate_fields()
+    keras2_order = _ZT_K2_ORDER
+
+    def _post_init(self) -> None:
+        super()._post_init()
+        self._h = _factor_pair(self, "height_factor", self.height_factor, -1.0, math.inf)
+        self._w = None if self.width_factor is None else _factor_pair(
+            self, "width_factor", self.width_factor, -1.0, math.inf)
+
+    def _augment(self, x):
+        n = x.shape[0]
+        zy = 1.0 + self._rng.uniform(*self._h, size=n)
+        zx = zy if self._w is None else 1.0 + self._rng.uniform(*self._w, size=n)
+        zero = np.zeros(n)
+        mats = np.stack([np.stack([zx, zero], -1), np.stack([zero, zy], -1)], axis=1)
+        return affine_transform(x, _centered(mats, x.shape[1], x.shape[2]), self.interpolation,
+                                self.fill_mode, self.fill_value)
+
+
+class RandomTranslation(_RandomImage):
+    """Training: shifts each image by fractions of its height and width drawn from the
+    factor ranges, filling per ``fill_mode``.
+
+    Input/output shape: ``(batch, H, W, C)`` or ``(H, W, C)``. No weights.
+    """
+
+    fields = tuple(Json("width_factor", REQUIRED, "Horizontal range: f for [-f, f], or "
+                        "[lower, upper].") if f.name == "width_factor" else f
+                   for f in _zoom_translate_fields())
+    keras2_order = _ZT_K2_ORDER
+
+    def _post_init(self) -> None:
+        super()._post_init()
+        self._h = _factor_pair(self, "height_factor", self.height_factor, -1.0, 1.0)
+        self._w = _factor_pair(self, "width_factor", self.width_factor, -1.0, 1.0)
+
+    def _augment(self, x):
+        n, h, w = x.shape[:3]
+        dy = self._rng.uniform(*self._h, size=n) * h
+        dx = self._rng.uniform(*self._w, size=n) * w
+        one, zero = np.ones(n), np.zeros(n)
+        mats = np.stack([np.stack([one, zero, -dx], -1), np.stack([zero, one, -dy], -1)], 1)
+        return affine_transform(x, mats, self.interpolation, self.fill_mode, self.fill_value)
+
+
+def _value_range(layer: Layer, value: Any) -> list:
+    if not isinstance(value, (list, tuple)) or len(value) != 2 or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+        raise layer.config_error("value_range", f"expected a list of two numbers, got "
+                                 f"{describe(value)}")
+    return sorted(value)
+
+
+class RandomContrast(_RandomImage):
+    """Training: ``(x - mean) * c + mean`` per image and channel (mean over H, W), c drawn
+    from ``[1 - lower, 1 + upper]``, clipped to ``value_range`` (Keras 3; a Keras 2 config
+    draws c from ``[1 - f, 1 + f]``).
+
+    Input/output shape: ``(batch, H, W, C)`` or ``(H, W, C)``. No weights.
+    """
+
+    k3_factor_fields = {"factor": (0.0, 1.0)}
+    fields = (
+        _RNG_TYPE,
+        DataFormat(formats=(KERAS3,)),
+        Json("factor", REQUIRED, "Contrast range: f, or [lower, upper] in [0, 1]."),
+        Json("value_range", [0, 255], "Range to clip the output to.", formats=(KERAS3,)),
+        Seed(),
+    )
+
+    def _post_init(self) -> None:
+        super()._post_init()
+        self._values["value_range"] = self.value_range = _value_range(self, self.value_range)
+
+    def _augment(self, x):
+        lo, hi = self._pairs["factor"]
+        if self._keras2 and not isinstance(self.factor, (list, tuple)):
+            lo = hi = abs(float(self.factor))
+        c = self._rng.uniform(1 - lo, 1 + hi, size=(x.shape[0], 1, 1, 1))
+        mean = x.mean(axis=(1, 2), keepdims=True)
+        out = (x - mean) * c + mean
+        return np.clip(out, *self.value_range)
+
+
+class RandomBrightness(_RandomImage):
+    """Training: adds ``u * (value_range[1] - value_range[0])`` per image, u drawn from
+    the factor range, and clips to ``value_range``.
+
+    Input/output shape: ``(batch, H, W, C)`` or ``(H, W, C)``. No weights.
+    """
+
+    k3_factor_fields = {"factor": (-1.0, 1.0)}
+    fields = (
+        _RNG_TYPE,
+        DataFormat(formats=(KERAS3,)),
+        Json("factor", REQUIRED, "Brightness range: f for [-f, f], or [lower, upper]."),
+        Json("value_range", [0, 255], "Range of the pixel values."),
+        Seed(),
+    )
+
+    def _post_init(self) -> None:
+        super()._post_init()
+        self._values["value_range"] = self.value_range = _value_range(self, self.value_range)
+
+    def get_config(self, format: str = KERAS3) -> dict[str, Any]:
+        cfg = super().get_config(format)
+        cfg["factor"] = [_keras_number(v) for v in self._pairs["factor"]]  # both formats
+        return cfg
+
+    def _augment(self, x):
+        lo, hi = self._pairs["factor"]
+        vr = self.value_range
+        delta = self._rng.uniform(lo, hi, size=(x.shape[0], 1, 1, 1)) * (vr[1] - vr[0])
+        return np.clip(x + delta, vr[0], vr[1])
+
+
+class RandomCrop(_RandomImage):
+    """Training: a random ``(height, width)`` window of each batch (one offset per call,
+    as Keras); an input not larger than the target is centre-cropped to the target aspect
+    and resized. Inference: Keras 3 returns the input unchanged; Keras 2 (a layer read from
+    a Keras 2 config) centre-crops to the target aspect and resizes (bilinear).
+
+    A target larger than the input is refused (ConfigError naming height or width).
+    Input shape: ``(batch, H, W, C)`` or ``(H, W, C)``. Output shape: the input shape at
+    Keras 3 inference, else ``H, W = height, width``. No weights.
+    """
+
+    fields = (
+        _RNG_TYPE,
+        DataFormat(formats=(KERAS3,)),
+        Int("height", REQUIRED, "Crop height.", min=1),
+        Int("width", REQUIRED, "Crop width.", min=1),
+        Seed(),
+    )
+
+    def _post_init(self) -> None:
+        super()._post_init()
+        if self.seed is None and not self._keras2:
+            # Keras 3 draws and records a seed when none is given
+            seed = int(np.random.default_rng().integers(1, 10**9))
+            self._values["seed"] = self.seed = seed
+
+    def _hw(self, ndim: int) -> tuple[int, int]:
+        if self.data_format == "channels_first":
+            return ndim - 2, ndim - 1
+        return ndim - 3, ndim - 2
+
+    def build(self, input_shape):
+        shape = tuple(input_shape)
+        if len(shape) not in (3, 4):
+            raise ValueError(f"RandomCrop {self.name!r} expects images of rank 3 or 4, got "
+                             f"shape {shape}")
+        h, w = self._hw(len(shape))
+        for field, ax in (("height", h), ("width", w)):
+            size = shape[ax]
+            if size is not None and getattr(self, field) > size:
+                raise self.config_error(field, f"the crop ({getattr(self, field)}) is larger "
+                                        f"than the input's {field} ({size}); use Resizing or "
+                                        f"CenterCrop to upscale")
+
+    def _inference(self, x):
+        if not self._keras2:
+            return x
+        return resize_images(x, (self.height, self.width), "bilinear",
+                             data_format=self.data_format, crop_to_aspect_ratio=True)
+
+    def _augment(self, x):
+        _, h, w, _ = x.shape
+        bigger = (h >= self.height and w >= self.width) if self._keras2 else \
+            (h > self.height and w > self.width)
+        if not bigger:
+            return resize_images(crop_to_aspect(x, (self.height, self.width)),
+                                 (self.height, self.width), "bilinear")
+        hs = int(self._rng.integers(0, h - self.height + 1))
+        ws = int(self._rng.integers(0, w - self.width + 1))
+        return x[:, hs:hs + self.height, ws:ws + self.width]
+
+    def compute_output_shape(self, input_shape):
+        shape = list(input_shape)
+        if self._keras2:
+            h, w = self._hw(len(shape))
+            shape[h], shape[w] = self.height, self.width
+        return tuple(shape)
+
+
+class _RandomSide(_RandomImage):
+    """Keras 2's RandomHeight / RandomWidth (not registered)."""
+
+    abstract = True
+    keras_formats = (KERAS2,)
+    axis = 1
+    fields = (
+        _RNG_TYPE,
+        Json("factor", REQUIRED, "Range: f for [-f, f], or [lower, upper] (lower > -1)."),
+        Choice("interpolation", "bilinear", "Resize interpolation.",
+               choices=("bilinear", "nearest", "bicubic", "area", "lanczos3", "lanczos5",
+                        "gaussian", "mitchellcubic")),
+        Seed(),
+    )
+
+    def _post_init(self) -> None:
+        super()._post_init()
+        self._range = _factor_pair(self, "factor", self.factor, -1.0, math.inf)
+        if self._range[0] <= -1.0:
+            raise self.config_error("factor", "the lower bound must be > -1")
+
+    def _augment(self, x):
+        size = [x.shape[1], x.shape[2]]
+        size[self.axis - 1] = max(int(round(size[self.axis - 1] *
+                                            (1 + self._rng.uniform(*self._range)))), 1)
+        return resize_images(x, tuple(size), self.interpolation)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+
+class RandomHeight(_RandomSide):
+    """Keras 2 only. Training: resizes the height by ``1 + u``, u drawn from the factor
+    range. Inference: identity.
+
+    Input shape: ``(batch, H, W, C)`` or ``(H, W, C)``. No weights.
+    """
+
+    axis = 1
+
+
+class RandomWidth(_RandomSide):
+    """Keras 2 only. Training: resizes the width by ``1 + u``, u drawn from the factor
+    range. Inference: identity.
+
+    Input shape: ``(batch, H, W, C)`` or ``(H, W, C)``. No weights.
+    """
+
+    axis = 2
+

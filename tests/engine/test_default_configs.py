@@ -61,5 +61,7 @@ def test_default_config_equals_keras(fmt, name, row):
                                custom_objects=custom)
     got = json_roundtrip(layer.get_config(fmt))
     assert list(got) == list(want), "key order differs from Keras's"
+    if name == "RandomCrop" and fmt == "keras3" and isinstance(got.get("seed"), int):
+        want = {**want, "seed": got["seed"]}  # Keras 3 records a freshly drawn seed
     assert got == want
     assert type(layer).__name__ == row.get("canonical", name)
