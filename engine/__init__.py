@@ -8,7 +8,9 @@ from . import activations, constraints, dtypes, initializers, regularizers
 from . import layers as layers
 from .errors import BudgetError, ConfigError, MultipleConfigErrors, UnsafeConfigError, WeightsError
 from .fields import KERAS2, KERAS3
+from .files import load, save
 from .layers import Layer, Variable
+from .models import Functional, Model, Sequential
 from .registry import custom_object_scope
 from .serialization import DEFAULT_MAX_WEIGHT_ELEMENTS, deserialize, serialize
 
@@ -17,4 +19,5 @@ __all__ = [
     "WeightsError", "MultipleConfigErrors", "Layer", "Variable", "custom_object_scope",
     "activations", "initializers", "regularizers", "constraints", "dtypes", "layers",
     "KERAS2", "KERAS3", "DEFAULT_MAX_WEIGHT_ELEMENTS",
+    "load", "save", "Sequential", "Model", "Functional",
 ]

@@ -232,6 +232,8 @@ def serialize(obj: Any, format: str = KERAS3) -> Any:
         return None
     if hasattr(obj, "serialize") and not isinstance(obj, Configurable):
         return obj.serialize(fmt)
+    if hasattr(obj, "keras_serialize"):  # models: their own top-level keys
+        return obj.keras_serialize(fmt)
     if not hasattr(obj, "get_config"):
         raise TypeError(f"cannot serialize {describe(obj)}: it has no get_config()")
     cls = type(obj)
