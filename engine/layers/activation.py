@@ -1,4 +1,5 @@
-"""Activation layers: Activation, ReLU, LeakyReLU, PReLU, ELU, Softmax.
+"""Activation layers: Activation, ReLU, LeakyReLU, PReLU, ELU, Softmax (and Keras 2's
+ThresholdedReLU).
 
 All are elementwise (Softmax along ``axis``), keep the input shape and forward the mask.
 """
@@ -195,6 +196,19 @@ class ELU(_ElementwiseLayer):
         return activations.elu(inputs, alpha=self.alpha).astype(inputs.dtype, copy=False)
 
 
+class ThresholdedReLU(_ElementwiseLayer):
+    """Keras 2 only: ``x`` where ``x > theta``, else 0.
+
+    Input shape: any. Output shape: the same.
+    """
+
+    keras_formats = (KERAS2,)
+    fields = (_Float32InKeras2("theta", 1.0, "Values at or below this become 0.", min=0.0),)
+
+    def call(self, inputs):
+        return np.where(inputs > self.theta, inputs, np.zeros((), dtype=inputs.dtype))
+
+
 class Softmax(_ElementwiseLayer):
     """Softmax along ``axis`` (an int or a list of axes).
 
@@ -234,4 +248,4 @@ class Softmax(_ElementwiseLayer):
         return y.astype(inputs.dtype, copy=False)
 
 
-__all__ = ["Activation", "ReLU", "LeakyReLU", "PReLU", "ELU", "Softmax"]
+__all__ = ["Activation", "ReLU", "LeakyReLU", "PReLU", "ELU", "ThresholdedReLU", "Softmax"]

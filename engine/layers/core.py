@@ -274,14 +274,7 @@ class EinsumDense(Layer):
 
     def __init__(self, *args: Any, **kwargs: Any):
         # Keras's signature is EinsumDense(equation, output_shape, activation, ...)
-        if len(args) > len(self._keras_args):
-            raise ConfigError("", f"EinsumDense takes at most {len(self._keras_args)} "
-                              f"positional arguments, got {len(args)}")
-        for name, value in zip(self._keras_args, args):
-            if name in kwargs:
-                raise ConfigError(name, "given both by position and by name")
-            kwargs[name] = value
-        super().__init__(**kwargs)
+        super().__init__(**_positional(type(self).__name__, self._keras_args, args, kwargs))
 
     def _post_init(self) -> None:
         check_not_quantized(self)
@@ -408,6 +401,81 @@ class Embedding(Layer):
 
     def compute_output_shape(self, input_shape):
         return tuple(normalize_shape(input_shape)) + (self.output_dim,)
+
+
+class ReversibleEmbedding(Embedding):
+    """Keras 3 only: an Embedding that can also map vectors back to logits over the
+    vocabulary: ``layer(x, reverse=True)`` is ``x @ embeddings.T`` (``tie_weights``) or
+    ``x @ reverse_embeddings``, optionally soft-capped: ``tanh(logits / cap) * cap``.
+
+    Input shape: ids ``(batch, ...)``, or ``(batch, ..., output_dim)`` with ``reverse=True``.
+    Output shape: ``(batch, ..., output_dim)``, or ``(batch, ..., input_dim)`` reversed.
+    Weights: ``embeddings (input_dim, output_dim)``; ``reverse_embeddings (output_dim,
+    input_dim)`` when ``tie_weights`` is False.
+    """
+
+    keras_formats = (KERAS3,)
+    fields = (
+        Bool("tie_weights", True, "Reverse with the transposed embeddings (no extra weight)."),
+        Str("reverse_dtype", None, "dtype of the reverse matmul (None = compute dtype)."),
+        Float("logit_soft_cap", None, "Soft cap of the reverse logits (None = no cap).",
+              min=0.0, min_open=True),
+    )
+    _keras_args = ("input_dim", "output_dim", "tie_weights", "embeddings_initializer",
+                   "embeddings_regularizer", "embeddings_constraint", "mask_zero",
+                   "reverse_dtype", "logit_soft_cap")
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(**_positional(type(self).__name__, self._keras_args, args, kwargs))
+
+    def _post_init(self) -> None:
+        super()._post_init()
+        if self.reverse_dtype is not None:
+            try:
+                np.dtype(self.reverse_dtype)
+            except TypeError:
+                raise self.config_error("reverse_dtype", f"expected a NumPy dtype name such as "
+                                        f"'float32', got {self.reverse_dtype!r}") from None
+
+    def build(self, input_shape=None):
+        super().build(input_shape)
+        self.reverse_embeddings = None
+        if not self.tie_weights:
+            self.reverse_embeddings = self.add_weight(
+                "reverse_embeddings", (self.output_dim, self.input_dim),
+                self.embeddings_initializer, field="embeddings_initializer")
+
+    def call(self, inputs, reverse=False):
+        if not reverse:
+            return super().call(inputs)
+        x = np.asarray(inputs)
+        kernel = self.embeddings.value.T if self.tie_weights else self.reverse_embeddings.value
+        if self.reverse_dtype is not None:
+            x, kernel = x.astype(self.reverse_dtype), kernel.astype(self.reverse_dtype)
+        logits = x @ kernel
+        if self.logit_soft_cap is not None:
+            cap = self.logit_soft_cap
+            logits = np.tanh(logits / cap) * cap
+        return logits
+
+    def compute_output_shape(self, input_shape, reverse=False):
+        shape = tuple(normalize_shape(input_shape))
+        if reverse:
+            return (*shape[:-1], self.input_dim)
+        return (*shape, self.output_dim)
+
+
+def _positional(owner: str, names: Sequence[str], args: Sequence[Any],
+                kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Map positional arguments to Keras's signature order (not the config key order)."""
+    if len(args) > len(names):
+        raise ConfigError("", f"{owner} takes at most {len(names)} positional arguments, "
+                          f"got {len(args)}")
+    for name, value in zip(names, args):
+        if name in kwargs:
+            raise ConfigError(name, "given both by position and by name")
+        kwargs[name] = value
+    return kwargs
 
 
 # -- InputLayer ----------------------------------------------------------------------------
@@ -758,5 +826,6 @@ def _argument(value: Any) -> Any:
     return value
 
 
-__all__ = ["Dense", "EinsumDense", "Embedding", "InputLayer", "Identity", "Masking", "Lambda",
-           "PlainDType", "NamedFunction", "parse_einsum", "plan_einsum", "KERAS2"]
+__all__ = ["Dense", "EinsumDense", "Embedding", "ReversibleEmbedding", "InputLayer", "Identity",
+           "Masking", "Lambda", "PlainDType", "NamedFunction", "parse_einsum", "plan_einsum",
+           "KERAS2"]

@@ -25,3 +25,8 @@ CASES = [
     case("softmax_axis_single_list", "Softmax", {"axis": [1]}, [(2, 3, 4)]),
     case("softmax_mask", "Softmax", {}, [(2, 3, 5)], mask=(2, 3, 5)),
 ]
+
+CASES += [
+    # Keras 2 only
+    case("thresholded_relu_0.5", "ThresholdedReLU", {"theta": 0.5}, [(3, 8)], formats=("k2",)),
+]

@@ -41,3 +41,16 @@ CASES = [
     case("masking_value_one", "Masking", {"mask_value": 1.0}, [(3, 5, 2)], input_kind="int:2",
          k2_config={"mask_value": 1}),
 ]
+
+CASES += [
+    # ReversibleEmbedding (Keras 3 only): forward ids, and reverse to vocabulary logits
+    case("reversible_embedding_forward", "ReversibleEmbedding",
+         {"input_dim": 7, "output_dim": 3, "mask_zero": True}, [(2, 4)], input_kind="int:7",
+         formats=("k3",)),
+    case("reversible_embedding_reverse_untied_cap", "ReversibleEmbedding",
+         {"input_dim": 7, "output_dim": 3, "tie_weights": False, "logit_soft_cap": 2.0},
+         [(2, 4, 3)], call_kwargs={"reverse": True}, formats=("k3",)),
+    case("reversible_embedding_reverse_tied", "ReversibleEmbedding",
+         {"input_dim": 6, "output_dim": 4}, [(3, 4)], call_kwargs={"reverse": True},
+         formats=("k3",)),
+]
