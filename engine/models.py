@@ -67,6 +67,8 @@ OPS: dict[str, OpSpec] = {
     "Square": OpSpec(np.square), "Sqrt": OpSpec(np.sqrt), "Exp": OpSpec(np.exp),
     "Log": OpSpec(np.log), "Tanh": OpSpec(np.tanh),
     "Where": OpSpec(np.where),
+    "Any": OpSpec(_reduce(np.any), ("axis", "keepdims")),
+    "All": OpSpec(_reduce(np.all), ("axis", "keepdims")),
     "Mean": OpSpec(_reduce(np.mean), ("axis", "keepdims")),
     "Sum": OpSpec(_reduce(np.sum), ("axis", "keepdims")),
     "Max": OpSpec(_reduce(np.max), ("axis", "keepdims", "initial")),
@@ -225,8 +227,7 @@ class _Parser:
         self._read_layers()
         self.inputs = self._io(config, "input_layers")
         self.outputs = self._io(config, "output_layers")
-        if not self.problems:
-            self._check_refs()
+        self._check_refs()
         if not self.problems:
             self._order()
 
@@ -1101,11 +1102,13 @@ def _out_shape(shapes: dict[tuple[str, int], list[Any]], r: Ref, node: Node) -> 
     return outs[r.index] if r.index < len(outs) else None
 
 
+_BOOL_OPS = frozenset({"NotEqual", "Equal", "Greater", "Less", "GreaterEqual", "LessEqual",
+                       "LogicalAnd", "LogicalOr", "LogicalNot", "Any", "All"})
+
+
 def _out_dtype(layer: Any) -> str:
     if isinstance(layer, Operation):
-        return "bool" if layer.class_name in ("NotEqual", "Equal", "Greater", "Less",
-                                              "GreaterEqual", "LessEqual", "LogicalAnd",
-                                              "LogicalOr", "LogicalNot") else "float32"
+        return "bool" if layer.class_name in _BOOL_OPS else "float32"
     if isinstance(layer, Layer):
         try:
             return layer.compute_dtype
