@@ -533,13 +533,16 @@ class SpectralNormalization(Layer):
     """Wraps a layer with a ``kernel`` (or ``embeddings``) and, in training, divides that
     kernel by its largest singular value, estimated with ``power_iterations`` steps of the
     power method from the stored vector ``vector_u`` (both are updated, as in Keras).
-    Inference runs the wrapped layer unchanged.
+    Inference runs the wrapped layer unchanged. Keras 3 casts the output to the input's
+    dtype (integer ids into a wrapped Embedding give truncated integer outputs); so does
+    this layer unless it was read from a Keras 2 config.
 
     Input/output shape: those of the wrapped layer.
     Weights (Keras's order): the wrapped kernel, ``vector_u (1, kernel.shape[-1])``
     (non-trainable), then the wrapped layer's other weights.
     """
 
+    autocast = False  # the wrapped layer casts; Keras 3 casts the output to the input dtype
     fields = (
         NestedLayer("layer", doc="The layer to wrap (it must have a kernel or embeddings)."),
         Int("power_iterations", 1, "Power-method steps per training call.", min=1),
@@ -594,7 +597,10 @@ class SpectralNormalization(Layer):
             u, k = self.normalized_weights()
             self.vector_u.value = u.astype(self.vector_u.dtype)
             self._kernel.value = k.astype(self._kernel.dtype)
-        return self.layer(inputs)
+        out = self.layer(inputs)
+        if self._keras2:
+            return out
+        return out.astype(inputs.dtype, copy=False)  # Keras 3 (an int input truncates)
 
     def compute_output_shape(self, input_shape):
         return self.layer.compute_output_shape(input_shape)
