@@ -59,7 +59,8 @@ class TupleControl(widgets.HBox):
 
     def __init__(self, value: Any, length: int, low: int | None, tooltip: str = ""):
         self.boxes = [_int_box(low, None, tooltip, width="64px") for _ in range(length)]
-        super().__init__(self.boxes, layout=control_layout(flex_flow="row wrap"))
+        super().__init__(self.boxes, layout=control_layout(flex_flow="row wrap"),
+                         tooltip=tooltip or None)
         self.value = tuple(value)
         self._push()
         for b in self.boxes:
@@ -93,7 +94,7 @@ class JsonControl(widgets.HBox):
     def __init__(self, value: Any, tooltip: str = ""):
         self.text = widgets.Text(value=dump(value), continuous_update=False, tooltip=tooltip,
                                  layout=widgets.Layout(width="100%"))
-        super().__init__([self.text], layout=control_layout())
+        super().__init__([self.text], layout=control_layout(), tooltip=tooltip or None)
         self.value = value
         self.text.observe(self._pull, "value")
 
@@ -141,7 +142,8 @@ class OptionalControl(widgets.HBox):
         self.none = widgets.Checkbox(value=value is None, description="None", indent=False,
                                      tooltip=tooltip, layout=widgets.Layout(width="70px"))
         self.fallback = fallback
-        super().__init__([self.none, inner], layout=control_layout(flex_flow="row wrap"))
+        super().__init__([self.none, inner], layout=control_layout(flex_flow="row wrap"),
+                         tooltip=tooltip or None)
         if value is None and fallback is not None:
             inner.value = fallback
         self.value = value
@@ -184,7 +186,8 @@ class NestedControl(widgets.VBox):
         self.sub = widgets.VBox(layout=widgets.Layout(
             margin="0 0 2px 10px", padding="0 0 0 8px", border_left="2px solid #ddd",
             width="auto"))
-        super().__init__([self.sub], layout=widgets.Layout(width="auto"))
+        super().__init__([self.sub], layout=widgets.Layout(width="auto"),
+                         tooltip=f.doc or f.name)
         self.value = value
         self.class_name: str | None = None
         self.rebuild(value)

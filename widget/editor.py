@@ -62,6 +62,8 @@ class LayerEditor:
         self._form = Form(self._on_edit, self._state.format)
         self._build_view()
         self._show(self._state.result, rebuild_form=True)
+        if self._state.initial_error:
+            self._fail(EditError("", self._state.initial_error), "", None)
 
     # -- public API -----------------------------------------------------------------------
     @property
@@ -310,9 +312,8 @@ class LayerEditor:
         with self._form.hold():
             self.class_select.options = self._class_options()
             self.class_select.value = result.config["class_name"]
-            shape = result.inputs.shape if hasattr(result.inputs, "shape") else \
-                np.shape(result.inputs[0])
-            self.shape_box.value = str(tuple(shape))
+            if result.inputs is not None:
+                self.shape_box.value = str(_shape(result))
             self.fixed_seed.value = self._state.fixed_seed
             self.seed_box.value = self._state.seed
         self.error = None
@@ -368,7 +369,7 @@ class LayerEditor:
         outs = result.outputs[: max(1, MAX_PANELS - len(items))]
         for i, out in enumerate(outs):
             name = "output" if len(outs) == 1 else f"output[{i}]"
-            caption = f"<b>{name}</b> {tuple(out.shape)} for input {tuple(_shape(result))}"
+            caption = f"<b>{name}</b> {tuple(out.shape)} for input {_shape(result)}"
             items.append((f"out{i}", out, None, caption, name, unit_axis))
         keys = [k for k, *_ in items]
         for k in [k for k in self._panels if k not in keys]:

@@ -17,7 +17,7 @@ import ipywidgets as widgets
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator, NullFormatter
+from matplotlib.ticker import MaxNLocator, NullLocator
 from PIL import Image
 
 #: at most this many values are used to choose the x-range (a strided subsample)
@@ -200,12 +200,15 @@ class HistogramPanel:
         self.prev = ax.stairs([0.0], [0.0, 1.0], fill=False, color=PREV_COLOR, lw=1.0,
                               linestyle="--", visible=False)
         (self.pdf,) = ax.plot([], [], color=THEORY_COLOR, lw=1.4)
-        ax.yaxis.set_major_formatter(NullFormatter())
+        ax.yaxis.set_major_locator(NullLocator())
+        ax.yaxis.set_minor_locator(NullLocator())
         ax.tick_params(labelsize=7, length=2, pad=1)
+        ax.yaxis.set_visible(False)
+        # No axis label is drawn, so skip placing it (it measures every tick label again).
+        ax.xaxis._update_label_position = lambda renderer: None  # type: ignore[method-assign]
         ax.xaxis.set_major_locator(MaxNLocator(5))
         for side in ("top", "right", "left"):
             ax.spines[side].set_visible(False)
-        ax.set_yticks([])
         self.caption = widgets.HTML(layout=widgets.Layout(margin="0", width="auto"))
         self.image = widgets.Image(format="png", layout=widgets.Layout(
             max_width="100%", height="auto", width="320px", min_width="200px"))
@@ -268,11 +271,11 @@ class HistogramPanel:
         if log_y:
             pos = dens[dens > 0]
             bottom = float(pos.min()) * 0.5 if pos.size else 1e-3
-            ax.set_yscale("log")
+            self._yscale("log")
             ax.set_ylim(bottom, max(top, bottom * 10) * 2.0)
         else:
             bottom = 0.0
-            ax.set_yscale("linear")
+            self._yscale("linear")
             ax.set_ylim(0.0, (top or 1.0) * 1.08)
         self.bars.set_data(dens, edges, bottom)
         if before is not None:
@@ -281,6 +284,12 @@ class HistogramPanel:
                                         f"the x-range)</span>" if self._outside else "")
         self.image.value = self.render()
         self.renders += 1
+
+    def _yscale(self, scale: str) -> None:
+        if self.ax.get_yscale() != scale:  # set_yscale resets the (hidden) y ticks
+            self.ax.set_yscale(scale)
+            self.ax.yaxis.set_major_locator(NullLocator())
+            self.ax.yaxis.set_minor_locator(NullLocator())
 
     def render(self) -> bytes:
         """The figure as PNG bytes (Agg buffer encoded with fast compression)."""

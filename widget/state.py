@@ -31,6 +31,8 @@ _CANDIDATES: tuple[tuple[int, ...], ...] = (
     (64,), (32, 32, 3), (20, 8), (16, 16, 16, 3), (8, 8, 8, 8, 3))
 _HINTS = (("3D", (16, 16, 16, 3)), ("2D", (32, 32, 3)), ("1D", (32, 8)))
 _NESTED = ("initializer", "regularizer", "constraint", "layer")
+#: undo steps kept (older ones are dropped, so memory stays flat in a long session)
+MAX_HISTORY = 100
 
 
 class EditError(Exception):
@@ -275,6 +277,8 @@ def _positional_inputs(cls: type) -> int:
         return 1
     n = sum(1 for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
             and p.default is inspect.Parameter.empty)
+    if len(params) > 1 and params[1].name == "value":  # attention: call(query, value=None)
+        n = max(n, 2)
     return max(1, n)
 
 
@@ -340,7 +344,14 @@ class EditorState:
         self.original_layer = layer if layer is not None and layer.built else None
         self.undo_stack: list[dict[str, Any]] = []
         self.redo_stack: list[dict[str, Any]] = []
-        self.result = self.build(self.original, reuse=self.original_layer)
+        #: why the first build could not run (the form still opens), else None
+        self.initial_error: str | None = None
+        try:
+            self.result = self.build(self.original, reuse=self.original_layer)
+        except EditError as e:
+            self.initial_error = e.message
+            self.result = BuildResult(self.original, engine.deserialize(
+                copy.deepcopy(self.original)), None, [])
         self.good = self.result.config
         self.draft = copy.deepcopy(self.good)
 
@@ -418,6 +429,7 @@ class EditorState:
         result = self.build(self.draft)
         if result.config != self.good:
             self.undo_stack.append(self.good)
+            del self.undo_stack[:-MAX_HISTORY]
             self.redo_stack.clear()
         self._commit(result)
         return result
