@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any, ClassVar
 
@@ -10,12 +11,15 @@ from .fields import KERAS2, KERAS3, Field, collect_fields, config_to_dict, valid
 from .registry import register
 
 _PACKAGE = __name__.split(".")[0]
+#: per class, the field names stored as plain attributes (not properties)
+_SETTABLE: dict[type, frozenset[str]] = {}
 
 
 def _is_builtin_module(module: str) -> bool:
     return module == _PACKAGE or module.startswith(_PACKAGE + ".")
 
 
+@functools.lru_cache(maxsize=1024)
 def to_snake_case(name: str) -> str:
     """Keras's class-name -> default-object-name rule (``LeakyReLU`` -> ``leaky_re_lu``)."""
     name = re.sub(r"\W+", "", name)
@@ -87,8 +91,14 @@ class Configurable:
                 raise ConfigError(e.path[len("<args>."):], e.reason) from None
             raise
         self._values = values
+        settable = _SETTABLE.get(type(self))
+        if settable is None:
+            cls = type(self)
+            settable = _SETTABLE[cls] = frozenset(
+                f.name for f in cls._all_fields
+                if not isinstance(getattr(cls, f.name, None), property))
         for name, v in values.items():
-            if not isinstance(getattr(type(self), name, None), property):
+            if name in settable:
                 setattr(self, name, v)
         self._post_init()
 

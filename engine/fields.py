@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ConfigError, article, describe, key_text
+from .errors import ConfigError, article, close_names, describe, key_text
 
 KERAS3 = "keras3"
 KERAS2 = "keras2"
@@ -46,10 +46,14 @@ def f32(x: float) -> float:
 
 
 def _is_int(v: Any) -> bool:
+    if type(v) is int:  # the common case, without the ABC check
+        return True
     return isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_))
 
 
 def _is_number(v: Any) -> bool:
+    if type(v) is float or type(v) is int:
+        return True
     return isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_))
 
 
@@ -120,6 +124,17 @@ class Field:
     def default_for(self, fmt: str = KERAS3) -> Any:
         d = self.defaults.get(fmt, self.default)
         return copy.deepcopy(d) if isinstance(d, (list, dict)) else d
+
+    def validated_default(self, path: str = "") -> Any:
+        """The Keras 3 default, validated; cached when it is an immutable plain value."""
+        cached = self.__dict__.get("_default_value", _MISSING)
+        if cached is not _MISSING:
+            return cached
+        d = self.default_for(KERAS3)
+        value = self.validate(d, f"{path}.{self.name}")
+        if not isinstance(self, Object) and (d is None or isinstance(d, (bool, int, float, str))):
+            self._default_value = value
+        return value
 
     def key_for(self, fmt: str) -> str:
         return self.names.get(fmt, self.name)
@@ -406,8 +421,7 @@ class Object(Field):
         return article(self.kind)
 
     def validate(self, value: Any, path: str) -> Any:
-        from . import registry
-
+        registry = _registry()
         if value is None and self.kind == "activation":
             return registry.get_object("activation", "linear", path)
         if value is None and self.kind == "dtype":
@@ -424,6 +438,19 @@ class Object(Field):
         from .serialization import serialize
 
         return serialize(value, format=fmt)
+
+
+_REGISTRY: Any = None
+
+
+def _registry() -> Any:
+    """engine.registry, imported on first use (it imports this module)."""
+    global _REGISTRY
+    if _REGISTRY is None:
+        from . import registry
+
+        _REGISTRY = registry
+    return _REGISTRY
 
 
 def Initializer(name: str, default: Any = "glorot_uniform", doc: str = "", **kw) -> Object:
@@ -469,6 +496,26 @@ def collect_fields(cls: type) -> tuple[Field, ...]:
     return tuple(merged.values())
 
 
+_KEY_TABLES: dict[int, tuple[Sequence[Field], dict[str, Field]]] = {}
+
+
+def _key_table(fields: Sequence[Field]) -> dict[str, Field]:
+    """Input key (name, alias, per-format name) -> field; cached per fields tuple."""
+    hit = _KEY_TABLES.get(id(fields))
+    if hit is not None and hit[0] is fields:
+        return hit[1]
+    by_key: dict[str, Field] = {}
+    for f in fields:
+        by_key[f.name] = f
+        for k in f.aliases:
+            by_key.setdefault(k, f)
+        for k in f.names.values():
+            by_key.setdefault(k, f)
+    if isinstance(fields, tuple):  # class field tuples live as long as their class
+        _KEY_TABLES[id(fields)] = (fields, by_key)
+    return by_key
+
+
 def validate_config(
     fields: Sequence[Field],
     config: dict[str, Any],
@@ -479,17 +526,9 @@ def validate_config(
     tolerated: Callable[[str, Any], bool] | None = None,
 ) -> dict[str, Any]:
     """Check ``config`` against ``fields``; return every field's value (defaults filled)."""
-    from .errors import close_names
-
     if not isinstance(config, dict):
         raise ConfigError(path, f"expected a dict of settings, got {describe(config)}")
-    by_key: dict[str, Field] = {}
-    for f in fields:
-        by_key[f.name] = f
-        for k in f.aliases:
-            by_key.setdefault(k, f)
-        for k in f.names.values():
-            by_key.setdefault(k, f)
+    by_key = _key_table(fields)
     out: dict[str, Any] = {}
     seen: dict[str, str] = {}
     for key, value in config.items():
@@ -512,7 +551,7 @@ def validate_config(
         if f.required:
             raise ConfigError(f"{path}.{f.name}", f"required for {owner}: {f.expected()}"
                               + (f" ({f.doc})" if f.doc else ""))
-        out[f.name] = f.validate(f.default_for(KERAS3), f"{path}.{f.name}")
+        out[f.name] = f.validated_default(path)
     return out
 
 

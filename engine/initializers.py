@@ -44,8 +44,13 @@ def _as_list(axes: Any) -> list[int]:
     return [axes] if isinstance(axes, int) else list(axes)
 
 
+#: the generator of unseeded initializers: fresh values on every call
+_FRESH = np.random.default_rng()
+
+
 def _rng(seed: int | None) -> np.random.Generator:
-    return np.random.default_rng(seed)
+    # an int seed restarts its stream on every call (same values); None continues _FRESH
+    return _FRESH if seed is None else np.random.default_rng(seed)
 
 
 def truncated_normal(rng: np.random.Generator, shape, mean: float, std: float) -> np.ndarray:

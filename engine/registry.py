@@ -66,9 +66,16 @@ def lookup(kind: str, name: str) -> Any | None:
     return REGISTRIES[kind].get(name)
 
 
+_loaded = False
+
+
 def _ensure_loaded() -> None:
     # Importing the package registers every built-in class (layers register on definition).
-    import engine  # noqa: F401
+    global _loaded
+    if not _loaded:
+        import engine  # noqa: F401
+
+        _loaded = True
 
 
 # -- custom objects and source format ---------------------------------------------------

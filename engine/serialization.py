@@ -28,12 +28,16 @@ _TOP_KEYS = {"class_name", "config", "module", "registered_name", "build_config"
              "backend"}
 
 
-@contextlib.contextmanager
-def weight_budget(max_weight_elements: int) -> Iterator[None]:
+def _check_budget_value(max_weight_elements: Any) -> None:
     if isinstance(max_weight_elements, bool) or not isinstance(max_weight_elements, int) or \
             max_weight_elements < 1:
         raise ValueError(f"max_weight_elements: expected a positive int, got "
                          f"{describe(max_weight_elements)}")
+
+
+@contextlib.contextmanager
+def weight_budget(max_weight_elements: int) -> Iterator[None]:
+    _check_budget_value(max_weight_elements)
     token = _budget.set(max_weight_elements)
     try:
         yield
@@ -96,13 +100,26 @@ def deserialize(
     if not isinstance(config, dict):
         hint = ""
         if isinstance(config, str):
-            hint = (f"; for a class name use {{'class_name': {config!r}, 'config': {{...}}}}, "
-                    f"for JSON text use json.loads first")
+            hint = (f"; for a class name use {{'class_name': {excerpt(config, 40)}, "
+                    f"'config': {{...}}}}, for JSON text use json.loads first")
         raise ConfigError("config", f"expected a dict with 'class_name' and 'config', got "
                           f"{describe(config)}{hint}")
-    with registry.custom_object_scope(custom_objects), weight_budget(max_weight_elements), \
-            registry.source_format(detect_format(config)):
+    _check_budget_value(max_weight_elements)
+    if custom_objects is not None and not isinstance(custom_objects, dict):
+        raise ConfigError("custom_objects", f"expected a dict of name -> class or function, "
+                          f"got {describe(custom_objects)}")
+    # contextvars set directly (not through the context managers): this is the hot path
+    t_budget = _budget.set(max_weight_elements)
+    t_format = registry._format.set(detect_format(config))
+    t_custom = registry._custom.set({**(registry._custom.get() or {}), **custom_objects}) \
+        if custom_objects else None
+    try:
         return deserialize_object(config, kind="layer", path="")
+    finally:
+        if t_custom is not None:
+            registry._custom.reset(t_custom)
+        registry._format.reset(t_format)
+        _budget.reset(t_budget)
 
 
 def _sub(path: str, key: str) -> str:

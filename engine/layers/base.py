@@ -182,9 +182,22 @@ class Layer(Configurable):
         super().__init__(*args, **kwargs)
         if self._values.get("name") is None:
             self._values["name"] = unique_name(to_snake_case(type(self).__name__))
-        seed = self._values.get("seed")
-        self._rng = np.random.default_rng(seed if isinstance(seed, int) else None)
         self.input_spec: InputSpec | None = None
+
+    @property
+    def _rng(self) -> np.random.Generator:
+        """The layer's generator, seeded by its ``seed`` field; created on first use
+        (creating an unseeded Generator costs ~25 us, most layers never need one)."""
+        rng = self.__dict__.get("_rng_generator")
+        if rng is None:
+            seed = self._values.get("seed")
+            rng = np.random.default_rng(seed if isinstance(seed, int) else None)
+            self.__dict__["_rng_generator"] = rng
+        return rng
+
+    @_rng.setter
+    def _rng(self, value: np.random.Generator) -> None:
+        self.__dict__["_rng_generator"] = value
 
     def _tolerate_key(self, key: str, value: Any) -> bool:
         # Keras 2 writes 'dynamic' (False) and some files 'autocast'; both are harmless.

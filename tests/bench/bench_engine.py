@@ -1,0 +1,157 @@
+"""Benchmark of the engine foundation (not collected by pytest).
+
+    python tests/bench/bench_engine.py            # the engine alone
+    /work/oracle-venv/bin/python tests/bench/bench_engine.py   # also real Keras, and ratios
+
+Measures
+  (a) what ``import engine`` adds to ``import numpy``: wall time of fresh interpreters
+      (``python -c "import numpy"`` vs ``python -c "import numpy, engine"``), medians, and
+      the in-process increment (time of ``import engine`` right after ``import numpy``);
+      target <= 100 ms;
+  (b) deserialize + build of the seed example (the tf.keras 2.9 docs Dense(32, relu)) on
+      input (None, 64), per call in microseconds (median of repeats); target <= 50 us;
+      plus deserialize alone and the Keras 3 form. When ``keras`` imports, the same with
+      ``keras.layers.deserialize`` + ``build`` in the same run, and the ratios.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ["OPENBLAS_NUM_THREADS"] = "1"
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+SEED = {
+    "class_name": "Dense",
+    "config": {
+        "name": "dense", "trainable": True, "dtype": "float32", "units": 32,
+        "activation": "relu", "use_bias": True,
+        "kernel_initializer": {"class_name": "GlorotUniform", "config": {"seed": None}},
+        "bias_initializer": {"class_name": "Zeros", "config": {}},
+        "kernel_regularizer": None, "bias_regularizer": None, "activity_regularizer": None,
+        "kernel_constraint": None, "bias_constraint": None,
+    },
+}
+#: the same layer as Keras 3 wants it (it refuses the 2.9 dict without a module)
+SEED_K3 = {"module": "keras.layers", **SEED}
+
+FRESH_RUNS = 9
+REPEATS = 9
+CALLS = 500
+
+
+def _fresh(code: str) -> float:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=str(ROOT))
+    return time.perf_counter() - t0
+
+
+def bench_import() -> dict[str, float]:
+    numpy_only, with_engine, increments = [], [], []
+    probe = ("import time; t0 = time.perf_counter(); import numpy; t1 = time.perf_counter(); "
+             "import engine; t2 = time.perf_counter(); print(t2 - t1)")
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    for _ in range(FRESH_RUNS):  # interleaved, so load changes hit both alike
+        numpy_only.append(_fresh("import numpy"))
+        with_engine.append(_fresh("import numpy, engine"))
+        out = subprocess.run([sys.executable, "-c", probe], check=True, env=env,
+                             cwd=str(ROOT), capture_output=True, text=True).stdout
+        increments.append(float(out.strip().splitlines()[-1]))
+    return {"numpy_ms": statistics.median(numpy_only) * 1e3,
+            "numpy_engine_ms": statistics.median(with_engine) * 1e3,
+            "wall_diff_ms": (statistics.median(with_engine) - statistics.median(numpy_only)) * 1e3,
+            "in_process_ms": statistics.median(increments) * 1e3}
+
+
+def per_call_us(fn, calls: int = CALLS, repeats: int = REPEATS) -> tuple[float, float]:
+    """(median, min) over ``repeats`` of the mean time of ``calls`` calls, in us."""
+    fn()  # warm caches
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for _ in range(calls):
+            fn()
+        times.append((time.perf_counter() - t0) / calls * 1e6)
+    return statistics.median(times), min(times)
+
+
+def bench_engine() -> dict[str, tuple[float, float]]:
+    import engine
+
+    def seed_build():
+        engine.deserialize(SEED).build((None, 64))
+
+    def seed_only():
+        engine.deserialize(SEED)
+
+    def k3_build():
+        engine.deserialize(SEED_K3).build((None, 64))
+
+    layer = engine.deserialize(SEED)
+    layer.build((None, 64))
+    assert layer.kernel.shape == (64, 32)
+    return {"deserialize+build (seed, 2.9 dict)": per_call_us(seed_build),
+            "deserialize only (seed, 2.9 dict)": per_call_us(seed_only),
+            "deserialize+build (Keras 3 form)": per_call_us(k3_build)}
+
+
+def bench_keras() -> dict[str, tuple[float, float]] | None:
+    try:
+        import keras
+    except Exception:
+        return None
+
+    def build():
+        keras.layers.deserialize(SEED_K3).build((None, 64))
+
+    def only():
+        keras.layers.deserialize(SEED_K3)
+
+    out = {"deserialize+build (seed, 2.9 dict)": per_call_us(build, calls=50, repeats=7),
+           "deserialize only (seed, 2.9 dict)": per_call_us(only, calls=50, repeats=7)}
+    out["_version"] = keras.__version__  # type: ignore[assignment]
+    out["_backend"] = keras.backend.backend()  # type: ignore[assignment]
+    return out
+
+
+def main() -> int:
+    print(f"python {sys.version.split()[0]} ({sys.executable}), OPENBLAS_NUM_THREADS=1")
+    imp = bench_import()
+    print(f"\n(a) import, medians of {FRESH_RUNS} fresh interpreters")
+    print(f"    python -c 'import numpy'          {imp['numpy_ms']:8.1f} ms")
+    print(f"    python -c 'import numpy, engine'  {imp['numpy_engine_ms']:8.1f} ms")
+    print(f"    difference (wall)                 {imp['wall_diff_ms']:8.1f} ms   (target <= 100)")
+    print(f"    import engine after numpy (in-process) {imp['in_process_ms']:5.1f} ms")
+
+    eng = bench_engine()
+    print(f"\n(b) per call, median (min) of {REPEATS} repeats x {CALLS} calls, input (None, 64)")
+    for k, (med, lo) in eng.items():
+        print(f"    engine {k:38s} {med:8.1f} us ({lo:.1f})")
+    ok = eng["deserialize+build (seed, 2.9 dict)"][0] <= 50
+    print(f"    target: deserialize+build <= 50 us: {'met' if ok else 'MISSED'}")
+
+    ker = bench_keras()
+    if ker is None:
+        print("\nkeras is not importable here: no comparison "
+              "(run with /work/oracle-venv/bin/python)")
+        return 0
+    print(f"\n    keras {ker.pop('_version')} ({ker.pop('_backend')} backend), same calls:")
+    for k in ("deserialize+build (seed, 2.9 dict)", "deserialize only (seed, 2.9 dict)"):
+        med, lo = ker[k]
+        ratio = med / eng[k][0]
+        print(f"    keras  {k:38s} {med:8.1f} us ({lo:.1f})   keras/engine = {ratio:5.1f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
