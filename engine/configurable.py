@@ -70,7 +70,7 @@ class Configurable:
     # -- construction ---------------------------------------------------------------
     def __init__(self, *args: Any, _config_path: str = "", **kwargs: Any):
         if args:
-            own = [f for f in self.all_fields() if f.name in self._positional_names()]
+            own = [self.field(n) for n in self._positional_names()]
             if len(args) > len(own):
                 raise ConfigError(_config_path, f"{type(self).__name__} takes at most "
                                   f"{len(own)} positional arguments, got {len(args)}")

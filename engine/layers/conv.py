@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -44,6 +46,43 @@ from .base import InputSpec, Layer, activity_regularizer_field
 
 #: target number of float elements in one im2col block (about 1 MB of float32)
 BLOCK_ELEMENTS = 1 << 18
+
+
+def _default_threads() -> int:
+    """Worker threads for large convolutions: the CPU count when BLAS runs one thread per
+    call (OPENBLAS/OMP/MKL_NUM_THREADS=1), else 1 (BLAS then parallelizes each GEMM)."""
+    single = any(os.environ.get(v) == "1" for v in
+                 ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"))
+    return min(4, os.cpu_count() or 1) if single else 1
+
+
+#: worker threads for convolutions above PARALLEL_FLOPS (set to 1 to disable)
+THREADS = _default_threads()
+#: below this many multiply-adds a convolution runs on the calling thread
+PARALLEL_FLOPS = 20_000_000
+_pool: ThreadPoolExecutor | None = None
+
+
+def _block_rows(width: int, io_elements: int) -> int:
+    """Rows of an im2col block of ``width`` columns: about BLOCK_ELEMENTS, and at most a
+    quarter of the convolution's input + output size, so that small convolutions keep a
+    small memory multiple (never fewer than 64 rows)."""
+    return max(64, min(BLOCK_ELEMENTS, io_elements // 4) // max(1, width))
+
+
+def _run_blocks(work: Callable[[list[Any]], None], blocks: list[Any], flops: int) -> None:
+    """``work(blocks)``, split over the worker threads when the job is big enough (NumPy
+    releases the GIL in GEMMs and copies, so the blocks run in parallel)."""
+    global _pool
+    n = min(THREADS, len(blocks))
+    if n <= 1 or flops < PARALLEL_FLOPS:
+        work(blocks)
+        return
+    if _pool is None:
+        _pool = ThreadPoolExecutor(max(THREADS, 1), thread_name_prefix="layerlab-conv")
+    futures = [_pool.submit(work, blocks[i::n]) for i in range(n)]
+    for f in futures:
+        f.result()
 
 CHANNEL_FORMATS = ("channels_last", "channels_first")
 
@@ -218,17 +257,25 @@ def _conv_stride1(xp: np.ndarray, kernel: np.ndarray, dilation: Sequence[int],
     n_taps = len(outer) * kw
     w2 = kernel.reshape(n_taps * chans, filters)
     result = np.empty((total, filters), dtype=np.result_type(xp.dtype, kernel.dtype))
-    block = max(64, min(valid_rows, BLOCK_ELEMENTS // (n_taps * chans)))
-    col = np.empty((block, n_taps * chans), dtype=xp.dtype)
-    col4 = col.reshape(block, len(outer), kw, chans)
+    block = min(valid_rows, _block_rows(n_taps * chans, xp.size + total * filters))
     isz = flat.itemsize
-    for r0 in range(0, valid_rows, block):
-        n = min(block, valid_rows - r0)
-        for a, off in enumerate(offsets):
-            src = as_strided(flat[r0 + off:], shape=(n, kw, chans),
-                             strides=(chans * isz, dw * chans * isz, isz), writeable=False)
-            col4[:n, a] = src
-        np.matmul(col[:n], w2, out=result[r0:r0 + n])
+
+    def work(starts: list[int]) -> None:
+        col = np.empty((block, n_taps * chans), dtype=xp.dtype)
+        col4 = col.reshape(block, len(outer), kw, chans)
+        for r0 in starts:
+            n = min(block, valid_rows - r0)
+            for a, off in enumerate(offsets):
+                src = as_strided(flat[r0 + off:], shape=(n, kw, chans),
+                                 strides=(chans * isz, dw * chans * isz, isz), writeable=False)
+                col4[:n, a] = src
+            np.matmul(col[:n], w2, out=result[r0:r0 + n])
+
+    starts = list(range(0, valid_rows, block))
+    # contiguous runs of blocks per thread keep each thread's writes apart
+    per = -(-len(starts) // max(1, min(THREADS, len(starts))))
+    runs = [starts[i:i + per] for i in range(0, len(starts), per)]
+    _run_blocks(lambda rs: [work(r) for r in rs], runs, valid_rows * n_taps * chans * filters)
     result[valid_rows:] = 0
     grid = result.reshape((n_batch,) + tuple(sizes) + (filters,))
     return grid[(slice(None),) + tuple(slice(0, o) for o in out)]
@@ -269,22 +316,27 @@ def _conv_blocked(xp: np.ndarray, kernel: np.ndarray, strides: Sequence[int],
     kg = kernel.reshape(n_taps, cg, groups, fg).transpose(2, 0, 1, 3).reshape(
         groups, n_taps * cg, fg)
     views = [_tap_view(xp, tap, strides, dilation, out) for tap in taps]
-    row_budget = max(64, BLOCK_ELEMENTS // (n_taps * chans))
-    for bs, rs in _blocks(n_batch, out, row_budget):
-        nb = bs.stop - bs.start
-        shape = (nb, rs.stop - rs.start) + out[1:]
-        m = math.prod(shape)
-        col = np.empty(shape + (groups, n_taps, cg), dtype=xp.dtype)
-        for t, v in enumerate(views):
-            col[..., t, :] = v[bs, rs].reshape(shape + (groups, cg))
-        block = result[bs, rs]
-        assert block.flags.c_contiguous  # whole images, or rows of one image
-        dest = block.reshape(m, filters)
-        if groups == 1:
-            np.matmul(col.reshape(m, n_taps * chans), kg[0], out=dest)
-        else:
-            a = col.reshape(m, groups, n_taps * cg).transpose(1, 0, 2)
-            dest[...] = np.matmul(a, kg).transpose(1, 0, 2).reshape(m, filters)
+    row_budget = _block_rows(n_taps * chans, xp.size + result.size)
+
+    def work(blocks: list[tuple[slice, slice]]) -> None:
+        for bs, rs in blocks:
+            nb = bs.stop - bs.start
+            shape = (nb, rs.stop - rs.start) + out[1:]
+            m = math.prod(shape)
+            col = np.empty(shape + (groups, n_taps, cg), dtype=xp.dtype)
+            for t, v in enumerate(views):
+                col[..., t, :] = v[bs, rs].reshape(shape + (groups, cg))
+            block = result[bs, rs]
+            assert block.flags.c_contiguous  # whole images, or rows of one image
+            dest = block.reshape(m, filters)
+            if groups == 1:
+                np.matmul(col.reshape(m, n_taps * chans), kg[0], out=dest)
+            else:
+                a = col.reshape(m, groups, n_taps * cg).transpose(1, 0, 2)
+                dest[...] = np.matmul(a, kg).transpose(1, 0, 2).reshape(m, filters)
+
+    _run_blocks(work, list(_blocks(n_batch, out, row_budget)),
+                result.size // filters * n_taps * cg * filters)
     return result
 
 
@@ -393,10 +445,12 @@ class BaseConv(Layer):
                                     f"Conv1D and SeparableConv1D, not {type(self).__name__}")
 
     def _bias_act(self, y: np.ndarray) -> np.ndarray:
+        """Add the bias (in place: ``y`` is this call's own buffer) and activate."""
         if self.bias is not None:
-            y = y + self.bias.value
-        elif not y.flags.c_contiguous:
-            y = np.ascontiguousarray(y)
+            y += self.bias.value
+        if getattr(self.activation, "name", None) == "linear" and \
+                not getattr(self.activation, "custom", False):
+            return y
         return self.activation(y)
 
     def _windowed_output_shape(self, input_shape, channels_out) -> tuple:
@@ -581,6 +635,13 @@ class ConvTranspose(BaseConv):
                         f"axis {i} output_padding is {op} and strides is {s} (got "
                         f"output_padding={list(self.output_padding)}, "
                         f"strides={list(self.strides)})")
+                dk = dilated(self.kernel_size[i], self.dilation_rate[i])
+                if self.padding == "same" and op == 0 and dk % 2 == 0:
+                    raise self.config_error(
+                        "output_padding", f"0 at axis {i} with padding 'same' and an even "
+                        f"(dilated) kernel size {dk} gives an output length TensorFlow's "
+                        f"transposed convolution refuses at call time (Keras fails there); "
+                        f"use output_padding >= 1 or None")
 
     def build(self, input_shape):
         chans = self._input_channels(input_shape)
@@ -708,6 +769,13 @@ class DepthwiseConv(BaseConv):
     #: Keras 3 computes strided dilated depthwise convolutions (tf.keras 2 refused them)
     refuse_strided_dilation = False
 
+    @classmethod
+    def _positional_names(cls) -> list[str]:
+        # Keras's signature: (kernel_size, strides, padding, depth_multiplier, ...)
+        names = super()._positional_names()
+        names.remove("depth_multiplier")
+        return names[:3] + ["depth_multiplier"] + names[3:]
+
     def _post_init(self) -> None:
         self._check_basics()
 
@@ -818,6 +886,14 @@ class SeparableConv(BaseConv):
     abstract = True
     keras2_order = _SEPARABLE_K2_ORDER
     refuse_strided_dilation = False
+
+    @classmethod
+    def _positional_names(cls) -> list[str]:
+        # Keras's signature: (filters, kernel_size, strides, padding, data_format,
+        # dilation_rate, depth_multiplier, ...)
+        names = super()._positional_names()
+        names.remove("depth_multiplier")
+        return names[:6] + ["depth_multiplier"] + names[6:]
 
     def _post_init(self) -> None:
         self._check_basics()

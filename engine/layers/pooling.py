@@ -71,6 +71,10 @@ class Pooling(Layer):
     rank = 2
     mode = "max"
 
+    @classmethod
+    def _positional_names(cls) -> list[str]:
+        return ["pool_size", "strides", "padding", "data_format"]  # Keras's signature
+
     def _post_init(self) -> None:
         if self.pool_size is None:
             if current_format() == KERAS2:
