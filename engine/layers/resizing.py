@@ -2,8 +2,8 @@
 they (and the random augmentation layers) share.
 
 :func:`resize_images` reproduces TensorFlow's ``tf.image.resize`` (what Keras uses) without
-loops over pixels: each spatial axis gets a 1-D weight matrix (output x input) that is
-applied with a matrix product, so a 2-D resize is two ``matmul`` calls.
+loops over pixels: each spatial axis gets a 1-D weight matrix (output x input), applied to
+that axis alone, so a 2-D resize is two separable 1-D passes.
 
 * ``nearest``: half-pixel centers, ``floor((i + 0.5) * in / out)`` (an index gather).
 * ``bilinear``: half-pixel centers, edge pixels clamped (``resize_bilinear``).
@@ -13,6 +13,9 @@ applied with a matrix product, so a 2-D resize is two ``matmul`` calls.
 * ``lanczos3``, ``lanczos5``, ``gaussian``, ``mitchellcubic``: TF's ``scale_and_translate``
   kernels; with ``antialias=True`` (and for ``bilinear``/``bicubic`` then too) the kernel
   is widened by the downscale factor.
+
+The matrices are applied through their few non-zero taps per row (:func:`resize_taps`):
+one ``np.take`` and one multiply-add per tap over the whole batch.
 """
 
 from __future__ import annotations
@@ -195,12 +198,30 @@ def _resize_axis(x: np.ndarray, axis: int, n_out: int, method: str,
         return x
     if method == "nearest":
         return np.take(x, nearest_indices(n_in, n_out), axis=axis)
+    idx, wts = resize_taps(n_in, n_out, method, antialias)
+    shape = [1] * x.ndim
+    shape[axis] = n_out
+    out = None
+    for j in range(idx.shape[1]):  # a few taps per output position, each one gather
+        part = np.take(x, idx[:, j], axis=axis)
+        part *= wts[:, j].reshape(shape)
+        if out is None:
+            out = part
+        else:
+            out += part
+    return out
+
+
+@functools.lru_cache(maxsize=512)
+def resize_taps(n_in: int, n_out: int, method: str,
+                antialias: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """The 1-D resize as ``(indices, weights)``, both ``(n_out, taps)``: output ``i`` is
+    ``sum_j x[indices[i, j]] * weights[i, j]`` (the non-zeros of :func:`resize_weights`)."""
     w = resize_weights(n_in, n_out, method, antialias)
-    moved = np.moveaxis(x, axis, -2)
-    lead = moved.shape[:-2]
-    flat = moved.reshape((-1,) + moved.shape[-2:])
-    out = np.matmul(w, flat).reshape(lead + (n_out, moved.shape[-1]))
-    return np.moveaxis(out, -2, axis)
+    nz = w != 0
+    taps = max(int(nz.sum(axis=1).max()), 1)
+    order = np.argsort(~nz, axis=1, kind="stable")[:, :taps]
+    return order, np.take_along_axis(w, order, axis=1).astype(_F)
 
 
 def crop_to_aspect(x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
