@@ -11,10 +11,13 @@ table looked up by class name; no module named in a config is ever imported.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import math
 import shutil
 import textwrap
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -436,11 +439,11 @@ class _Parser:
             for k in d:
                 users[k].append(key)
         remaining = {k: len(v) for k, v in deps.items()}
-        ready = [k for k in self.nodes if remaining[k] == 0]
+        ready = deque(k for k in self.nodes if remaining[k] == 0)
         order: list[tuple[str, int]] = []
         depth: dict[tuple[str, int], int] = {}
         while ready:
-            k = ready.pop(0)
+            k = ready.popleft()
             order.append(k)
             depth[k] = max((depth[d] + 1 for d in deps[k]), default=0)
             for u in users[k]:
@@ -836,6 +839,11 @@ class Functional(Model):
 
     @classmethod
     def from_config(cls, config: dict[str, Any], *, path: str = "config") -> Functional:
+        with _gc_paused():
+            return cls._from_config(config, path)
+
+    @classmethod
+    def _from_config(cls, config: dict[str, Any], path: str) -> Functional:
         if not isinstance(config, dict):
             raise ConfigError(path, f"expected a dict of settings, got {describe(config)}")
         fmt = registry.current_format() or KERAS3
@@ -868,6 +876,7 @@ class Functional(Model):
 
     def _init_graph(self, parser: _Parser, created: dict[str, Any]) -> None:
         self._layers = [created[n] for n in parser.names]
+        self._by_name = created
         self._names = list(parser.names)
         self._kinds = dict(parser.kind)
         self._nodes = parser.nodes
@@ -1047,7 +1056,7 @@ class Functional(Model):
                 s = self._shapes.get(r.key, [None])
                 shape = list(s[r.index]) if r.index < len(s) and s[r.index] is not None \
                     else None
-            dtype = r.dtype or _out_dtype(self._layers[self._names.index(r.layer)])
+            dtype = r.dtype or _out_dtype(self._by_name[r.layer])
             return {"class_name": "__keras_tensor__",
                     "config": {"shape": shape, "dtype": dtype,
                                "keras_history": [r.layer, r.node, r.index]}}
@@ -1063,8 +1072,11 @@ class Functional(Model):
             all(not (k[1] > 0) for k in self._nodes) and \
             len({n.depth for n in self._order}) == len(self._order)
         rows = []
+        by_layer: dict[str, list[Node]] = {}
+        for k in sorted(self._nodes, key=lambda k: k[1]):
+            by_layer.setdefault(k[0], []).append(self._nodes[k])
         for name, layer in zip(self._names, self._layers):
-            calls = [self._nodes[k] for k in sorted(self._nodes) if k[0] == name]
+            calls = by_layer.get(name, [])
             shapes = {_fmt_shape(self._shapes.get(n.key, [None])[0]) for n in calls}
             shape = shapes.pop() if len(shapes) == 1 else "multiple"
             built = getattr(layer, "built", True)
@@ -1161,6 +1173,19 @@ def _create(entry: dict[str, Any], kind: str, path: str) -> Any:
     return deserialize_object(entry, kind="layer", path=path)
 
 
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Building a big graph allocates many objects and no garbage: keep Python's cyclic
+    collector from rescanning the growing heap (which made the cost superlinear)."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
 def _combine(path: str, problems: list[ConfigError]) -> ConfigError:
     flat: list[ConfigError] = []
     for p in problems:
@@ -1201,14 +1226,21 @@ class Sequential(Model):
         if not isinstance(layer, Layer):
             raise ValueError(f"Sequential {self.name!r}: expected a layer, got "
                              f"{describe(layer)}")
-        if any(x.name == layer.name for x in self._layers):
+        names = self.__dict__.setdefault("_layer_names", set())
+        if layer.name in names:
             raise ValueError(f"Sequential {self.name!r}: duplicate layer name "
                              f"{layer.name!r}")
+        names.add(layer.name)
         self._layers.append(layer)
         self.built = False
 
     @classmethod
     def from_config(cls, config: dict[str, Any], *, path: str = "config") -> Sequential:
+        with _gc_paused():
+            return cls._from_config(config, path)
+
+    @classmethod
+    def _from_config(cls, config: dict[str, Any], path: str) -> Sequential:
         if not isinstance(config, dict):
             raise ConfigError(path, f"expected a dict of settings, got {describe(config)}")
         fmt = registry.current_format() or KERAS3
