@@ -444,6 +444,11 @@ class BaseConv(Layer):
             raise self.config_error("padding", f"'causal' padding is only supported by "
                                     f"Conv1D and SeparableConv1D, not {type(self).__name__}")
 
+    @staticmethod
+    def _w(var: Any, x: np.ndarray) -> np.ndarray:
+        """A weight in the compute dtype of ``x`` (float16 under mixed_float16)."""
+        return var.value.astype(x.dtype, copy=False)
+
     def _bias_act(self, y: np.ndarray) -> np.ndarray:
         """Add the bias (in place: ``y`` is this call's own buffer) and activate."""
         if self.bias is not None:
@@ -528,7 +533,7 @@ class Conv(BaseConv):
 
     def call(self, inputs):
         x = to_channels_last(inputs, self.data_format)
-        y = conv_nd(x, self.kernel.value, self.strides, self.dilation_rate, self._pads(x),
+        y = conv_nd(x, self._w(self.kernel, x), self.strides, self.dilation_rate, self._pads(x),
                     self.groups)
         return from_channels_last(self._bias_act(y), self.data_format)
 
@@ -668,7 +673,7 @@ class ConvTranspose(BaseConv):
         out = self._out_sizes(sizes)
         before = transpose_pad_before(sizes, self.kernel_size, self.strides,
                                       self.dilation_rate, out, self.padding)
-        y = conv_transpose_nd(x, self.kernel.value, self.strides, self.dilation_rate, out,
+        y = conv_transpose_nd(x, self._w(self.kernel, x), self.strides, self.dilation_rate, out,
                               before)
         return from_channels_last(self._bias_act(y), self.data_format)
 
@@ -797,7 +802,7 @@ class DepthwiseConv(BaseConv):
 
     def call(self, inputs):
         x = to_channels_last(inputs, self.data_format)
-        y = depthwise_conv_nd(x, self.kernel.value, self.strides, self.dilation_rate,
+        y = depthwise_conv_nd(x, self._w(self.kernel, x), self.strides, self.dilation_rate,
                               self._pads(x))
         return from_channels_last(self._bias_act(y), self.data_format)
 
@@ -920,9 +925,9 @@ class SeparableConv(BaseConv):
 
     def call(self, inputs):
         x = to_channels_last(inputs, self.data_format)
-        d = depthwise_conv_nd(x, self.depthwise_kernel.value, self.strides,
+        d = depthwise_conv_nd(x, self._w(self.depthwise_kernel, x), self.strides,
                               self.dilation_rate, self._pads(x))
-        pw = self.pointwise_kernel.value
+        pw = self._w(self.pointwise_kernel, x)
         y = d @ pw.reshape(pw.shape[-2:])
         return from_channels_last(self._bias_act(y), self.data_format)
 

@@ -501,3 +501,23 @@ def test_no_weights_are_allocated_for_a_refused_build():
     with pytest.raises(ValueError):
         layer.build((None, 4, 4, 4, None))
     assert layer.weights == []
+
+
+@pytest.mark.parametrize("class_name,config", [
+    ("Conv2D", {"filters": 2, "kernel_size": 3, "padding": "same"}),
+    ("Conv2D", {"filters": 2, "kernel_size": 3, "strides": 2}),
+    ("Conv2DTranspose", {"filters": 2, "kernel_size": 3, "strides": 2}),
+    ("DepthwiseConv2D", {"kernel_size": 3}),
+    ("SeparableConv2D", {"filters": 2, "kernel_size": 3}),
+    ("MaxPooling2D", {}),
+    ("AveragePooling2D", {"pool_size": 2, "padding": "same"}),
+    ("AdaptiveAveragePooling2D", {"output_size": 2}),
+])
+def test_empty_batch_and_mixed_float16(class_name, config):
+    layer = engine.deserialize(k3(class_name, config))
+    y = layer(np.ones((0, 5, 5, 3), "float32"))
+    assert y.shape == layer.compute_output_shape((0, 5, 5, 3))
+    half = engine.deserialize(k3(class_name, {**config, "dtype": "mixed_float16"}))
+    y16 = half(np.ones((2, 5, 5, 3), "float32"))
+    assert y16.dtype == np.float16
+    assert all(w.value.dtype == np.float32 for w in half.weights)
