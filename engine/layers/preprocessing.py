@@ -24,7 +24,8 @@ from .resizing import DataFormat, crop_to_aspect, resize_images
 
 __all__ = ["Rescaling", "Normalization", "CategoryEncoding", "Discretization", "RandomFlip",
            "RandomRotation", "RandomZoom", "RandomTranslation", "RandomContrast",
-           "RandomCrop", "RandomBrightness", "RandomHeight", "RandomWidth"]
+           "RandomCrop", "RandomBrightness", "RandomHeight", "RandomWidth", "AutoContrast",
+           "RandomGrayscale", "RandomInvert", "Solarization", "RandomPosterization"]
 
 _EPS = np.float32(1e-7)
 
@@ -814,3 +815,198 @@ class RandomWidth(_RandomSide):
 
     axis = 2
 
+
+
+# -- Keras 3 colour layers --------------------------------------------------------------
+
+
+def _to_range(x: np.ndarray, src: Any, dst: Any) -> np.ndarray:
+    """Keras's ``_transform_value_range``: map ``[src0, src1]`` linearly onto ``[dst0,
+    dst1]`` (float32)."""
+    if src[0] == dst[0] and src[1] == dst[1]:
+        return x
+    x = x.astype(np.float32, copy=False)
+    s0, s1, d0, d1 = (np.float32(v) for v in (*src, *dst))
+    return (x - s0) / (s1 - s0) * (d1 - d0) + d0
+
+
+def _grayscale(x: np.ndarray) -> np.ndarray:
+    if x.shape[-1] != 3:
+        raise ValueError(f"expected RGB images (3 channels), got shape {x.shape}")
+    w = np.asarray([0.2989, 0.5870, 0.1140], x.dtype)
+    return np.tensordot(x, w, axes=([-1], [0]))[..., None]
+
+
+class _ColorLayer(_RandomImage):
+    """Keras 3-only colour augmentation (not registered)."""
+
+    abstract = True
+    keras_formats = (KERAS3,)
+
+    def _post_init(self) -> None:
+        super()._post_init()
+        vr = self._values.get("value_range")
+        if vr is not None:
+            self._values["value_range"] = self.value_range = _value_range(self, vr)
+
+
+class AutoContrast(_ColorLayer):
+    """Stretches each image's channels to the full ``value_range`` (per image and channel:
+    ``(x - min) / (max - min)``); a flat channel is left unchanged. Deterministic: it
+    applies at inference too, as in Keras 3.
+
+    Input/output shape: ``(batch, H, W, C)`` or ``(H, W, C)``. No weights.
+    """
+
+    fields = (
+        DataFormat(),
+        Json("value_range", [0, 255], "Range of the pixel values."),
+    )
+
+    def _inference(self, x):
+        batch = x[None] if x.ndim == 3 else x
+        if self.data_format == "channels_first":
+            batch = np.moveaxis(batch, 1, -1)
+        out = self._augment(batch)
+        if self.data_format == "channels_first":
+            out = np.moveaxis(out, -1, 1)
+        out = out.astype(self.compute_dtype, copy=False)
+        return out[0] if x.ndim == 3 else out
+
+    def _augment(self, x):
+        orig = x
+        img = _to_range(x, self.value_range, (0, 255)).astype(np.float32, copy=False)
+        low = img.min(axis=(1, 2), keepdims=True)
+        high = img.max(axis=(1, 2), keepdims=True)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            scale = np.float32(255.0) / (high - low)
+            out = np.clip(img * scale + (-low * scale), 0.0, 255.0)
+        out = _to_range(out, (0, 255), self.value_range)
+        return np.where(np.isnan(out), orig, out)
+
+
+class RandomGrayscale(_ColorLayer):
+    """Training: turns each RGB image to grayscale (``0.2989 R + 0.587 G + 0.114 B`` in
+    every channel) with probability ``factor``. Inference: identity.
+
+    Input/output shape: ``(batch, H, W, 3)`` or ``(H, W, 3)``. No weights.
+    """
+
+    fields = (
+        DataFormat(),
+        Float("factor", 0.5, "Probability of converting an image.", min=0, max=1),
+        Seed(formats=()),
+    )
+
+    def _augment(self, x):
+        apply = self._rng.uniform(size=(x.shape[0], 1, 1, 1)) < self.factor
+        return np.where(apply, _grayscale(x), x)
+
+
+class RandomInvert(_ColorLayer):
+    """Training: replaces an image by ``value_range[1] - x`` with a probability drawn from
+    ``factor``. Inference: identity.
+
+    Input/output shape: ``(batch, H, W, C)`` or ``(H, W, C)``. No weights.
+    """
+
+    k3_factor_fields = {"factor": (0.0, 1.0)}
+    fields = (
+        DataFormat(),
+        Json("factor", 1.0, "Probability range: f for [0, f], or [lower, upper]."),
+        Json("value_range", [0, 255], "Range of the pixel values."),
+        Seed(),
+    )
+
+    def _post_init(self) -> None:
+        _RandomImage._post_init(self)
+        _value_range(self, self.value_range)
+        self._values["value_range"] = self.value_range = list(self.value_range)
+
+    def _augment(self, x):
+        n = x.shape[0]
+        prob = self._rng.uniform(*self._pairs["factor"], size=n)
+        apply = (self._rng.uniform(size=n) < prob)[:, None, None, None]
+        return np.where(apply, np.float32(self.value_range[1]) - x, x)
+
+
+def _unit_pair(layer: Layer, field: str, value: Any) -> tuple:
+    """Solarization's factors: a number f gives [0, f], a pair is sorted; all in [0, 1]."""
+    if isinstance(value, (list, tuple)):
+        if len(value) != 2:
+            raise layer.config_error(field, f"expected a number or two numbers in [0, 1], got "
+                                     f"{describe(value)}")
+        items = list(value)
+    else:
+        items = [value]
+    for v in items:
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1:
+            raise layer.config_error(field, f"expected numbers in [0, 1], got "
+                                     f"{describe(value)}")
+    return tuple(sorted(items)) if len(items) == 2 else (0, value)
+
+
+class Solarization(_ColorLayer):
+    """Training (values mapped to 0..255): adds a random amount (``addition_factor``),
+    clips, and inverts pixels above a random threshold (``threshold_factor``), as Keras 3.
+    Inference: identity.
+
+    Input/output shape: ``(batch, H, W, C)`` or ``(H, W, C)``. No weights.
+    """
+
+    fields = (
+        DataFormat(),
+        Json("value_range", [0, 255], "Range of the pixel values."),
+        Json("addition_factor", 0.0, "Added amount (fraction of 255): f or [lower, upper]."),
+        Json("threshold_factor", 0.0, "Inversion threshold (fraction of 255)."),
+        Seed(),
+    )
+
+    def _post_init(self) -> None:
+        super()._post_init()
+        self._add = _unit_pair(self, "addition_factor", self.addition_factor)
+        self._thr = _unit_pair(self, "threshold_factor", self.threshold_factor)
+
+    def get_config(self, format: str = KERAS3) -> dict[str, Any]:
+        cfg = super().get_config(format)
+        cfg["addition_factor"], cfg["threshold_factor"] = list(self._add), list(self._thr)
+        return cfg
+
+    def _augment(self, x):
+        shape = (x.shape[0], 1, 1, 1)
+        add = self._rng.uniform(self._add[0], self._add[1] * 255, size=shape)
+        thr = self._rng.uniform(self._thr[0], self._thr[1] * 255, size=shape)
+        img = np.clip(_to_range(x, self.value_range, (0, 255)) + add.astype(np.float32), 0, 255)
+        img = np.where(img < thr, img, 255 - img)
+        return _to_range(img.astype(np.float32), (0, 255), self.value_range)
+
+
+class RandomPosterization(_ColorLayer):
+    """Training: keeps the top ``b`` bits of each 0..255 value, ``b`` drawn per image from
+    ``factor`` (1..8). Inference: identity.
+
+    Input/output shape: ``(batch, H, W, C)`` or ``(H, W, C)``. No weights.
+    """
+
+    k3_factor_fields = {"factor": (1.0, 8.0)}
+    fields = (
+        DataFormat(),
+        Json("factor", REQUIRED, "Bits to keep: b for [1, b], or [lower, upper] in 1..8."),
+        Json("value_range", [0, 255], "Range of the pixel values."),
+        Seed(),
+    )
+
+    def get_config(self, format: str = KERAS3) -> dict[str, Any]:
+        cfg = super().get_config(format)
+        cfg["factor"] = [int(v) if float(v).is_integer() else v for v in self._pairs["factor"]]
+        return cfg
+
+    def _augment(self, x):
+        lo, hi = (int(v) for v in self._pairs["factor"])
+        n = x.shape[0]
+        bits = self._rng.integers(lo, hi, size=n) if lo != hi else np.full(n, lo)
+        shift = (8 - bits).astype(np.uint8)[:, None, None, None]
+        img = _to_range(x, self.value_range, (0, 255))
+        img = np.clip(img, 0, 255).astype(np.uint8)
+        img = np.left_shift(np.right_shift(img, shift), shift).astype(np.float32)
+        return _to_range(img, (0, 255), self.value_range)

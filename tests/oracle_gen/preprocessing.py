@@ -62,4 +62,18 @@ CASES = [
     case("random_width_gen", "RandomWidth", {"factor": [-0.1, 0.3],
                                              "interpolation": "nearest"},
          [(2, 4, 4, 1)], formats=_K2),
+    # Keras 3 colour layers (AutoContrast applies at inference too)
+    case("auto_contrast_gen_255", "AutoContrast", {}, [(2, 4, 3, 3)], formats=_K3,
+         input_kind="image"),
+    case("auto_contrast_gen_unit_range", "AutoContrast", {"value_range": [0, 1]},
+         [(4, 4, 2)], formats=_K3),
+    case("random_grayscale_gen", "RandomGrayscale", {"factor": 0.7}, [(2, 3, 3, 3)],
+         formats=_K3),
+    case("random_invert_gen", "RandomInvert", {"factor": [0.2, 0.6]}, [(2, 3, 3, 1)],
+         formats=_K3, input_kind="image"),
+    case("solarization_gen", "Solarization", {"addition_factor": 0.2,
+                                              "threshold_factor": [0.1, 0.5]},
+         [(2, 3, 3, 3)], formats=_K3, input_kind="image"),
+    case("random_posterization_gen", "RandomPosterization", {"factor": [2, 6]},
+         [(2, 3, 3, 3)], formats=_K3, input_kind="image"),
 ]
