@@ -28,7 +28,7 @@ from .configurable import check_format
 from .errors import ConfigError, MultipleConfigErrors, describe
 from .fields import KERAS2, KERAS3, Bool, Object, Str
 from .layers.base import Layer, _shape_from_json, normalize_shape
-from .serialization import deserialize_object, serialize
+from .serialization import _maybe_build, deserialize_object, serialize
 
 ShapeT = tuple
 
@@ -869,6 +869,9 @@ class Functional(Model):
                 problems.extend(e.errors or [e])
             except ConfigError as e:
                 problems.append(e if e.path.startswith(where) else e.with_prefix(where))
+        if not problems:
+            problems = _build_all([(created[parser.names[i]], e, f"{path}.layers[{i}]")
+                                   for i, e in enumerate(parser.entries)])
         if problems:
             raise _combine(path, problems)
         model._init_graph(parser, created)
@@ -1170,7 +1173,28 @@ def _create(entry: dict[str, Any], kind: str, path: str) -> Any:
     if kind == "input" and registry.lookup("layer", "InputLayer") is None:
         cfg = entry.get("config") or {}
         return InputLayerFallback(_config_path=f"{path}.config", **cfg)
-    return deserialize_object(entry, kind="layer", path=path)
+    # created unbuilt: every layer of the model is validated before any is built
+    bare = {k: v for k, v in entry.items() if k != "build_config"}
+    return deserialize_object(bare, kind="layer", path=path)
+
+
+def _build_all(items: list[tuple[Any, dict[str, Any], str]]) -> list[ConfigError]:
+    """Apply each layer's Keras 3 ``build_config`` (after all were created)."""
+    problems: list[ConfigError] = []
+    for obj, entry, where in items:
+        bc = entry.get("build_config") if isinstance(entry, dict) else None
+        if bc is None or not isinstance(obj, Layer) or obj.built:
+            continue
+        try:
+            _maybe_build(obj, bc, f"{where}.build_config")
+        except MultipleConfigErrors as e:
+            problems.extend(e.errors or [e])
+        except ConfigError as e:
+            problems.append(e if e.path.startswith(where) else e.with_prefix(where))
+        except (ValueError, TypeError) as e:
+            problems.append(ConfigError(f"{where}.build_config", f"layer {obj.name!r} cannot "
+                                        f"be built: {e}"))
+    return problems
 
 
 @contextlib.contextmanager
@@ -1286,16 +1310,20 @@ class Sequential(Model):
         model = cls(name=config.get("name"), trainable=config.get("trainable", True),
                     dtype=config.get("dtype", "float32"), _config_path=path)
         model._source_format = fmt
+        made = []
         for i, entry in enumerate(layers):
             where = f"{path}.layers[{i}]"
             try:
                 layer = _create(entry, "input" if entry["class_name"] == "InputLayer"
                                 else "layer", where)
                 model.add(layer)
+                made.append((layer, entry, where))
             except MultipleConfigErrors as e:
                 problems.extend(e.errors or [e])
             except ConfigError as e:
                 problems.append(e if e.path.startswith(where) else e.with_prefix(where))
+        if not problems:
+            problems = _build_all(made)
         if problems:
             raise _combine(path, problems)
         shape = None

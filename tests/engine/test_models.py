@@ -350,3 +350,22 @@ def test_unknown_operation_listed():
     op["class_name"] = op["registered_name"] = "FancyOp"
     with pytest.raises(ConfigError, match="operation 'FancyOp' is not supported"):
         engine.deserialize(cfg)
+
+
+def test_layer_config_errors_collected_before_any_build(monkeypatch):
+    from engine.layers.base import Layer
+
+    built = []
+    original = Layer.build_from_config
+    monkeypatch.setattr(Layer, "build_from_config",
+                        lambda self, *a, **k: built.append(self) or original(self, *a, **k))
+    case = _case("k3_model_two_branch")
+    case.xfail_missing()
+    cfg = copy.deepcopy(case.config)
+    _layer(cfg, "out1")["config"]["units"] = -1
+    _layer(cfg, "out2")["config"]["activation"] = "no_such_activation"
+    with pytest.raises(MultipleConfigErrors) as e:
+        engine.deserialize(cfg)
+    msg = str(e.value)
+    assert "layers[6].config.units" in msg and "layers[7].config.activation" in msg
+    assert built == []
