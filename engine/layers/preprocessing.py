@@ -79,11 +79,11 @@ class Normalization(Layer):
 
     ``mean``/``variance`` given in the config are used as is (no weights); otherwise the
     layer has non-trainable weights ``mean``, ``variance`` (the shape of the kept axes) and
-    ``count`` (int64 scalar), set with :meth:`adapt`. As in Keras 3, the statistics in use
-    are a snapshot taken at build (zeros and ones) and by :meth:`adapt` /
-    :meth:`finalize_state`; ``set_weights`` alone does not refresh them (Keras 3's
-    ``set_weights`` quirk; loading a saved file calls ``finalize_state``). A layer read
-    from a Keras 2 config reads its weights on every call, as Keras 2 does.
+    ``count`` (int64 scalar), set with :meth:`adapt` or loaded from a file. Keras 3 quirk,
+    reproduced: ``set_weights`` alone does not change the statistics in use (Keras 3 only
+    refreshes them in ``adapt`` and when loading a file, through ``finalize_state``); call
+    :meth:`finalize_state` after ``set_weights`` to use the new values. A layer read from a
+    Keras 2 config always uses its current weights, as Keras 2 does.
 
     Input shape: any (kept axes known). Output shape: the input shape.
     """
@@ -140,7 +140,7 @@ class Normalization(Layer):
             self.adapt_variance = self.add_weight("variance", stat_shape, "ones",
                                                   trainable=False)
             self.count = self.add_weight("count", (), "zeros", trainable=False, dtype="int64")
-            self._stats = (np.zeros(self._bcast, np.float32), np.ones(self._bcast, np.float32))
+            self._stats: tuple[np.ndarray, np.ndarray] | None = None  # None: the weights
         else:
             self._fixed = (self._expand(self.mean, ndim), self._expand(self.variance, ndim))
 
@@ -170,21 +170,26 @@ class Normalization(Layer):
         self.finalize_state()
 
     def finalize_state(self) -> None:
-        """Take the adapted weights into use (Keras 3 calls this after adapt and after
-        loading weights from a file)."""
-        if self.built and self._fixed is None:
-            self._stats = (self.adapt_mean.value.reshape(self._bcast).astype(np.float32),
-                           self.adapt_variance.value.reshape(self._bcast).astype(np.float32))
+        """Use the current ``mean``/``variance`` weights (Keras 3 does this in adapt and
+        when loading a file; ``set_weights`` alone does not)."""
+        self._stats = None
+
+    def _current(self) -> tuple[np.ndarray, np.ndarray]:
+        if self._stats is not None:
+            return self._stats
+        return (np.asarray(self.adapt_mean.value, np.float32).reshape(self._bcast),
+                np.asarray(self.adapt_variance.value, np.float32).reshape(self._bcast))
+
+    def set_weights(self, weights) -> None:
+        keep = self._current() if (self.built and self._fixed is None and
+                                   not self._keras2) else None
+        super().set_weights(weights)
+        if keep is not None:
+            self._stats = keep  # Keras 3: the statistics in use do not change
 
     def call(self, inputs):
         x = inputs.astype(np.float32, copy=False)
-        if self._fixed is not None:
-            mean, var = self._fixed
-        elif self._keras2:
-            mean = self.adapt_mean.value.reshape(self._bcast)
-            var = self.adapt_variance.value.reshape(self._bcast)
-        else:
-            mean, var = self._stats
+        mean, var = self._fixed if self._fixed is not None else self._current()
         std = np.maximum(np.sqrt(var), _EPS)
         out = mean + x * std if self.invert else (x - mean) / std
         return out.astype(self.compute_dtype, copy=False)

@@ -315,6 +315,24 @@ def test_normalization_adapt():
     np.testing.assert_allclose(inv(out), data, atol=1e-4)
 
 
+def test_normalization_set_weights_quirk_keras3_only():
+    x = RNG.standard_normal((4, 2)).astype("float32")
+    w = [np.array([1.0, -1.0]), np.array([4.0, 0.25]), np.array(7)]
+    want = (x - w[0]) / np.sqrt(w[1])
+    k3_layer = k3("Normalization")
+    k3_layer.build(x.shape)
+    k3_layer.set_weights(w)
+    np.testing.assert_allclose(k3_layer(x), x, atol=1e-6)  # Keras 3: still zeros/ones
+    k3_layer.finalize_state()
+    np.testing.assert_allclose(k3_layer(x), want, atol=1e-5)
+    k3_layer.adapt_mean.value = np.zeros(2, "float32")  # as a file loader assigns
+    np.testing.assert_allclose(k3_layer(x), x / np.sqrt(w[1]), atol=1e-5)
+    k2_layer = k2("Normalization")
+    k2_layer.build(x.shape)
+    k2_layer.set_weights(w)
+    np.testing.assert_allclose(k2_layer(x), want, atol=1e-5)
+
+
 def test_resize_weights_rows_sum_to_one_and_identity():
     for method in ("bilinear", "bicubic", "area", "lanczos3", "lanczos5", "gaussian",
                    "mitchellcubic"):
