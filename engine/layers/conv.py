@@ -340,6 +340,42 @@ def _conv_blocked(xp: np.ndarray, kernel: np.ndarray, strides: Sequence[int],
     return result
 
 
+#: output elements per block of the tap-by-tap loops (depthwise, pooling): L2-sized
+TAP_BLOCK_ELEMENTS = 1 << 16
+
+
+def tap_reduce(xp: np.ndarray, taps: Sequence[Sequence[int]], strides: Sequence[int],
+               dilation: Sequence[int], out: tuple[int, ...], tail: tuple[int, ...],
+               dtype: Any, first: Callable[[np.ndarray, np.ndarray, int], None],
+               step: Callable[[np.ndarray, np.ndarray, np.ndarray, int], None]) -> np.ndarray:
+    """Reduce the strided tap views of padded ``xp`` block by block (cache-sized blocks of
+    batch items and first-axis rows).
+
+    ``first(acc, view, t)`` initializes a block of the (N, *out, *tail) result from tap 0,
+    ``step(acc, view, tmp, t)`` folds in tap ``t`` (``tmp`` is a scratch block)."""
+    n_batch = xp.shape[0]
+    result = np.empty((n_batch,) + out + tail, dtype=dtype)
+    if result.size == 0:
+        return result
+    views = [_tap_view(xp, tap, strides, dilation, out) for tap in taps]
+    per_pos = max(1, math.prod(tail))
+
+    def work(blocks: list[tuple[slice, slice]]) -> None:
+        tmp_buf = None
+        for bs, rs in blocks:
+            acc = result[bs, rs]
+            if tmp_buf is None or tmp_buf.size < acc.size:
+                tmp_buf = np.empty(acc.size, dtype=dtype)
+            tmp = tmp_buf[:acc.size].reshape(acc.shape)
+            first(acc, views[0][bs, rs], 0)
+            for t in range(1, len(views)):
+                step(acc, views[t][bs, rs], tmp, t)
+
+    # memory-bound: worker threads do not pay off here (measured), so one thread
+    work(list(_blocks(n_batch, out, max(1, TAP_BLOCK_ELEMENTS // per_pos))))
+    return result
+
+
 def depthwise_conv_nd(x: np.ndarray, kernel: np.ndarray, strides: Sequence[int],
                       dilation: Sequence[int], pads: Sequence[tuple[int, int]]) -> np.ndarray:
     """Depthwise convolution of channels-last ``x`` with kernel (*k, channels, multiplier);
@@ -349,13 +385,18 @@ def depthwise_conv_nd(x: np.ndarray, kernel: np.ndarray, strides: Sequence[int],
     xp = pad_spatial(x, pads)
     out = tuple((n - dilated(k, d)) // s + 1
                 for n, k, s, d in zip(xp.shape[1:-1], ksize, strides, dilation))
-    dtype = np.result_type(xp.dtype, kernel.dtype)
-    acc = np.zeros((xp.shape[0],) + out + (chans, mult), dtype=dtype)
-    tmp = np.empty_like(acc)
-    for tap in _taps(ksize):
-        v = _tap_view(xp, tap, strides, dilation, out)
-        np.multiply(v[..., None], kernel[tap], out=tmp)
+    taps = _taps(ksize)
+    kt = kernel.reshape((len(taps), chans, mult))
+
+    def first(acc, v, t):
+        np.multiply(v[..., None], kt[t], out=acc)
+
+    def step(acc, v, tmp, t):
+        np.multiply(v[..., None], kt[t], out=tmp)
         acc += tmp
+
+    acc = tap_reduce(xp, taps, strides, dilation, out, (chans, mult),
+                     np.result_type(xp.dtype, kernel.dtype), first, step)
     return acc.reshape((xp.shape[0],) + out + (chans * mult,))
 
 

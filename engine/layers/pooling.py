@@ -27,6 +27,7 @@ from .conv import (
     from_channels_last,
     pad_spatial,
     padding_field,
+    tap_reduce,
     to_channels_last,
 )
 
@@ -42,16 +43,17 @@ def pool_nd(x: np.ndarray, pool_size: Sequence[int], strides: Sequence[int], pad
         fill = np.iinfo(x.dtype).min
     xp = pad_spatial(x, pads, fill)
     out = tuple((n - k) // s + 1 for n, k, s in zip(xp.shape[1:-1], pool_size, strides))
-    acc = None
-    for tap in itertools.product(*(range(k) for k in pool_size)):
-        v = xp[(slice(None),) + tuple(slice(t, t + (o - 1) * s + 1, s)
-                                      for t, s, o in zip(tap, strides, out))]
-        if acc is None:
-            acc = np.array(v, dtype=x.dtype if mode == "max" else np.result_type(x, 1.0))
-        elif mode == "max":
-            np.maximum(acc, v, out=acc)
-        else:
-            acc += v
+    taps = list(itertools.product(*(range(k) for k in pool_size)))
+    fold = np.maximum if mode == "max" else np.add
+
+    def first(acc, v, t):
+        np.copyto(acc, v)
+
+    def step(acc, v, tmp, t):
+        fold(acc, v, out=acc)
+
+    dtype = x.dtype if mode == "max" or np.issubdtype(x.dtype, np.floating) else np.float32
+    acc = tap_reduce(xp, taps, strides, (1,) * rank, out, (x.shape[-1],), dtype, first, step)
     if mode == "average":
         counts = np.ones((1,) * (rank + 2), dtype=acc.dtype)
         for axis, (n, k, s, o, (b, _)) in enumerate(zip(sizes, pool_size, strides, out, pads)):
