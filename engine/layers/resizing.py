@@ -25,7 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from ..fields import KERAS3, REQUIRED, Bool, Choice, Float, Int, IntTuple
+from .. import registry
+from ..fields import KERAS2, KERAS3, REQUIRED, Bool, Choice, Float, Int, IntTuple
 from .base import InputSpec, Layer
 
 __all__ = ["Resizing", "CenterCrop", "UpSampling1D", "UpSampling2D", "UpSampling3D",
@@ -295,7 +296,8 @@ def image_output_shape(layer: Layer, input_shape: Any, height: int, width: int,
 class Resizing(Layer):
     """Resizes images to ``(height, width)`` with ``interpolation`` (see the module doc);
     ``crop_to_aspect_ratio`` first takes the largest centred window of the target aspect,
-    ``pad_to_aspect_ratio`` (Keras 3) pads with ``fill_value`` instead.
+    ``pad_to_aspect_ratio`` (Keras 3) pads with ``fill_value`` instead. Integer images
+    come back rounded in their own dtype (Keras 3; a Keras 2 config gives float32).
 
     Input shape: ``(batch, H, W, C)`` or ``(H, W, C)`` (channels first per data_format).
     Output shape: the same with ``H, W = height, width``. No weights.
@@ -316,7 +318,10 @@ class Resizing(Layer):
              formats=(KERAS3,)),
     )
 
+    autocast = False
+
     def _post_init(self) -> None:
+        self._keras2 = registry.current_format() == KERAS2
         if self.crop_to_aspect_ratio and self.pad_to_aspect_ratio:
             raise self.config_error("pad_to_aspect_ratio", "only one of crop_to_aspect_ratio "
                                     "and pad_to_aspect_ratio can be true")
@@ -327,6 +332,10 @@ class Resizing(Layer):
                             crop_to_aspect_ratio=self.crop_to_aspect_ratio,
                             pad_to_aspect_ratio=self.pad_to_aspect_ratio,
                             fill_value=self.fill_value)
+        dt = np.asarray(inputs).dtype
+        if np.issubdtype(dt, np.integer) and not self._keras2:
+            info = np.iinfo(dt)
+            return np.clip(np.round(out), info.min, info.max).astype(dt)
         return out.astype(self.compute_dtype, copy=False)
 
     def compute_output_shape(self, input_shape):

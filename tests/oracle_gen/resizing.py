@@ -57,4 +57,12 @@ CASES = [
     case("upsampling3d_gen_cf", "UpSampling3D", {"size": [1, 2, 3],
                                                  "data_format": "channels_first"},
          [(1, 2, 2, 2, 2)]),
+    case("upsampling2d_gen_gaussian_k2", "UpSampling2D",
+         {"size": 2, "interpolation": "gaussian"}, [(1, 3, 4, 1)], formats=("k2",)),
+    case("upsampling2d_gen_mitchellcubic_k2", "UpSampling2D",
+         {"size": [3, 2], "interpolation": "mitchellcubic"}, [(1, 3, 3, 2)], formats=("k2",)),
+    case("upsampling2d_gen_lanczos5", "UpSampling2D",
+         {"size": 2, "interpolation": "lanczos5"}, [(1, 3, 4, 1)], formats=_K3),
+    case("resizing_gen_int_image", "Resizing", {"height": 3, "width": 5}, [(2, 4, 4, 1)],
+         input_kind="int:255", formats=_K3, note="integer images come back rounded ints"),
 ]
