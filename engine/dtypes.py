@@ -66,7 +66,13 @@ def _from_string(name: str, path: str) -> DTypePolicy:
                 if "bfloat16" in name else "")
         raise ConfigError(path, f"expected one of {', '.join(_POLICIES)}, got "
                           f"{excerpt(name)}{hint}")
-    return DTypePolicy(name)
+    policy = _SHARED.get(name)
+    if policy is None:  # policies are immutable values: one per name
+        policy = _SHARED[name] = DTypePolicy(name)
+    return policy
+
+
+_SHARED: dict[str, DTypePolicy] = {}
 
 
 def _from_other(value: Any, path: str, _name: str | None = None) -> DTypePolicy:

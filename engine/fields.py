@@ -421,16 +421,15 @@ class Object(Field):
         return article(self.kind)
 
     def validate(self, value: Any, path: str) -> Any:
-        registry = _registry()
-        if value is None and self.kind == "activation":
-            return registry.get_object("activation", "linear", path)
-        if value is None and self.kind == "dtype":
-            return registry.get_object("dtype", "float32", path)
         if value is None:
+            if self.kind == "activation":
+                return _registry().get_object("activation", "linear", path)
+            if self.kind == "dtype":
+                return _registry().get_object("dtype", "float32", path)
             if self.optional:
                 return None
             raise ConfigError(path, f"{article(self.kind)} is required here, got None")
-        return registry.get_object(self.kind, value, path)
+        return _registry().get_object(self.kind, value, path)
 
     def to_config(self, value: Any, fmt: str) -> Any:
         if value is None:
@@ -516,6 +515,11 @@ def _key_table(fields: Sequence[Field]) -> dict[str, Field]:
     return by_key
 
 
+def _has_other_keys(fields: Sequence[Field], by_key: dict[str, Field]) -> bool:
+    """Whether some field is reachable under a second key (so a key can repeat one)."""
+    return len(by_key) != len(fields)
+
+
 def validate_config(
     fields: Sequence[Field],
     config: dict[str, Any],
@@ -530,7 +534,7 @@ def validate_config(
         raise ConfigError(path, f"expected a dict of settings, got {describe(config)}")
     by_key = _key_table(fields)
     out: dict[str, Any] = {}
-    seen: dict[str, str] = {}
+    seen: dict[str, str] | None = {} if _has_other_keys(fields, by_key) else None
     for key, value in config.items():
         f = by_key.get(key)
         if f is None:
@@ -541,9 +545,10 @@ def validate_config(
             known = ", ".join(f.name for f in fields)
             raise ConfigError(f"{path}.{key_text(key)}", f"unknown key for {owner}{extra} "
                               f"(known keys: {known})")
-        if f.name in seen:
-            raise ConfigError(f"{path}.{key}", f"given twice (also as {seen[f.name]!r})")
-        seen[f.name] = key
+        if seen is not None:
+            if f.name in seen:
+                raise ConfigError(f"{path}.{key}", f"given twice (also as {seen[f.name]!r})")
+            seen[f.name] = key
         out[f.name] = f.validate(value, f"{path}.{key}")
     for f in fields:
         if f.name in out:

@@ -53,6 +53,19 @@ def _rng(seed: int | None) -> np.random.Generator:
     return _FRESH if seed is None else np.random.default_rng(seed)
 
 
+_F64 = np.dtype("float64")
+
+
+def uniform(rng: np.random.Generator, shape, low: float, high: float,
+            dtype: np.dtype = _F64) -> np.ndarray:
+    """U[low, high) in float64: the stream of ``rng.uniform(low, high, shape)`` (so seeded
+    values stay the same) without its per-call parameter broadcasting."""
+    out = rng.random(shape)
+    out *= high - low
+    out += low
+    return out
+
+
 def truncated_normal(rng: np.random.Generator, shape, mean: float, std: float) -> np.ndarray:
     """N(mean, std) with values beyond 2 std re-drawn (not clipped), as Keras does."""
     out = rng.standard_normal(shape)
@@ -71,10 +84,11 @@ class Initializer(Configurable):
     abstract = True
 
     def __call__(self, shape, dtype: str = "float32") -> np.ndarray:
-        shape = tuple(int(s) for s in shape)
-        return np.asarray(self._sample(shape), dtype=dtype)
+        shape = tuple(map(int, shape))
+        return np.asarray(self._sample(shape, np.dtype(dtype)), dtype=dtype)
 
-    def _sample(self, shape: tuple[int, ...]) -> np.ndarray:
+    def _sample(self, shape: tuple[int, ...], dtype: np.dtype = _F64) -> np.ndarray:
+        """The values (any float dtype; ``dtype`` is a hint for drawing them directly)."""
         raise NotImplementedError
 
     def theory(self, shape) -> dict[str, Any]:
@@ -93,8 +107,8 @@ class Zeros(Initializer):
 
     aliases = ("zeros", "zero")
 
-    def _sample(self, shape):
-        return np.zeros(shape)
+    def _sample(self, shape, dtype=_F64):
+        return np.zeros(shape, dtype=dtype)
 
     def theory(self, shape):
         return {"family": "constant", "value": 0.0}
@@ -105,8 +119,8 @@ class Ones(Initializer):
 
     aliases = ("ones", "one")
 
-    def _sample(self, shape):
-        return np.ones(shape)
+    def _sample(self, shape, dtype=_F64):
+        return np.ones(shape, dtype=dtype)
 
     def theory(self, shape):
         return {"family": "constant", "value": 1.0}
@@ -118,7 +132,7 @@ class Constant(Initializer):
     aliases = ("constant",)
     fields = (Float("value", 0.0, "The constant value."),)
 
-    def _sample(self, shape):
+    def _sample(self, shape, dtype=_F64):
         return np.full(shape, float(self.value))
 
     def theory(self, shape):
@@ -137,7 +151,7 @@ class RandomNormal(Initializer):
               Float("stddev", 0.05, "Standard deviation.", min=0.0))
     keras2_order = ("mean", "stddev", "seed")
 
-    def _sample(self, shape):
+    def _sample(self, shape, dtype=_F64):
         return _rng(self.seed).normal(self.mean, self.stddev, shape)
 
     def theory(self, shape):
@@ -152,7 +166,7 @@ class TruncatedNormal(Initializer):
               Float("stddev", 0.05, "Std of the normal before truncation.", min=0.0))
     keras2_order = ("mean", "stddev", "seed")
 
-    def _sample(self, shape):
+    def _sample(self, shape, dtype=_F64):
         return truncated_normal(_rng(self.seed), shape, self.mean, self.stddev)
 
     def theory(self, shape):
@@ -173,8 +187,8 @@ class RandomUniform(Initializer):
             raise self.config_error("maxval", f"must be >= minval ({self.minval}), got "
                                     f"{self.maxval}")
 
-    def _sample(self, shape):
-        return _rng(self.seed).uniform(self.minval, self.maxval, shape)
+    def _sample(self, shape, dtype=_F64):
+        return uniform(_rng(self.seed), shape, self.minval, self.maxval, dtype)
 
     def theory(self, shape):
         return {"family": "uniform", "low": float(self.minval), "high": float(self.maxval)}
@@ -228,11 +242,11 @@ class VarianceScaling(Initializer):
         return {"family": "truncated_normal", "mean": 0.0, "std": std, "low": -2 * std,
                 "high": 2 * std}
 
-    def _sample(self, shape):
+    def _sample(self, shape, dtype=_F64):
         d = self.theory(shape)
         rng = _rng(self.seed)
         if d["family"] == "uniform":
-            return rng.uniform(d["low"], d["high"], shape)
+            return uniform(rng, shape, d["low"], d["high"], dtype)
         if d["family"] == "normal":
             return rng.normal(0.0, d["std"], shape)
         return truncated_normal(rng, shape, 0.0, d["std"])
@@ -301,7 +315,7 @@ class Orthogonal(Initializer):
     fields = (_SEED, Float("gain", 1.0, "Multiplicative factor."))
     keras2_order = ("gain", "seed")
 
-    def _sample(self, shape):
+    def _sample(self, shape, dtype=_F64):
         if len(shape) < 2:
             raise ConfigError("", f"the Orthogonal initializer needs a weight of rank >= 2, "
                               f"got shape {shape}; use another initializer for this weight")
@@ -330,7 +344,7 @@ class Identity(Initializer):
     aliases = ("identity", "IdentityInitializer")
     fields = (Float("gain", 1.0, "Multiplicative factor.", omit_default=(KERAS3,)),)
 
-    def _sample(self, shape):
+    def _sample(self, shape, dtype=_F64):
         if len(shape) != 2:
             raise ConfigError("", f"the Identity initializer works on 2-D weights only, got "
                               f"shape {shape} of rank {len(shape)}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -145,9 +146,8 @@ def get_object(kind: str, value: Any, path: str) -> Any:
             return _string_resolvers[kind](value, path)
         return from_string(kind, value, path)
     if isinstance(value, dict):
-        from .serialization import deserialize_object
-
-        return deserialize_object(value, kind=kind, path=path)
+        return sys.modules[f"{__package__}.serialization"].deserialize_object(
+            value, kind=kind, path=path)
     resolver = _resolvers.get(kind)
     if resolver is not None:
         return resolver(value, path, None)

@@ -112,8 +112,10 @@ def normalize_shape(shape: Any, path: str = "input_shape") -> ShapeT | list[Shap
     if isinstance(shape, (list, tuple)) and shape and all(
             isinstance(s, (list, tuple)) for s in shape):
         return [normalize_shape(s, f"{path}[{i}]") for i, s in enumerate(shape)]
-    return Shape("input_shape", optional=False).validate(shape, path)
+    return _INPUT_SHAPE.validate(shape, path)
 
+
+_INPUT_SHAPE = Shape("input_shape", optional=False)
 
 def activity_regularizer_field(keras3_always: bool) -> Field:
     """Keras 3's base Layer writes ``activity_regularizer`` only when set; some layers
@@ -161,7 +163,8 @@ class Layer(Configurable):
     _call_var_kw: ClassVar[bool] = False
 
     def __init__(self, *args: Any, **kwargs: Any):
-        for key in ("input_shape", "input_dim"):
+        for key in ("input_shape", "input_dim") if (
+                "input_shape" in kwargs or "input_dim" in kwargs or "batch_size" in kwargs) else ():
             if key == "input_dim" and any(f.name == key for f in self.all_fields()):
                 continue  # a real config key of this class (Embedding)
             if key in kwargs and "batch_input_shape" not in kwargs:
@@ -239,9 +242,9 @@ class Layer(Configurable):
                    *, trainable: bool = True, regularizer: Any = None, constraint: Any = None,
                    dtype: str | None = None, field: str | None = None) -> Variable:
         """Declare a weight; it is allocated once ``build`` returns and the budget allows."""
-        from ..registry import get_object
-
         if isinstance(initializer, str):
+            from ..registry import get_object
+
             initializer = get_object("initializer", initializer, name)
         var = Variable(name, f"{self.name}/{name}", tuple(shape), dtype or self.dtype,
                        trainable, initializer, regularizer, constraint, field)
