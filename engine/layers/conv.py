@@ -12,7 +12,9 @@ The arithmetic follows TensorFlow (what Keras 2 and Keras 3 on the TF backend co
 Every convolution runs on channels-last arrays (channels-first inputs are transposed while
 being padded). A regular convolution is an im2col GEMM done in row blocks: the block's
 column buffer stays in cache and each block is one BLAS call, so there is no Python loop
-over pixels or batch items, and the extra memory is one block plus the padded input.
+over pixels or batch items, and the extra memory is one block plus the padded input. When
+BLAS is pinned to one thread, large convolutions split their blocks over ``THREADS`` worker
+threads (NumPy releases the GIL inside BLAS), as TensorFlow uses every core.
 """
 
 from __future__ import annotations
@@ -83,6 +85,7 @@ def _run_blocks(work: Callable[[list[Any]], None], blocks: list[Any], flops: int
     futures = [_pool.submit(work, blocks[i::n]) for i in range(n)]
     for f in futures:
         f.result()
+
 
 CHANNEL_FORMATS = ("channels_last", "channels_first")
 
@@ -233,6 +236,9 @@ def conv_nd(x: np.ndarray, kernel: np.ndarray, strides: Sequence[int],
     sizes = xp.shape[1:-1]
     out = tuple((n - dilated(k, d)) // s + 1
                 for n, k, s, d in zip(sizes, ksize, strides, dilation))
+    if any(o <= 0 for o in out):  # a window larger than the input: empty output
+        return np.zeros((xp.shape[0],) + tuple(max(o, 0) for o in out) + kernel.shape[-1:],
+                        dtype=np.result_type(xp.dtype, kernel.dtype))
     if groups == 1 and all(s == 1 for s in strides) and xp.size:
         return _conv_stride1(xp, kernel, dilation, out)
     return _conv_blocked(xp, kernel, strides, dilation, out, groups)
