@@ -76,10 +76,10 @@ def main() -> None:
                 theirs.set_weights(ws)
             np.testing.assert_allclose(ours(x), np.asarray(theirs(x)), atol=1e-4, rtol=1e-4)
 
-            def theirs_fn(layer=theirs):
+            def theirs_fn(layer=theirs, x=x):
                 np.asarray(layer(x))  # eager call, result brought back as NumPy
 
-        def ours_fn(layer=ours):
+        def ours_fn(layer=ours, x=x):
             layer(x)
 
         ms, kms = compare(ours_fn, theirs_fn, repeat)
