@@ -975,7 +975,8 @@ class SeparableConv(BaseConv):
         d = depthwise_conv_nd(x, self._w(self.depthwise_kernel, x), self.strides,
                               self.dilation_rate, self._pads(x))
         pw = self._w(self.pointwise_kernel, x)
-        y = d @ pw.reshape(pw.shape[-2:])
+        y = (d.reshape(-1, d.shape[-1]) @ pw.reshape(pw.shape[-2:])).reshape(
+            d.shape[:-1] + pw.shape[-1:])  # one GEMM, not one per row
         return from_channels_last(self._bias_act(y), self.data_format)
 
     def compute_output_shape(self, input_shape):
