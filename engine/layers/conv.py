@@ -790,8 +790,8 @@ def depthwise_fields(rank: int) -> tuple:
         padding_field(False),
         DataFormat(),
         IntTuple("dilation_rate", 1, "Spacing between kernel taps.", length=rank, min=1),
-        Int("groups", 1, "Keras 2 only: written by tf.keras (always 1 here).", min=1,
-            max=1, formats=(KERAS2,)),
+        Int("groups", 1, "Keras 2 only: written by tf.keras, ignored by its depthwise "
+            "convolutions.", min=1, formats=(KERAS2,)),
         Activation("activation", None),
         Bool("use_bias", True, "Whether to add a bias vector."),
         Initializer("depthwise_initializer", "glorot_uniform",
@@ -898,8 +898,8 @@ def separable_fields(rank: int, causal: bool = False) -> tuple:
         padding_field(causal),
         DataFormat(),
         IntTuple("dilation_rate", 1, "Spacing between kernel taps.", length=rank, min=1),
-        Int("groups", 1, "Keras 2 only: written by tf.keras (always 1 here).", min=1, max=1,
-            formats=(KERAS2,)),
+        Int("groups", 1, "Keras 2 only: written by tf.keras, ignored by its separable "
+            "convolutions.", min=1, formats=(KERAS2,)),
         Activation("activation", None),
         Bool("use_bias", True, "Whether to add a bias vector."),
         Initializer("kernel_initializer", "glorot_uniform", "Keras 2 only: written by "
