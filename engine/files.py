@@ -82,10 +82,11 @@ def load(path_or_file: Any, custom_objects: dict[str, Any] | None = None, *,
     fh, name, owned = _open(path_or_file)
     try:
         head = _peek(fh, 8)
+        owner = fh if owned else None
         if head.startswith(_ZIP_MAGIC) or name.endswith(".keras"):
-            model = _load_keras(fh, name, custom_objects, max_weight_elements)
+            model = _load_keras(fh, name, custom_objects, max_weight_elements, owner)
         elif head.startswith(_H5_MAGIC) or name.endswith(".h5") or name.endswith(".hdf5"):
-            model = _load_h5(fh, name, custom_objects, max_weight_elements)
+            model = _load_h5(fh, name, custom_objects, max_weight_elements, owner)
         else:
             text = _read_limited(fh, MAX_JSON_BYTES, name)
             model = _from_json(text, name, custom_objects, max_weight_elements)
@@ -111,7 +112,8 @@ def load_weights(model: Any, path_or_file: Any, *, lazy: bool = False) -> None:
     if head.startswith(_ZIP_MAGIC):
         store = _keras_weights_store(fh, name)
     else:
-        store = _H5Store(h5py.File(fh, "r"), fh if owned else None, name)
+        store = _H5Store(h5py.File(fh, "r"), fh, name)
+    store.owner = fh if owned else None
     store.check()
     if "layers" in store.file and "layer_names" not in store.file.attrs and \
             "model_weights" not in store.file:
@@ -325,12 +327,14 @@ def _keras_weights_store(fh: Any, what: str, zf: zipfile.ZipFile | None = None) 
     return _H5Store(f, raw, f"{what}:model.weights.h5" if what else "model.weights.h5")
 
 
-def _load_keras(fh: Any, what: str, custom_objects: Any, budget: int) -> Any:
+def _load_keras(fh: Any, what: str, custom_objects: Any, budget: int,
+                owner: Any = None) -> Any:
     zf = _zip(fh, what)
     cinfo = _member(zf, "config.json", MAX_JSON_BYTES, what)
     if "metadata.json" in zf.namelist():
         _member(zf, "metadata.json", MAX_JSON_BYTES, what)
     store = _keras_weights_store(fh, what, zf)
+    store.owner = owner
     store.check()
     text = _read_member(zf, cinfo, what)
     model = _from_json(text, f"{what}:config.json", custom_objects, budget, lazy_weights=True)
@@ -349,6 +353,7 @@ class _H5Store:
         self.file, self.raw, self.what = f, raw, what
         self.pending = 0
         self.reads = 0
+        self.owner: Any = None  # a file object opened by load(), closed with the store
 
     def check(self) -> None:
         _check_h5(self.file, self.what)
@@ -396,6 +401,9 @@ class _H5Store:
             self.file.close()
         except Exception:
             pass
+        if self.owner is not None:
+            self.owner.close()
+            self.owner = None
 
 
 def _check_h5(f: Any, what: str) -> None:
@@ -590,7 +598,7 @@ def _attach_legacy_weights(model: Any, store: _H5Store, group: Any, gpath: str) 
                            "\n".join(f"  - {p}" for p in problems))
 
 
-def _load_h5(fh: Any, what: str, custom_objects: Any, budget: int) -> Any:
+def _load_h5(fh: Any, what: str, custom_objects: Any, budget: int, owner: Any = None) -> Any:
     import h5py
 
     try:
@@ -599,6 +607,7 @@ def _load_h5(fh: Any, what: str, custom_objects: Any, budget: int) -> Any:
         raise FileError(f"{what or '.h5 file'}: not a valid HDF5 file ({e})") from None
     store = _H5Store(f, fh, what or ".h5 file")
     store.check()
+    store.owner = owner
     if "model_config" not in f.attrs:
         store.close()
         raise FileError(f"{store.what}: no 'model_config' attribute: this is a weights-only "

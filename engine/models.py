@@ -801,6 +801,22 @@ def _prepare_inputs(model: Model, inputs: Any, specs: list[tuple[tuple, str]],
     return out
 
 
+_PARAMS: dict[type, list[str]] = {}
+
+
+def _call_params(op: Any) -> list[str]:
+    cls = type(op)
+    if cls not in _PARAMS:
+        import inspect
+
+        try:
+            params = list(inspect.signature(cls.call).parameters)[1:]
+        except (TypeError, ValueError):
+            params = []
+        _PARAMS[cls] = params
+    return _PARAMS[cls]
+
+
 def _call_node(op: Any, node: Node, args: list[Any], kwargs: dict[str, Any],
                mask_of: Callable[[Any], Any], training: bool) -> tuple[list[Any], list[Any]]:
     if isinstance(op, Operation):
@@ -811,11 +827,24 @@ def _call_node(op: Any, node: Node, args: list[Any], kwargs: dict[str, Any],
     kwargs.pop("training", None)
     mask = kwargs.pop("mask", None)
     first = args[0] if args else None
-    if mask is None and node.args:
-        mask = mask_of(node.args[0])
+    prev_mask = mask if mask is not None else (mask_of(node.args[0]) if node.args else None)
+    tensors = [(i, a) for i, a in enumerate(node.args) if _refs(a)] + \
+        [(k, v) for k, v in node.kwargs.items() if k != "mask" and _refs(v)]
+    if len(tensors) > 1:
+        # Keras 3: each tensor argument's mask goes to '<argument>_mask' when call has it
+        names = _call_params(op)
+        for pos, value in tensors:
+            arg = names[pos] if isinstance(pos, int) and pos < len(names) else pos
+            key = f"{arg}_mask"
+            if isinstance(arg, str) and key in names and kwargs.get(key) is None:
+                m = mask_of(value)
+                if m is not None:
+                    kwargs[key] = m
+    elif mask is None:
+        mask = prev_mask
     out = op(first, *args[1:], training=training, mask=mask, **kwargs)
     try:
-        out_mask = op.compute_mask(first, mask)
+        out_mask = op.compute_mask(first, prev_mask)
     except Exception:  # a layer without mask support must not break the forward pass
         out_mask = None
     outs = list(out) if isinstance(out, (list, tuple)) else [out]

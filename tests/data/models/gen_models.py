@@ -70,6 +70,12 @@ def build(k, name):
         h = L.Dense(4, name="td")(h)
         h = L.GlobalAveragePooling1D(name="gap")(h)
         return k.Model(x, L.Dense(2, name="out")(h), name="masked_mlp"), [(3, 6, 3)], "masked"
+    if name == "mha_masked":
+        t = k.Input((6,), dtype="int32", name="tokens")
+        e = L.Embedding(20, 8, mask_zero=True, name="emb")(t)
+        h = L.MultiHeadAttention(num_heads=2, key_dim=4, name="mha")(e, e)
+        h = L.GlobalAveragePooling1D(name="gap")(h)
+        return k.Model(t, L.Dense(2, name="out")(h), name="mha_masked"), [(3, 6)], "tokens"
     raise KeyError(name)
 
 
@@ -94,6 +100,11 @@ def generate(fmt: str, name: str) -> None:
     model, shapes, kind = build(k, name)
     xs = []
     for s in shapes:
+        if kind == "tokens":
+            x = rng.integers(1, 20, s).astype("int32")
+            x[:, -2:] = 0
+            xs.append(x)
+            continue
         x = rng.standard_normal(s).astype("float32")
         if kind == "masked":
             x[:, -2:, :] = 0.0
