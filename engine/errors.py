@@ -6,7 +6,6 @@ a message reads like ``config.kernel_initializer.config.scale: must be > 0, got 
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 from typing import Any
 
@@ -55,6 +54,8 @@ def describe(value: Any) -> str:
 def close_names(name: str, candidates: Iterable[str], n: int = 5) -> list[str]:
     if not isinstance(name, str) or len(name) > 100:
         return []
+    import difflib  # only when a message needs it (keeps `import engine` light)
+
     cands = list(candidates)
     lowered = {c.lower(): c for c in cands}
     hits = difflib.get_close_matches(str(name).lower(), list(lowered), n=n, cutoff=0.6)

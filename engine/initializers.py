@@ -44,13 +44,17 @@ def _as_list(axes: Any) -> list[int]:
     return [axes] if isinstance(axes, int) else list(axes)
 
 
-#: the generator of unseeded initializers: fresh values on every call
-_FRESH = np.random.default_rng()
+#: the generator of unseeded initializers (fresh values on every call), made on first use
+_FRESH: list[np.random.Generator] = []
 
 
 def _rng(seed: int | None) -> np.random.Generator:
     # an int seed restarts its stream on every call (same values); None continues _FRESH
-    return _FRESH if seed is None else np.random.default_rng(seed)
+    if seed is not None:
+        return np.random.default_rng(seed)
+    if not _FRESH:
+        _FRESH.append(np.random.default_rng())
+    return _FRESH[0]
 
 
 _F64 = np.dtype("float64")
