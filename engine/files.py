@@ -445,11 +445,40 @@ def _check_h5(f: Any, what: str) -> None:
                 stack.append((path, obj))
 
 
-def _children(layer: Any) -> list[tuple[str, Any]]:
-    """(attribute name, sub-layer) pairs in Keras's order (names sorted, private last)."""
+#: where Keras stores the sub-layers of some layers, by the sub-layer's Keras name:
+#: class -> {sub-layer name: (Keras 3 attribute, Keras 2 attribute)}
+KERAS_SUBLAYER_PATHS: dict[str, dict[str, tuple[str, str]]] = {
+    "MultiHeadAttention": {
+        "query": ("query_dense", "_query_dense"), "key": ("key_dense", "_key_dense"),
+        "value": ("value_dense", "_value_dense"),
+        "attention_output": ("output_dense", "_output_dense")},
+    "GroupedQueryAttention": {
+        "query": ("query_dense", "_query_dense"), "key": ("key_dense", "_key_dense"),
+        "value": ("value_dense", "_value_dense"),
+        "attention_output": ("output_dense", "_output_dense")},
+}
+
+
+def _children(layer: Any, fmt: str = KERAS3) -> list[tuple[str, Any]]:
+    """(attribute name, sub-layer) pairs in Keras's order (names sorted, private last).
+
+    A layer class may declare ``keras_save_names = {attribute: (keras3_name, keras2_name)}``
+    when its attributes are not named as Keras's."""
     subs = getattr(layer, "_sublayers", None) or []
     if not subs:
         return []
+    declared = getattr(layer, "keras_save_names", None)
+    table = KERAS_SUBLAYER_PATHS.get(type(layer).__name__)
+    if declared or table:
+        out = []
+        idx = 0 if fmt == KERAS3 else 1
+        for attr, value in vars(layer).items():
+            if isinstance(value, Layer) and any(value is s for s in subs):
+                names = (declared or {}).get(attr) or (table or {}).get(value.name)
+                if names:
+                    out.append((names[idx], value))
+        if len(out) == len(subs):
+            return out
     ids = {id(s) for s in subs}
     found: list[tuple[str, Any]] = []
     for attr, value in vars(layer).items():
@@ -496,14 +525,15 @@ def _attach_keras_weights(model: Any, store: _H5Store) -> None:
                         f"{type(model).__name__}")
     visited: set[int] = set()
     problems: list[str] = []
-    _attach_saveable(model, "", store, visited, problems, top=True)
+    _attach_saveable(model, "", store, visited, problems, top=True,
+                     fmt=getattr(model, "_source_format", KERAS3))
     if problems:
         raise WeightsError(f"{store.what}: weights do not fit the model:\n" +
                            "\n".join(f"  - {p}" for p in problems))
 
 
 def _attach_saveable(obj: Any, path: str, store: _H5Store, visited: set[int],
-                     problems: list[str], top: bool = False) -> None:
+                     problems: list[str], top: bool = False, fmt: str = KERAS3) -> None:
     from .models import Model
 
     if id(obj) in visited:
@@ -536,10 +566,10 @@ def _attach_saveable(obj: Any, path: str, store: _H5Store, visited: set[int],
     if isinstance(obj, Model):
         prefix = f"{path}/layers" if path else "layers"
         for key, layer in _keyed(_model_layers(obj)):
-            _attach_saveable(layer, f"{prefix}/{key}", store, visited, problems)
+            _attach_saveable(layer, f"{prefix}/{key}", store, visited, problems, fmt=fmt)
         return
-    for attr, sub in _children(obj):
-        _attach_saveable(sub, f"{path}/{attr}", store, visited, problems)
+    for attr, sub in _children(obj, fmt):
+        _attach_saveable(sub, f"{path}/{attr}", store, visited, problems, fmt=fmt)
 
 
 def _names_attr(obj: Any, key: str) -> list[str]:

@@ -942,11 +942,20 @@ class Functional(Model):
             first = arg_shapes[0] if arg_shapes else None
             try:
                 if not op.built and len(tensor_args) == 1 and len(node.args) == 1 and \
-                        not _refs(node.kwargs.get("mask_unused")) and first is not None \
-                        and _known(first):
+                        first is not None and _known(first):
                     op.build(first)
-                out = op.compute_output_shape(first) if op.built and first is not None \
-                    else None
+                elif not op.built and len(tensor_args) == len(node.args) > 1 and \
+                        all(_known(a) for a in arg_shapes):
+                    op.build(*arg_shapes)  # layers called with several tensors (attention)
+                out = None
+                if op.built and first is not None:
+                    try:
+                        out = op.compute_output_shape(first) if len(node.args) == 1 else \
+                            op.compute_output_shape(*arg_shapes)
+                    except (ValueError, TypeError, IndexError, KeyError):
+                        if len(node.args) == 1:
+                            raise
+                        out = None
             except ConfigError as e:
                 problems.append(e.with_prefix(f"{node.path} (layer {node.layer_name!r})"))
                 continue
@@ -1215,6 +1224,12 @@ def _build_all(items: list[tuple[Any, dict[str, Any], str]]) -> list[ConfigError
         if bc is None or not isinstance(obj, Layer) or obj.built:
             continue
         try:
+            shapes = bc.get("shapes_dict") if isinstance(bc, dict) else None
+            if isinstance(shapes, dict) and bc.get("input_shape") is None:
+                # Keras 3 layers built with several tensors: build(query_shape=..., ...)
+                obj.build(*[_shape_from_json(v, f"{where}.build_config.shapes_dict.{k}")
+                            for k, v in shapes.items()])
+                continue
             _maybe_build(obj, bc, f"{where}.build_config")
         except MultipleConfigErrors as e:
             problems.extend(e.errors or [e])
