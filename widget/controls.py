@@ -18,6 +18,9 @@ layer
 other           JSON text (shape, axis, json and kinds the widget does not know)
 ==============  =================================================================
 
+Boxes get no ``tooltip`` (a Box view with one fails to render in ipywidgets 8.1); composite
+controls keep their field's doc in ``.doc`` and put it on their inner controls.
+
 Every control in :attr:`Form.controls` has a ``value`` in the field's own terms (an int, a
 tuple, a config dict...); assigning it, from Python or in the page, reports an edit.
 """
@@ -41,6 +44,8 @@ OnEdit = Callable[[str, Any], None]
 BASE_FIELDS = frozenset(f.name for f in engine.Layer.all_fields())
 INT_MAX = 2**31 - 1
 NESTED_KINDS = ("initializer", "regularizer", "constraint", "layer")
+#: a dropdown's "no value" choice (a Dropdown whose value is None shows a blank box)
+NONE = "None"
 
 
 def control_layout(**kw: Any) -> widgets.Layout:
@@ -59,8 +64,8 @@ class TupleControl(widgets.HBox):
 
     def __init__(self, value: Any, length: int, low: int | None, tooltip: str = ""):
         self.boxes = [_int_box(low, None, tooltip, width="64px") for _ in range(length)]
-        super().__init__(self.boxes, layout=control_layout(flex_flow="row wrap"),
-                         tooltip=tooltip or None)
+        super().__init__(self.boxes, layout=control_layout(flex_flow="row wrap"))
+        self.doc = tooltip
         self.value = tuple(value)
         self._push()
         for b in self.boxes:
@@ -94,7 +99,8 @@ class JsonControl(widgets.HBox):
     def __init__(self, value: Any, tooltip: str = ""):
         self.text = widgets.Text(value=dump(value), continuous_update=False, tooltip=tooltip,
                                  layout=widgets.Layout(width="100%"))
-        super().__init__([self.text], layout=control_layout(), tooltip=tooltip or None)
+        super().__init__([self.text], layout=control_layout())
+        self.doc = tooltip
         self.value = value
         self.text.observe(self._pull, "value")
 
@@ -142,8 +148,8 @@ class OptionalControl(widgets.HBox):
         self.none = widgets.Checkbox(value=value is None, description="None", indent=False,
                                      tooltip=tooltip, layout=widgets.Layout(width="70px"))
         self.fallback = fallback
-        super().__init__([self.none, inner], layout=control_layout(flex_flow="row wrap"),
-                         tooltip=tooltip or None)
+        super().__init__([self.none, inner], layout=control_layout(flex_flow="row wrap"))
+        self.doc = tooltip
         if value is None and fallback is not None:
             inner.value = fallback
         self.value = value
@@ -176,18 +182,18 @@ class NestedControl(widgets.VBox):
         self.form, self.field, self.path = form, f, path
         names = registry.names(f.kind)
         current = value.get("class_name") if isinstance(value, dict) else None
-        options: list[Any] = [("None", None)] if f.optional or value is None else []
-        options += [(n, n) for n in names]
+        options: list[Any] = [NONE] if f.optional or value is None else []
+        options += names
         if current is not None and current not in names:
-            options.append((current, current))
-        self.dropdown = widgets.Dropdown(options=options, value=current, tooltip=f.doc,
+            options.append(current)
+        self.dropdown = widgets.Dropdown(options=options, value=current or NONE, tooltip=f.doc,
                                          layout=control_layout())
         self.dropdown.add_class("layerlab-class")
         self.sub = widgets.VBox(layout=widgets.Layout(
             margin="0 0 2px 10px", padding="0 0 0 8px", border_left="2px solid #ddd",
             width="auto"))
-        super().__init__([self.sub], layout=widgets.Layout(width="auto"),
-                         tooltip=f.doc or f.name)
+        super().__init__([self.sub], layout=widgets.Layout(width="auto"))
+        self.doc = f.doc or f.name
         self.value = value
         self.class_name: str | None = None
         self.rebuild(value)
@@ -196,7 +202,7 @@ class NestedControl(widgets.VBox):
     def _on_class(self, change: Any) -> None:
         if self.form.syncing:
             return
-        if change["new"] is None:
+        if change["new"] == NONE:
             self.form.edit(self.path, None)
         else:
             self.form.edit(f"{self.path}.class_name", change["new"])
@@ -323,8 +329,10 @@ class Form:
                     name = value.get("class_name") if isinstance(value, dict) else None
                     if name != ctl.class_name:
                         ctl.rebuild(value)
-                    if ctl.dropdown.value != name:
-                        ctl.dropdown.value = name
+                    if ctl.dropdown.value != (name or NONE):
+                        if (name or NONE) not in ctl.dropdown.options:
+                            ctl.dropdown.options = [*ctl.dropdown.options, name or NONE]
+                        ctl.dropdown.value = name or NONE
                     ctl.value = value
                     continue
                 shown = to_control(self.specs[path], value)
@@ -380,6 +388,8 @@ def to_control(f: Field, value: Any) -> Any:
         return value or "linear"
     if f.kind == "str":
         return "" if value is None else value
+    if f.kind == "choice" and value is None:
+        return NONE
     if f.kind == "int_tuple" and f.length and isinstance(value, list):
         return tuple(value)
     return value
@@ -417,7 +427,7 @@ def make_control(f: Field, value: Any) -> tuple[widgets.Widget, Callable[[Any], 
         return widgets.Checkbox(value=bool(shown), indent=False, tooltip=tip,
                                 layout=widgets.Layout(width="auto")), ident
     if f.kind in ("choice", "activation", "dtype"):
-        return _dropdown(f, shown, tip), ident
+        return _dropdown(f, shown, tip), (lambda v: None if (v == NONE and f.optional) else v)
     if f.kind == "str":
         text = widgets.Text(value=shown, continuous_update=False, tooltip=tip,
                             layout=control_layout())
@@ -437,8 +447,8 @@ def _dropdown(f: Field, value: Any, tip: str) -> widgets.Dropdown:
         names = list(f.choices or ())
     options: list[Any] = [(str(n), n) for n in names]
     if f.optional and f.kind == "choice":
-        options.insert(0, ("None", None))
-    if value not in names and not (value is None and f.optional):
+        options.insert(0, (NONE, NONE))
+    if value not in names and value != NONE:
         options.append((str(value), value))
     return widgets.Dropdown(options=options, value=value, tooltip=tip, layout=control_layout())
 

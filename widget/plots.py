@@ -91,7 +91,8 @@ def histogram(values: np.ndarray, lo: float, hi: float, bins: int
 
 
 def n_bins(size: int) -> int:
-    return int(min(60, max(8, math.sqrt(max(size, 1)))))
+    """Odd, so that a constant's bin is centred on it."""
+    return int(min(60, max(8, math.sqrt(max(size, 1))))) | 1
 
 
 def theory_pdf(theory: dict[str, Any] | None, lo: float, hi: float

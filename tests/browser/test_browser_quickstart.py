@@ -1,0 +1,165 @@
+"""The quickstart notebook in a real browser: JupyterLab, and Voila at 420 px.
+
+A user opens the notebook, runs it, changes ``units`` and the kernel initializer through
+the page; the plots' pixels change, the sub-form follows the initializer class, and nothing
+piles up. In Voila the page is 420 px wide: no control squeezed, no label cut.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import urllib.request
+
+import pytest
+
+from .conftest import NOTEBOOK
+
+pytestmark = pytest.mark.browser
+
+KERNEL_PLOT = "img.layerlab-plot-w0-kernel"
+OUTPUT_PLOT = "img.layerlab-plot-out0"
+TOUR_DONE = "keras.layers.Dense(units=128"
+
+
+def pixel_change(a: bytes, b: bytes) -> float:
+    """Share of pixels that differ between two PNG screenshots."""
+    from PIL import Image, ImageChops
+
+    ia = Image.open(io.BytesIO(a)).convert("RGB")
+    ib = Image.open(io.BytesIO(b)).convert("RGB").resize(ia.size)
+    diff = ImageChops.difference(ia, ib).convert("L").point(lambda v: 255 if v > 16 else 0)
+    return sum(diff.histogram()[255:]) / (ia.size[0] * ia.size[1])
+
+
+def shot(page, selector: str) -> bytes:
+    for _ in range(5):  # the element may be replaced while we take it
+        try:
+            return page.locator(selector).first.screenshot(timeout=5000)
+        except Exception:  # noqa: BLE001
+            page.wait_for_timeout(200)
+    return page.locator(selector).first.screenshot()
+
+
+def wait_new_src(page, selector: str, old: str | None, timeout=20000) -> None:
+    page.wait_for_function(
+        "([sel, old]) => { const e = document.querySelector(sel);"
+        " return e && e.getAttribute('src') && e.getAttribute('src') !== old; }",
+        arg=[selector, old], timeout=timeout)
+
+
+def src(page, selector: str) -> str | None:
+    return page.locator(selector).first.get_attribute("src")
+
+
+def keep_screenshot(page, name: str) -> None:
+    """With LAYERLAB_SCREENSHOTS=dir, keep full-page screenshots to look at."""
+    where = os.environ.get("LAYERLAB_SCREENSHOTS")
+    if where:
+        page.screenshot(path=os.path.join(where, f"{name}.png"), full_page=True)
+
+
+def change_units_and_initializer(page) -> None:
+    """Type a new ``units`` and pick another initializer class, checking the pixels."""
+    assert page.locator(".layerlab-editor").count() == 1
+    assert page.locator("img.layerlab-plot").count() == 3  # kernel, bias, output
+    k0, o0, s0 = shot(page, KERNEL_PLOT), shot(page, OUTPUT_PLOT), src(page, KERNEL_PLOT)
+    box = page.locator(".layerlab-field-units input").first
+    box.fill("200")
+    box.press("Enter")
+    wait_new_src(page, KERNEL_PLOT, s0)
+    page.wait_for_timeout(300)
+    k1, o1 = shot(page, KERNEL_PLOT), shot(page, OUTPUT_PLOT)
+    assert pixel_change(k0, k1) > 0.005 or pixel_change(o0, o1) > 0.005
+    assert "(64, 200)" in page.locator(".layerlab-plots").inner_text()
+
+    s1 = src(page, KERNEL_PLOT)
+    page.locator(".layerlab-field-kernel_initializer .layerlab-class select").first \
+        .select_option("RandomUniform")
+    try:
+        page.locator(".layerlab-field-kernel_initializer-config-maxval input").first.wait_for(
+            timeout=20000)
+    except Exception:
+        page.screenshot(path="/tmp/layerlab-fail.png", full_page=True)
+        open("/tmp/layerlab-fail.html", "w").write(page.content())
+        raise
+    wait_new_src(page, KERNEL_PLOT, s1)
+    page.wait_for_timeout(300)
+    k2 = shot(page, KERNEL_PLOT)
+    assert pixel_change(k1, k2) > 0.005
+    assert "uniform(-0.05, 0.05)" in page.locator(".layerlab-plots").inner_text()
+    # the VarianceScaling fields from the tour are gone, nothing piled up
+    assert page.locator(".layerlab-field-kernel_initializer-config-scale").count() == 0
+    assert page.locator(".layerlab-editor").count() == 1
+    assert page.locator("img.layerlab-plot").count() == 3
+    assert page.locator(".layerlab-field-error:visible").count() == 0
+
+
+def test_jupyterlab_run_all_and_edit_through_the_page(lab, browser):
+    base, token = lab
+    name = NOTEBOOK.name
+    body = json.dumps({"path": name, "name": name, "type": "notebook",
+                       "kernel": {"name": "python3"}}).encode()
+    req = urllib.request.Request(f"{base}/api/sessions?token={token}", data=body,
+                                 method="POST", headers={"Content-Type": "application/json"})
+    urllib.request.urlopen(req, timeout=30).close()
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    try:
+        page.goto(f"{base}/lab/tree/{name}?token={token}")
+        page.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]').wait_for(
+            timeout=60000)
+        page.get_by_role("menuitem", name="Run", exact=True).click()
+        page.locator('li.lm-Menu-item[data-command="runmenu:run-all"]').click()
+        try:
+            page.get_by_text(TOUR_DONE).first.wait_for(timeout=60000)
+        except Exception:
+            page.screenshot(path="/tmp/layerlab-lab-fail.png", full_page=True)
+            raise
+        page.locator(KERNEL_PLOT).wait_for(timeout=30000)
+        assert page.locator(".jp-OutputArea-output[data-mime-type*='error']").count() == 0
+        assert page.locator(".layerlab-field-units input").first.input_value() == "128"
+        page.locator(".layerlab-field-units").first.scroll_into_view_if_needed()
+        keep_screenshot(page, "lab-before")
+        change_units_and_initializer(page)
+        keep_screenshot(page, "lab-after")
+    finally:
+        page.close()
+
+
+def test_voila_at_420_px(voila, browser):
+    page = browser.new_page(viewport={"width": 420, "height": 900})
+    try:
+        page.goto(voila, timeout=90000)
+        page.locator(KERNEL_PLOT).wait_for(timeout=90000)
+        page.wait_for_function(
+            "() => { const e = document.querySelector('.layerlab-field-units input');"
+            " return e && e.value === '128'; }", timeout=30000)
+        assert "Traceback" not in page.content()
+        problems = page.evaluate("""() => {
+            const out = [];
+            const vis = e => e.offsetParent !== null;
+            const ed = document.querySelector('.layerlab-editor').getBoundingClientRect();
+            if (ed.right > 421) out.push('editor wider than the page: ' + ed.right);
+            for (const l of document.querySelectorAll('.layerlab-field .widget-label')) {
+                if (vis(l) && l.scrollWidth > l.clientWidth + 1)
+                    out.push('label cut: ' + l.textContent);
+            }
+            const sel = '.layerlab-field input[type=number], .layerlab-field input[type=text],'
+                      + ' .layerlab-field select, .layerlab-editor button';
+            for (const c of document.querySelectorAll(sel)) {
+                const r = c.getBoundingClientRect();
+                if (vis(c) && (r.width < 40 || r.right > 421))
+                    out.push('squeezed: ' + c.outerHTML.slice(0, 80) + ' ' + r.width);
+            }
+            for (const i of document.querySelectorAll('img.layerlab-plot')) {
+                const r = i.getBoundingClientRect();
+                if (r.width < 150 || r.right > 421) out.push('plot ' + r.width + ' ' + r.right);
+            }
+            return out; }""")
+        keep_screenshot(page, "voila-420-before")
+        assert problems == [], problems
+        change_units_and_initializer(page)
+        keep_screenshot(page, "voila-420-after")
+    finally:
+        page.close()
