@@ -176,29 +176,47 @@ def _keras_python() -> str | None:
 
 @pytest.mark.oracle
 def test_save_loads_in_real_keras(tmp_path):
+    """Every model case, loaded by layerlab and saved with engine.save, loads in real Keras 3
+    (keras.models.load_model) and gives layerlab's outputs."""
     exe = _keras_python()
     if exe is None:
         pytest.skip("real Keras is not installed (pip install -e '.[oracle]')")
-    stem = CORPUS / "k3" / "k3_model_two_branch"
-    model = engine.load(stem.with_suffix(".keras"))
-    arrays = np.load(stem.with_suffix(".npz"))
-    xs = [arrays["x0"], arrays["x1"]]
-    engine.save(model, tmp_path / "m.keras")
-    np.savez(tmp_path / "x.npz", *xs, *model(xs))
+    from test_models import CASES, missing_layers
+
+    jobs = []
+    for case in CASES:
+        if missing_layers(case.config):
+            continue
+        model = engine.load(case.path.with_suffix(".keras"))
+        xs = case.inputs()
+        xs = xs if isinstance(xs, list) else [xs]
+        ys = model(xs if len(xs) > 1 else xs[0])
+        ys = ys if isinstance(ys, list) else [ys]
+        stem = case.path.stem
+        engine.save(model, tmp_path / f"{stem}.keras")
+        np.savez(tmp_path / f"{stem}.npz", *xs, *ys)
+        jobs.append((stem, len(xs)))
+    assert jobs
     script = (
-        "import os, sys, numpy as np; os.environ['TF_CPP_MIN_LOG_LEVEL']='3'\n"
+        "import os, sys, json, numpy as np; os.environ['TF_CPP_MIN_LOG_LEVEL']='3'\n"
         "import keras\n"
-        f"m = keras.models.load_model(r'{tmp_path / 'm.keras'}')\n"
-        f"d = np.load(r'{tmp_path / 'x.npz'}')\n"
-        "ys = m.predict([d['arr_0'], d['arr_1']], verbose=0)\n"
-        "err = max(float(np.abs(np.asarray(a) - d[f'arr_{i+2}']).max()) "
-        "for i, a in enumerate(ys))\n"
-        "print('MAXERR', err)\n"
+        f"jobs = {jobs!r}\n"
+        "out = {}\n"
+        "for stem, n in jobs:\n"
+        f"    m = keras.models.load_model(os.path.join(r'{tmp_path}', stem + '.keras'))\n"
+        f"    d = np.load(os.path.join(r'{tmp_path}', stem + '.npz'))\n"
+        "    xs = [d[f'arr_{i}'] for i in range(n)]\n"
+        "    ys = m.predict(xs if n > 1 else xs[0], verbose=0)\n"
+        "    ys = ys if isinstance(ys, list) else [ys]\n"
+        "    out[stem] = max(float(np.abs(np.asarray(a) - d[f'arr_{n + i}']).max())\n"
+        "                    for i, a in enumerate(ys))\n"
+        "print('RESULT', json.dumps(out))\n"
     )
-    r = subprocess.run([exe, "-c", script], capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr[-2000:]
-    err = float(r.stdout.split("MAXERR")[1])
-    assert err < 1e-5
+    r = subprocess.run([exe, "-c", script], capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    errors = json.loads(r.stdout.split("RESULT", 1)[1])
+    assert set(errors) == {stem for stem, _ in jobs}
+    assert max(errors.values()) < 1e-5, errors
 
 
 # -- malformed and unsafe files -----------------------------------------------------------
