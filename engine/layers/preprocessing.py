@@ -6,7 +6,9 @@ a direct call), except Keras 2's RandomCrop, which smart-resizes to its target (
 read from a Keras 2 config does that; others follow Keras 3 and return the input).
 With ``training=True`` they draw their random parameters from ``self._rng`` (seeded by
 ``seed``): the same seed gives the same sequence of outputs, but the random streams are
-not Keras's, so only the kind of transformation matches Keras, never the exact pixels.
+not Keras's. Given the same drawn parameters the transformations are Keras 3's (affine
+matrices, TensorFlow's fill and interpolation rules, colour formulas): the oracle cases
+check this with single-value ranges, where Keras's draw is deterministic.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ from .resizing import DataFormat, crop_to_aspect, resize_images
 __all__ = ["Rescaling", "Normalization", "CategoryEncoding", "Discretization", "RandomFlip",
            "RandomRotation", "RandomZoom", "RandomTranslation", "RandomContrast",
            "RandomCrop", "RandomBrightness", "RandomHeight", "RandomWidth", "AutoContrast",
-           "RandomGrayscale", "RandomInvert", "Solarization", "RandomPosterization"]
+           "RandomGrayscale", "RandomInvert", "Solarization", "RandomPosterization",
+           "RandomColorDegeneration", "RandomSharpness"]
 
 _EPS = np.float32(1e-7)
 
@@ -470,7 +473,7 @@ def affine_transform(images: np.ndarray, matrix: np.ndarray, interpolation: str 
         return np.where(inside[..., None], vals, np.asarray(fill_value, images.dtype))
 
     if interpolation == "nearest":
-        return read(np.round(sy).astype(np.int64), np.round(sx).astype(np.int64))
+        return read(_round_half_away(sy), _round_half_away(sx))
     y0, x0 = np.floor(sy), np.floor(sx)
     dy, dx = (sy - y0)[..., None], (sx - x0)[..., None]
     y0, x0 = y0.astype(np.int64), x0.astype(np.int64)
@@ -480,6 +483,7 @@ def affine_transform(images: np.ndarray, matrix: np.ndarray, interpolation: str 
 
 
 def _map_coord(c: np.ndarray, size: int, mode: str) -> np.ndarray:
+    """TensorFlow's ImageProjectiveTransform coordinate rules per fill mode."""
     if mode == "constant":
         return c
     if size <= 1:
@@ -488,8 +492,14 @@ def _map_coord(c: np.ndarray, size: int, mode: str) -> np.ndarray:
         m = np.mod(c, 2 * size)
         c = np.where(m >= size, 2 * size - m - 1, m)
     elif mode == "wrap":
-        c = np.mod(c, size)
+        sz = size - 1
+        c = np.where(c < 0, c + size * (np.trunc(-c / sz) + 1),
+                     np.where(c > sz, c - size * np.trunc(c / sz), c))
     return np.clip(c, 0, size - 1)
+
+
+def _round_half_away(c: np.ndarray) -> np.ndarray:
+    return np.trunc(c + np.copysign(0.5, c)).astype(np.int64)
 
 
 def _centered(mats: np.ndarray, h: int, w: int) -> np.ndarray:
@@ -536,7 +546,7 @@ class RandomFlip(_RandomImage):
 
 class RandomRotation(_RandomImage):
     """Training: rotates each image by a random angle in ``factor * 2 pi`` about its
-    centre (positive: counter-clockwise), filling per ``fill_mode``.
+    centre, filling per ``fill_mode`` (Keras 3's affine matrix and fill rules).
 
     Input/output shape: ``(batch, H, W, C)`` or ``(H, W, C)``. No weights.
     """
@@ -555,7 +565,7 @@ class RandomRotation(_RandomImage):
         lo, hi = self._pairs["factor"]
         theta = self._rng.uniform(lo, hi, size=x.shape[0]) * 2 * np.pi
         cos, sin = np.cos(theta), np.sin(theta)
-        mats = np.stack([np.stack([cos, sin], -1), np.stack([-sin, cos], -1)], axis=1)
+        mats = np.stack([np.stack([cos, -sin], -1), np.stack([sin, cos], -1)], axis=1)
         return affine_transform(x, _centered(mats, x.shape[1], x.shape[2]), self.interpolation,
                                 self.fill_mode, self.fill_value)
 
@@ -1015,3 +1025,54 @@ class RandomPosterization(_ColorLayer):
         img = np.clip(img, 0, 255).astype(np.uint8)
         img = np.left_shift(np.right_shift(img, shift), shift).astype(np.float32)
         return _to_range(img, (0, 255), self.value_range)
+
+
+class RandomColorDegeneration(_ColorLayer):
+    """Training: blends each RGB image towards its grayscale version, ``x + f * (gray -
+    x)`` with f drawn from the factor range, clipped to ``value_range``. Inference:
+    identity.
+
+    Input/output shape: ``(batch, H, W, 3)`` or ``(H, W, 3)``. No weights.
+    """
+
+    k3_factor_fields = {"factor": (-1.0, 1.0)}
+    fields = (
+        DataFormat(),
+        Json("factor", REQUIRED, "Blend range: f for [-f, f], or [lower, upper]."),
+        Json("value_range", [0, 255], "Range of the pixel values."),
+        Seed(),
+    )
+
+    def _augment(self, x):
+        f = self._rng.uniform(*self._pairs["factor"], size=(x.shape[0], 1, 1, 1))
+        out = x + f.astype(np.float32) * (_grayscale(x) - x)
+        return np.clip(out, *self.value_range)
+
+
+class RandomSharpness(_ColorLayer):
+    """Training: ``x + (1 - 2 f) * (smooth(x) - x)`` with the 3x3 smoothing kernel
+    ``[[1, 1, 1], [1, 5, 1], [1, 1, 1]] / 13`` (zero padded), f drawn from the factor
+    range, clipped to ``value_range`` (Keras 3's formula). Inference: identity.
+
+    Input/output shape: ``(batch, H, W, C)`` or ``(H, W, C)``. No weights.
+    """
+
+    k3_factor_fields = {"factor": (0.0, 1.0)}
+    fields = (
+        DataFormat(),
+        Json("factor", REQUIRED, "Sharpness range: f for [0, f], or [lower, upper]."),
+        Json("value_range", [0, 255], "Range of the pixel values."),
+        Seed(),
+    )
+
+    def _augment(self, x):
+        f = self._rng.uniform(*self._pairs["factor"], size=(x.shape[0], 1, 1, 1)) * 2
+        h, w = x.shape[1:3]
+        padded = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+        smooth = np.zeros_like(x)
+        for dy in range(3):  # the nine taps of the 3x3 kernel
+            for dx in range(3):
+                weight = np.float32(5.0 / 13.0 if dy == dx == 1 else 1.0 / 13.0)
+                smooth += weight * padded[:, dy:dy + h, dx:dx + w]
+        out = x + (1.0 - f.astype(np.float32)) * (smooth - x)
+        return np.clip(out, *self.value_range)

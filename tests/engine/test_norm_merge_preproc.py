@@ -216,6 +216,8 @@ AUGMENT = [
     ("RandomInvert", {"factor": 0.9}),
     ("Solarization", {"addition_factor": 0.5, "threshold_factor": 0.8}),
     ("RandomPosterization", {"factor": [1, 5]}),
+    ("RandomColorDegeneration", {"factor": 0.5}),
+    ("RandomSharpness", {"factor": 0.9}),
 ]
 IMAGES = np.random.default_rng(1).uniform(0, 255, (4, 6, 7, 3)).astype("float32")
 
