@@ -868,7 +868,8 @@ class Functional(Model):
 
     @classmethod
     def from_config(cls, config: dict[str, Any], *, path: str = "config") -> Functional:
-        with _gc_paused():
+        style = _node_style(config)  # the nodes' form says which Keras wrote the config
+        with _gc_paused(), registry.source_format(style or registry.current_format()):
             return cls._from_config(config, path)
 
     @classmethod
@@ -1125,6 +1126,16 @@ class Functional(Model):
             conn = ", ".join(repr(r) for n in calls for r in _refs(n.args)) or "-"
             rows.append([f"{name} ({_type_name(layer)})", shape, params, conn])
         return rows, seq
+
+
+def _node_style(config: Any) -> str | None:
+    """KERAS3 when the inbound nodes are {'args', 'kwargs'} dicts, KERAS2 when lists."""
+    layers = config.get("layers") if isinstance(config, dict) else None
+    for entry in layers if isinstance(layers, list) else []:
+        nodes = entry.get("inbound_nodes") if isinstance(entry, dict) else None
+        if isinstance(nodes, list) and nodes:
+            return KERAS3 if isinstance(nodes[0], dict) else KERAS2
+    return None
 
 
 class _Calls(list):

@@ -369,3 +369,24 @@ def test_layer_config_errors_collected_before_any_build(monkeypatch):
     msg = str(e.value)
     assert "layers[6].config.units" in msg and "layers[7].config.activation" in msg
     assert built == []
+
+
+def test_keras2_sequential_without_input_layer():
+    cfg = {"class_name": "Sequential", "config": {"name": "s", "layers": [
+        {"class_name": "Dense", "config": {"name": "d0", "units": 3,
+                                           "batch_input_shape": [None, 5]}},
+        {"class_name": "Dense", "config": {"name": "d1", "units": 2}}]}}
+    model = engine.deserialize(cfg)
+    assert model.built and [x.name for x in model.layers] == ["d0", "d1"]
+    assert model(np.ones((4, 5), "float32")).shape == (4, 2)
+    k2 = engine.serialize(model, "keras2")["config"]["layers"]
+    assert k2[0]["class_name"] == "InputLayer" and k2[0]["config"]["name"] == "d0_input"
+
+
+def test_sequential_built_on_first_call():
+    cfg = {"module": "keras", "class_name": "Sequential", "config": {"name": "lazy", "layers": [
+        {"module": "keras.layers", "class_name": "Dense", "config": {"units": 3}}]}}
+    model = engine.deserialize(cfg)
+    assert not model.built
+    assert model(np.ones((2, 7), "float32")).shape == (2, 3)
+    assert model.built and model.count_params() == 24
