@@ -291,11 +291,33 @@ class CategoryEncoding(Layer):
         return _encoded_shape(tuple(input_shape), self.output_mode, self.num_tokens)
 
 
+def _quantile_summary(values: np.ndarray, epsilon: float) -> np.ndarray:
+    """Every ``step``-th sorted value with weight ``step`` (Keras's ``summarize``)."""
+    values = np.sort(values.reshape(-1))
+    step = max(values.size / (1.0 / epsilon), 1)
+    kept = values[int(step - 1)::int(step)]
+    return np.stack([kept, np.full(kept.shape, step, kept.dtype)])
+
+
+def _compress_summary(summary: np.ndarray, epsilon: float) -> np.ndarray:
+    """Resample a (values, weights) summary at the ``epsilon`` quantile grid (Keras's
+    ``compress_summary``)."""
+    if summary.shape[1] * epsilon < 1:
+        return summary
+    grid = epsilon + np.arange(0.0, 1.0, epsilon)
+    cum = summary[1].cumsum()
+    frac = cum / cum[-1]
+    values = np.interp(grid, frac, summary[0])
+    cum_at = np.interp(grid, frac, cum)
+    weights = cum_at - np.concatenate([[0.0], cum_at[:-1]])
+    return np.stack([values, weights]).astype(np.float32)
+
+
 class Discretization(Layer):
     """Buckets numbers by ``bin_boundaries``: bucket ``i`` holds ``bins[i-1] <= x <
     bins[i]``; ``output_mode`` int gives the bucket index, one_hot / multi_hot / count
     encode it over ``len(bin_boundaries) + 1`` buckets. ``num_bins`` without boundaries
-    needs Keras's ``adapt`` (not available here).
+    needs :meth:`adapt` (Keras's approximate quantiles, tolerance ``epsilon``).
 
     Input shape: any. Output shape: int: the input shape; otherwise encoded as
     CategoryEncoding. No weights.
@@ -332,6 +354,26 @@ class Discretization(Layer):
         if self.sparse:
             raise self.config_error("sparse", "sparse outputs are not supported by layerlab; "
                                     "set it to false")
+
+    def adapt(self, data: Any) -> None:
+        """Compute ``num_bins - 1`` boundaries as approximate quantiles of ``data`` (an
+        array, or an iterable of arrays), with Keras's summary algorithm."""
+        if self.num_bins is None:
+            raise ValueError(f"Discretization {self.name!r}: adapt() needs num_bins "
+                             f"(bin_boundaries were given)")
+        if isinstance(data, (list, tuple)) and data and all(
+                isinstance(b, np.ndarray) for b in data):
+            batches = list(data)
+        else:
+            batches = [np.asarray(data)]
+        summary = np.zeros((2, 0), np.float32)
+        for batch in batches:
+            part = _quantile_summary(np.asarray(batch, np.float32), self.epsilon)
+            merged = np.concatenate([part, summary], axis=1)
+            merged = merged[:, np.argsort(merged[0], kind="stable")]
+            summary = _compress_summary(merged, self.epsilon)
+        bins = _compress_summary(summary, 1.0 / self.num_bins)[0, :-1]
+        self._values["bin_boundaries"] = self.bin_boundaries = [float(b) for b in bins]
 
     def _depth(self) -> int:
         return len(self.bin_boundaries) + 1 if self.bin_boundaries is not None else \

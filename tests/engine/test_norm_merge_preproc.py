@@ -335,6 +335,26 @@ def test_normalization_set_weights_quirk_keras3_only():
     np.testing.assert_allclose(k2_layer(x), want, atol=1e-5)
 
 
+def test_discretization_adapt_matches_keras():
+    data = np.round(np.random.default_rng(5).standard_normal((40, 3)), 3).astype("float32")
+    # keras 3.15.1 Discretization(num_bins, epsilon).adapt(data).bin_boundaries
+    for num_bins, eps, want in (
+            (4, 0.01, [-0.9410008192062378, -0.256000280380249, 0.40999796986579895]),
+            (3, 0.2, [-0.6483333706855774, 0.18466655910015106]),
+            (5, 0.01, [-1.0550012588500977, -0.44500184059143066, -0.0070008826442062855,
+                       0.5680007338523865])):
+        layer = k3("Discretization", num_bins=num_bins, epsilon=eps)
+        layer.adapt(data)
+        np.testing.assert_allclose(layer.bin_boundaries, want, rtol=1e-6, atol=1e-6)
+        assert layer.get_config()["bin_boundaries"] == layer.bin_boundaries
+        assert layer(data).max() == num_bins - 1
+    batched = k3("Discretization", num_bins=4)
+    batched.adapt([data[:25], data[25:]])
+    np.testing.assert_allclose(batched.bin_boundaries, [-0.9409977197647095,
+                                                        -0.2559993863105774,
+                                                        0.4100002944469452], atol=1e-6)
+
+
 def test_resize_weights_rows_sum_to_one_and_identity():
     for method in ("bilinear", "bicubic", "area", "lanczos3", "lanczos5", "gaussian",
                    "mitchellcubic"):
