@@ -559,7 +559,9 @@ class SpectralNormalization(Layer):
         inner = self.layer
         if not inner.built:
             inner.build(input_shape)
-        kernel = getattr(inner, "kernel", None) or getattr(inner, "embeddings", None)
+        kernel = getattr(inner, "kernel", None)
+        if not isinstance(kernel, Variable):
+            kernel = getattr(inner, "embeddings", None)
         if not isinstance(kernel, Variable):
             raise self.config_error("layer", f"{type(inner).__name__} has no 'kernel' nor "
                                     f"'embeddings' weight to normalize")
