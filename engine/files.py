@@ -210,6 +210,8 @@ def _from_json(text: bytes, what: str, custom_objects: Any, budget: int,
         config = json.loads(text)
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise FileError(f"{what or 'config'}: not valid JSON ({e})") from None
+    except RecursionError:
+        raise FileError(f"{what or 'config'}: JSON nested too deeply") from None
     if not isinstance(config, dict):
         raise FileError(f"{what or 'config'}: expected a JSON object with 'class_name' and "
                         f"'config', got {describe(config)}")
@@ -648,7 +650,12 @@ def _load_h5(fh: Any, what: str, custom_objects: Any, budget: int, owner: Any = 
         raise UnsafeFileError(f"{store.what}: attribute 'model_config' is {size:,} bytes, over "
                               f"the limit of {MAX_JSON_BYTES:,}")
     raw = f.attrs["model_config"]
-    text = raw.encode() if isinstance(raw, str) else bytes(raw)
+    if isinstance(raw, np.ndarray) and raw.shape == () or isinstance(raw, np.generic):
+        raw = raw.item()
+    if not isinstance(raw, (str, bytes)):
+        raise FileError(f"{store.what}: attribute 'model_config' should be JSON text, got "
+                        f"{type(raw).__name__}")
+    text = raw.encode() if isinstance(raw, str) else raw
     model = _from_json(text, f"{store.what}:model_config", custom_objects, budget,
                        lazy_weights=True)
     if "model_weights" in f:
