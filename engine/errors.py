@@ -6,27 +6,30 @@ a message reads like ``config.kernel_initializer.config.scale: must be > 0, got 
 
 from __future__ import annotations
 
+import reprlib
 from collections.abc import Iterable
 from typing import Any
 
 _EXCERPT = 60
 
 
+def _reprer() -> reprlib.Repr:
+    r = reprlib.Repr()
+    r.maxlevel, r.maxlist, r.maxtuple, r.maxdict, r.maxset = 3, 12, 12, 6, 6
+    r.maxstring = r.maxother = r.maxlong = _EXCERPT
+    return r
+
+
+_REPR = _reprer()
+
+
 def excerpt(value: Any, limit: int = _EXCERPT) -> str:
-    """A short, safe rendering of a user value for an error message."""
-    if isinstance(value, bool) or value is None:
-        text = repr(value)
-    elif isinstance(value, str):
-        text = repr(value)
-    elif isinstance(value, (int, float)):
-        text = repr(value)
-    else:
-        kind = type(value).__name__
-        try:
-            plain = isinstance(value, (list, tuple, dict))
-            text = repr(value) if plain else f"{kind} {value!r}"
-        except Exception:  # a hostile __repr__ must not hide the real error
-            text = f"<{kind}>"
+    """A short, safe rendering of a user value for an error message (a huge list is not
+    rendered in full first, and a hostile ``__repr__`` cannot hide the real error)."""
+    try:
+        text = _REPR.repr(value) if isinstance(value, (list, tuple, dict, str)) else repr(value)
+    except Exception:
+        text = f"<{type(value).__name__}>"
     if len(text) > limit:
         text = text[: limit - 3] + "..."
     return text
@@ -44,11 +47,16 @@ def article(noun: str) -> str:
     return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"
 
 
+_PLAIN = (bool, int, float, str, list, tuple, dict)
+
+
 def describe(value: Any) -> str:
     """``the str '3'``, ``the bool True``: what was received, for messages."""
     if value is None:
         return "None"
-    return f"the {type(value).__name__} {excerpt(value)}"
+    if isinstance(value, _PLAIN):
+        return f"the {type(value).__name__} {excerpt(value)}"
+    return f"{article(type(value).__name__)} object {excerpt(value)}"
 
 
 def close_names(name: str, candidates: Iterable[str], n: int = 5) -> list[str]:

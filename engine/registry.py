@@ -151,8 +151,21 @@ def get_object(kind: str, value: Any, path: str) -> Any:
     resolver = _resolvers.get(kind)
     if resolver is not None:
         return resolver(value, path, None)
+    # an object made in Python (Dense(3, kernel_initializer=HeNormal())), as Keras takes it
+    own_kind = getattr(type(value), "registry_kind", None)
+    if own_kind == kind:
+        return value
+    if own_kind is not None:
+        raise ConfigError(path, f"{describe(value)} is {article(own_kind)}, but "
+                          f"{article(kind)} is expected here")
+    if kind in _CALLABLE_KINDS and callable(value) and not isinstance(value, type):
+        return value  # the caller's own initializer/regularizer/constraint function
     raise ConfigError(path, f"expected {article(kind)} name or config dict, got "
                       f"{describe(value)}")
+
+
+#: kinds where Keras also takes a plain callable given in Python
+_CALLABLE_KINDS = ("initializer", "regularizer", "constraint")
 
 
 _string_resolvers: dict[str, Callable[[str, str], Any]] = {}

@@ -666,3 +666,44 @@ def test_property_initializer_configs_round_trip(init, fmt):
     assert again.theory((4, 3)) == obj.theory((4, 3))
     if getattr(obj, "seed", None) is not None:
         np.testing.assert_array_equal(again((4, 3)), obj((4, 3)))
+
+
+# -- objects made in Python ------------------------------------------------------------------
+
+
+def test_python_objects_are_taken_where_keras_takes_them():
+    layer = Dense(3, kernel_initializer=initializers.HeNormal(seed=1),
+                  kernel_regularizer=regularizers.L2(0.1), kernel_constraint=constraints.NonNeg(),
+                  activation=engine.activations.get("tanh"))
+    layer.build((None, 2))
+    assert layer.get_config("keras2")["kernel_initializer"] == {"class_name": "HeNormal",
+                                                                "config": {"seed": 1}}
+    assert len(layer.losses) == 1
+    # the caller's own function as an initializer (serializing it then needs get_config)
+    ones = Dense(3, kernel_initializer=lambda shape, dtype=None: np.ones(shape))
+    ones.build((None, 2))
+    np.testing.assert_array_equal(ones.get_weights()[0], np.ones((2, 3)))
+    with pytest.raises(TypeError, match="get_config"):
+        engine.serialize(ones)
+
+
+def test_an_object_of_the_wrong_kind_is_refused():
+    with pytest.raises(ConfigError) as info:
+        Dense(3, kernel_initializer=regularizers.L2())
+    msg = str(info.value)
+    assert msg.startswith("kernel_initializer: ")
+    assert "is a regularizer, but an initializer is expected here" in msg
+    with pytest.raises(ConfigError, match=r"^kernel_initializer: expected an initializer"):
+        Dense(3, kernel_initializer=Dense)  # a class, not an initializer
+
+
+def test_excerpt_of_a_huge_list_does_not_render_it_all():
+    import time
+
+    from engine.errors import describe
+
+    big = list(range(3_000_000))
+    t0 = time.perf_counter()
+    text = describe(big)
+    assert time.perf_counter() - t0 < 0.05
+    assert text.startswith("the list [0, 1, 2") and len(text) < 80
