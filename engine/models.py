@@ -630,7 +630,9 @@ class Model(Layer):
         InputLayers are included (the widget plots activation statistics by depth).
         """
         _, _, trace = self._run(inputs, training=training, mask=None, trace=True)
-        return trace
+        depths = self.layer_depths()
+        order = sorted(trace, key=lambda name: depths.get(name, 0))  # stable: graph order
+        return {name: trace[name] for name in order}
 
     def layer_depths(self) -> dict[str, int]:
         """name -> depth of the layer's first call (0 for inputs)."""
