@@ -6,6 +6,7 @@ and every Keras 2 regularizer (``L2(0.01)`` -> ``0.009999999776482582``).
 
 from __future__ import annotations
 
+import math
 from typing import ClassVar
 
 import numpy as np
@@ -22,6 +23,26 @@ class Regularizer(Configurable):
     registry_kind: ClassVar[str] = "regularizer"
     keras_module: ClassVar[str] = "keras.regularizers"
     abstract = True
+
+    def __init__(self, *args, **kwargs):
+        # As Keras: a factor given as None takes its default (L1L2(l1=None) is l1 = 0).
+        fields = self.all_fields()
+        args = tuple(f.default if a is None and isinstance(f, Float) else a
+                     for f, a in zip(fields, args)) + args[len(fields):]
+        for f in fields:
+            if isinstance(f, Float) and f.name in kwargs and kwargs[f.name] is None:
+                kwargs[f.name] = f.default
+        super().__init__(*args, **kwargs)
+
+    def _post_init(self) -> None:
+        # Keras stores every factor as a float (L2(1) writes 1.0) and refuses inf.
+        for f in self.all_fields():
+            v = self._values.get(f.name)
+            if isinstance(f, Float) and v is not None:
+                if math.isinf(v):
+                    raise self.config_error(f.name, f"expected a finite number >= 0, got {v}")
+                self._values[f.name] = float(v)
+                setattr(self, f.name, float(v))
 
     def __call__(self, x: np.ndarray) -> float:
         raise NotImplementedError

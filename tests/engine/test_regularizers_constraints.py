@@ -181,3 +181,16 @@ def test_bad_regularizer_and_constraint_configs(kind, cfg, path):
 def test_orthogonal_regularizer_needs_rank_2():
     with pytest.raises(ConfigError, match="2-D"):
         regularizers.OrthogonalRegularizer()(np.ones((2, 2, 2)))
+
+
+def test_regularizer_factors_as_keras_stores_them():
+    # None takes the default, ints are stored as floats, inf is refused (keras validate_float_arg)
+    assert regularizers.L1L2(l1=None).get_config() == {"l1": 0.0, "l2": 0.0}
+    assert regularizers.L1(None).get_config() == {"l1": 0.009999999776482582}
+    assert json.dumps(regularizers.L2(1).get_config()) == '{"l2": 1.0}'
+    assert json.dumps(regularizers.L2(1).get_config(KERAS2)) == '{"l2": 1.0}'
+    with pytest.raises(ConfigError, match=r"^l2: "):
+        regularizers.L2(float("inf"))
+    with pytest.raises(ConfigError, match=r"^config.kernel_regularizer.config.l1: "):
+        engine.deserialize({"class_name": "Dense", "config": {"units": 2, "kernel_regularizer": {
+            "class_name": "L1", "config": {"l1": float("nan")}}}})
