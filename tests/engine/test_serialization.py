@@ -707,3 +707,21 @@ def test_excerpt_of_a_huge_list_does_not_render_it_all():
     text = describe(big)
     assert time.perf_counter() - t0 < 0.05
     assert text.startswith("the list [0, 1, 2") and len(text) < 80
+
+
+def _tf_keras_default_cases():
+    from oracle import all_cases, implemented
+
+    return [pytest.param(c, id=c.id) for c in all_cases()
+            if c.fmt == "k2" and "serialized_tf_keras_2_21_default" in c.meta
+            and implemented(c.class_name)]
+
+
+@pytest.mark.parametrize("case", _tf_keras_default_cases())
+def test_tf_keras_2_21_default_form_reads_as_keras2(case):
+    """tf_keras >= 2.13 writes module/registered_name/build_config around a Keras 2 config;
+    it reads as Keras 2 (string dtype, K2 meanings) and writes back the 2.9 config."""
+    layer = engine.deserialize(case.meta["serialized_tf_keras_2_21_default"])
+    got = json_roundtrip(layer.get_config("keras2"))
+    assert got == case.meta["config"]
+    assert list(got) == list(case.meta["config"])
