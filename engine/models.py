@@ -1077,9 +1077,14 @@ class Functional(Model):
             return out[0] if single and fmt == KERAS3 and len(out) == 1 else out
 
         return {"name": self.name, "trainable": self.trainable, "layers": layers,
-                "input_layers": io(self._inputs, self._single_input or len(self._inputs) == 1),
-                "output_layers": io(self._outputs,
-                                    self._single_output or len(self._outputs) == 1)}
+                "input_layers": io(self._inputs, self._single(self._single_input,
+                                                              self._inputs)),
+                "output_layers": io(self._outputs, self._single(self._single_output,
+                                                                self._outputs))}
+
+    def _single(self, parsed_single: bool, refs: list[Ref]) -> bool:
+        # Keras 3 keeps the structure it was given; a Keras 2 config is always a list
+        return parsed_single if self._source_format == KERAS3 else len(refs) == 1
 
     def _offset(self, name: str, fmt: str) -> int:
         return 1 if fmt == KERAS2 and self._kinds.get(name) == "model" else 0
