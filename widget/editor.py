@@ -207,7 +207,7 @@ class LayerEditor:
         plots = widgets.VBox([self.plots_box, self.stats], layout=widgets.Layout(
             flex="1 1 340px", min_width="240px"))
         body = widgets.HBox([form, plots], layout=_wrap(align_items="flex-start"))
-        self.export_box = widgets.Textarea(layout=widgets.Layout(
+        self.export_box = widgets.Textarea(continuous_update=False, layout=widgets.Layout(
             width="100%", height="14em", display="none"))
         self.export_box.add_class("layerlab-export")
         self.view = widgets.VBox([head, tools, options, self.error_box, body, self.export_box],

@@ -29,8 +29,11 @@ DEFAULT_BATCH = 16
 #: sample shapes (batch excluded) tried, in order, when nothing says what a layer takes
 _CANDIDATES: tuple[tuple[int, ...], ...] = (
     (64,), (32, 32, 3), (20, 8), (16, 16, 16, 3), (8, 8, 8, 8, 3))
-_HINTS = (("3D", (16, 16, 16, 3)), ("2D", (32, 32, 3)), ("1D", (32, 8)))
+_HINTS = (("3D", (16, 16, 16, 3)), ("2D", (32, 32, 3)), ("1D", (32, 8)),
+          ("Attention", (20, 16)))
 _NESTED = ("initializer", "regularizer", "constraint", "layer")
+#: config keys bounding the integer ids a layer fed ids takes (Embedding, CategoryEncoding)
+_ID_RANGES = ("input_dim", "num_tokens")
 #: undo steps kept (older ones are dropped, so memory stays flat in a long session)
 MAX_HISTORY = 100
 
@@ -287,8 +290,9 @@ def make_sample(layer: Any, shape: tuple[int, ...], seed: int) -> Any:
     ``input_dim`` for layers fed ids (Embedding); a list for multi-input layers."""
     rng = np.random.default_rng(seed)
     vals = getattr(layer, "_values", {})
-    if not getattr(type(layer), "autocast", True) and isinstance(vals.get("input_dim"), int):
-        x: Any = rng.integers(0, vals["input_dim"], size=shape)
+    ids = next((vals[k] for k in _ID_RANGES if isinstance(vals.get(k), int)), None)
+    if not getattr(type(layer), "autocast", True) and ids:
+        x: Any = rng.integers(0, ids, size=shape)
     else:
         x = rng.standard_normal(shape).astype(np.float32)
     if getattr(type(layer), "multi_input", False):
@@ -308,6 +312,14 @@ def candidate_shapes(config: dict[str, Any]) -> list[tuple[int, ...]]:
     """Sample shapes (batch excluded) to try for a config, most likely first."""
     name = config.get("class_name", "")
     first = [s for tag, s in _HINTS if tag in name]
+    for key, value in (config.get("config") or {}).items():  # target_shape, batch_shape...
+        if "shape" in key and isinstance(value, list) and value and \
+                all(isinstance(d, int) or d is None for d in value):
+            dims = tuple(8 if d is None else d for d in value)
+            batched = key.startswith("batch")
+            own = dims[1:] if batched else dims
+            if own and all(d > 0 for d in own):
+                first += [own, (int(np.prod(own)),)]
     shapes = first + [s for s in _CANDIDATES if s not in first]
     if (config.get("config") or {}).get("data_format") == "channels_first":
         shapes = [s if len(s) < 3 else (s[-1], *s[:-1]) for s in shapes]
@@ -366,7 +378,18 @@ class EditorState:
         layer = engine.deserialize(copy.deepcopy(run))
         x, shape = self._sample_for(full, layer)
         try:
-            outputs = call_layer(layer, x)
+            try:
+                outputs = call_layer(layer, x)
+            except ConfigError:
+                raise
+            except Exception:
+                # the user's shape was for the original class: another class gets its own
+                if full["class_name"] == self.original["class_name"] or \
+                        self.user_sample is not None or self.user_shape is None:
+                    raise
+                layer = engine.deserialize(copy.deepcopy(run))
+                x, shape = self._sample_for(full, layer, infer=True)
+                outputs = call_layer(layer, x)
         except ConfigError:
             raise
         except Exception as e:  # any runtime failure is shown, never raised to the user
@@ -374,11 +397,12 @@ class EditorState:
                             f"input of shape {_shape_of(x)}: {e}") from None
         return BuildResult(full, layer, x, outputs)
 
-    def input_shape_for(self, config: dict[str, Any]) -> tuple[int, ...]:
-        """The sample shape (batch included) for ``config``."""
+    def input_shape_for(self, config: dict[str, Any], infer: bool = False) -> tuple[int, ...]:
+        """The sample shape (batch included) for ``config`` (``infer``: ignore the user's
+        ``input_shape``)."""
         if self.user_sample is not None:
             return tuple(self.user_sample.shape)
-        if self.user_shape is not None:
+        if self.user_shape is not None and not infer:
             return _batch(self.user_shape)
         if self._hint_shape is not None and config["class_name"] == self.original["class_name"]:
             return _batch(self._hint_shape)
@@ -402,10 +426,11 @@ class EditorState:
                         f"{', '.join(str(('batch', *s)) for s in tried)}); give one with "
                         f"LayerEditor(..., input_shape=...) or sample=...")
 
-    def _sample_for(self, config: dict[str, Any], layer: Any) -> tuple[Any, tuple[int, ...]]:
+    def _sample_for(self, config: dict[str, Any], layer: Any,
+                    infer: bool = False) -> tuple[Any, tuple[int, ...]]:
         if self.user_sample is not None:
             return self.user_sample, tuple(self.user_sample.shape)
-        shape = self.input_shape_for(config)
+        shape = self.input_shape_for(config, infer)
         key = (shape, bool(getattr(type(layer), "multi_input", False)),
                getattr(layer, "_values", {}).get("input_dim")
                if not getattr(type(layer), "autocast", True) else None)

@@ -386,3 +386,26 @@ def test_no_figure_leak_and_bounded_history():
 def test_displays_as_a_widget(ed):
     bundle = ed._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" in bundle
+
+
+def test_text_and_slider_controls_do_not_flood_the_kernel():
+    names = ["Dense"] + [n for n in ("Conv2D", "Dropout") if registry.lookup("layer", n)]
+    for name in names:
+        ed = LayerEditor({"class_name": name, "config": DEFAULTS[name]["config"]})
+        boxes = [w for w in _all_widgets(ed.view) if hasattr(w, "continuous_update")]
+        assert boxes and all(not w.continuous_update for w in boxes), name
+
+
+def _all_widgets(w):
+    yield w
+    for c in getattr(w, "children", ()):
+        yield from _all_widgets(c)
+
+
+def test_user_input_shape_is_kept_for_the_class_and_inferred_for_another():
+    if registry.lookup("layer", "Conv2D") is None:
+        pytest.skip("Conv2D not in the engine yet")
+    ed = LayerEditor(SEED, input_shape=(None, 10))
+    assert ed.sample.shape == (16, 10)
+    assert ed.set("class_name", "Conv2D"), ed.error
+    assert ed.sample.shape == (16, 32, 32, 3)
