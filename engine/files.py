@@ -18,11 +18,9 @@ file and looking at one layer reads only that layer's tensors.
 
 from __future__ import annotations
 
-import datetime
 import io
 import json
 import os
-import struct
 import zipfile
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -152,6 +150,8 @@ def save(obj: Any, path: Any, *, format: str = KERAS3) -> None:
         raise ValueError(f"save: {name!r}: use a .keras or .json file name")
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_STORED) as zf:
+        import datetime
+
         meta = {"keras_version": _KERAS_VERSION,
                 "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S")}
         zf.writestr("metadata.json", json.dumps(meta))
@@ -312,7 +312,8 @@ def _keras_weights_store(fh: Any, what: str, zf: zipfile.ZipFile | None = None) 
         if len(header) != 30 or header[:4] != _ZIP_MAGIC:
             raise FileError(f"{what}: member 'model.weights.h5' has a bad local header "
                             f"(truncated archive?)")
-        nlen, xlen = struct.unpack("<HH", header[26:30])
+        nlen = int.from_bytes(header[26:28], "little")
+        xlen = int.from_bytes(header[28:30], "little")
         start = info.header_offset + 30 + nlen + xlen
         fh.seek(0, 2)
         if start + info.file_size > fh.tell():

@@ -14,11 +14,8 @@ from __future__ import annotations
 import contextlib
 import gc
 import math
-import shutil
-import textwrap
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -40,13 +37,14 @@ def _key(k: Any) -> Any:
     return tuple(k) if isinstance(k, list) else k
 
 
-@dataclass(frozen=True)
 class OpSpec:
     """How to run one Keras operation class: ``fn(*args, **params)``."""
 
-    fn: Callable[..., Any]
-    params: tuple[str, ...] = ()
-    required: tuple[str, ...] = ()
+    __slots__ = ("fn", "params", "required")
+
+    def __init__(self, fn: Callable[..., Any], params: tuple[str, ...] = (),
+                 required: tuple[str, ...] = ()):
+        self.fn, self.params, self.required = fn, params, required
 
 
 def _reduce(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -168,17 +166,18 @@ class Ref:
         return f"{self.layer}[{self.node}][{self.index}]"
 
 
-@dataclass
 class Node:
-    """One call of a layer (or operation) in the graph."""
+    """One call of a layer (or operation) in the graph: ``index`` is its 0-based position
+    among that layer's calls; ``args``/``kwargs`` hold :class:`Ref` leaves."""
 
-    layer_name: str
-    index: int          # 0-based position among that layer's calls
-    args: list[Any]     # positional args; Ref leaves
-    kwargs: dict[str, Any]
-    path: str
-    op: Any = None      # the Layer or Operation, once created
-    depth: int = 0
+    __slots__ = ("layer_name", "index", "args", "kwargs", "path", "op", "depth")
+
+    def __init__(self, layer_name: str, index: int, args: list[Any], kwargs: dict[str, Any],
+                 path: str):
+        self.layer_name, self.index, self.args, self.kwargs = layer_name, index, args, kwargs
+        self.path = path
+        self.op: Any = None  # the Layer or Operation, once created
+        self.depth = 0
 
     @property
     def key(self) -> tuple[str, int]:
@@ -696,6 +695,8 @@ class Model(Layer):
             positions, default = [0.3, 0.56, 0.74, 1.0], 108
             align = "<<><"
         if line_length is None:
+            import shutil
+
             line_length = min(default, shutil.get_terminal_size((default + 4, 24)).columns - 4)
         text = _table(f'Model: "{self.name}"', header, align, positions, line_length,
                       [r[:len(header)] for r in rows])
@@ -741,6 +742,8 @@ def _table(title: str, header: list[str], align: str, positions: list[float],
 
     def line(left: str, fill: str, mid: str, right: str) -> str:
         return left + mid.join(fill * (w + 2) for w in inner) + right
+
+    import textwrap
 
     def cells(values: list[str], sep: str) -> list[str]:
         wrapped = [textwrap.wrap(v, w, break_long_words=True) or [""]
