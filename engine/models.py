@@ -660,9 +660,7 @@ class Model(Layer):
 
         fmt = check_format(format)
         data = self.keras_serialize(fmt)
-        if fmt == KERAS3:
-            data.pop("compile_config", None)
-        else:
+        if fmt == KERAS2:
             data["keras_version"] = "2.21.0"
             data["backend"] = "tensorflow"
         return json.dumps(data, **kwargs)

@@ -390,3 +390,15 @@ def test_sequential_built_on_first_call():
     assert not model.built
     assert model(np.ones((2, 7), "float32")).shape == (2, 3)
     assert model.built and model.count_params() == 24
+
+
+@pytest.mark.parametrize("stem", ["k3_model_small_cnn", "k3_model_two_branch"])
+def test_to_json_top_level_keys_as_keras(stem):
+    case = _case(stem)
+    case.xfail_missing()
+    model = engine.deserialize(case.config)
+    data = json.loads(model.to_json())
+    assert list(data) == list(case.config)
+    assert data["build_config"] == case.config["build_config"]
+    k2 = json.loads(model.to_json("keras2"))
+    assert list(k2) == ["class_name", "config", "keras_version", "backend"]
