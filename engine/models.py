@@ -269,7 +269,7 @@ class _Parser:
                     self.err(f"{where}.inbound_nodes", f"InputLayer {name!r} cannot have "
                              f"inbound nodes")
                 self.ncalls[name] = 1
-                self.nodes[(name, 0)] = Node(name, 0, [], {}, where)
+                self.nodes[(name, 0)] = Node(name, 0, [], {}, f"{self.path}.{where}")
                 continue
             self.ncalls[name] = len(nodes)
             for n, raw in enumerate(nodes):
@@ -277,7 +277,8 @@ class _Parser:
                 parsed = self._node(raw, npath, name)
                 if parsed is not None:
                     args, kwargs = parsed
-                    self.nodes[(name, n)] = Node(name, n, args, kwargs, npath)
+                    self.nodes[(name, n)] = Node(name, n, args, kwargs,
+                                                  f"{self.path}.{npath}")
 
     def _classify(self, entry: dict[str, Any], cls: Any, where: str, name: str) -> str:
         if not isinstance(cls, str):
@@ -420,7 +421,7 @@ class _Parser:
         for node in self.nodes.values():
             user = f"layer {node.layer_name!r} node {node.index}"
             for ref in _refs([node.args, node.kwargs]):
-                self._check_ref(ref, node.path, user)
+                self._check_ref(ref, node.path[len(self.path) + 1:], user)
         for key in ("input_layers", "output_layers"):
             refs = self.inputs[0] if key == "input_layers" else self.outputs[0]
             for i, ref in enumerate(refs):
@@ -872,7 +873,8 @@ class Functional(Model):
     @classmethod
     def from_config(cls, config: dict[str, Any], *, path: str = "config") -> Functional:
         style = _node_style(config)  # the nodes' form says which Keras wrote the config
-        with _gc_paused(), registry.source_format(style or registry.current_format()):
+        with _nested(path), _gc_paused(), \
+                registry.source_format(style or registry.current_format()):
             return cls._from_config(config, path)
 
     @classmethod
@@ -952,6 +954,8 @@ class Functional(Model):
                         all(_known(a) for a in arg_shapes):
                     op.build(*arg_shapes)  # layers called with several tensors (attention)
                 out = None
+                if op.built and len(node.args) == 1 and isinstance(first, tuple):
+                    _check_spec(op, first)
                 if op.built and first is not None:
                     try:
                         out = op.compute_output_shape(first) if len(node.args) == 1 else \
@@ -1157,6 +1161,23 @@ def _type_name(layer: Any) -> str:
     return "InputLayer" if isinstance(layer, InputLayerFallback) else name
 
 
+def _check_spec(layer: Any, shape: tuple) -> None:
+    """The layer's InputSpec against a symbolic shape (unknown sizes pass)."""
+    spec = getattr(layer, "input_spec", None)
+    if spec is None or not hasattr(spec, "ndim"):
+        return
+    if spec.ndim is not None and len(shape) != spec.ndim:
+        raise ValueError(f"expects inputs of rank {spec.ndim}, got shape {_fmt_shape(shape)}")
+    if spec.min_ndim is not None and len(shape) < spec.min_ndim:
+        raise ValueError(f"expects inputs of rank >= {spec.min_ndim}, got shape "
+                         f"{_fmt_shape(shape)}")
+    for axis, size in (spec.axes or {}).items():
+        if -len(shape) <= axis < len(shape) and shape[axis] is not None and \
+                shape[axis] != size:
+            raise ValueError(f"was built for inputs with size {size} on axis {axis}, got "
+                             f"shape {_fmt_shape(shape)}")
+
+
 def _known(shape: Any) -> bool:
     if isinstance(shape, list):
         return all(_known(s) for s in shape)
@@ -1260,6 +1281,23 @@ def _build_all(items: list[tuple[Any, dict[str, Any], str]]) -> list[ConfigError
     return problems
 
 
+#: the deepest nesting of models in models accepted
+MAX_MODEL_NESTING = 64
+_nesting: list[int] = [0]
+
+
+@contextlib.contextmanager
+def _nested(path: str) -> Iterator[None]:
+    if _nesting[0] >= MAX_MODEL_NESTING:
+        raise ConfigError(path, f"models nested more than {MAX_MODEL_NESTING} deep; refusing "
+                          f"(a hostile or broken config)")
+    _nesting[0] += 1
+    try:
+        yield
+    finally:
+        _nesting[0] -= 1
+
+
 @contextlib.contextmanager
 def _gc_paused() -> Iterator[None]:
     """Building a big graph allocates many objects and no garbage: keep Python's cyclic
@@ -1323,7 +1361,7 @@ class Sequential(Model):
 
     @classmethod
     def from_config(cls, config: dict[str, Any], *, path: str = "config") -> Sequential:
-        with _gc_paused():
+        with _nested(path), _gc_paused():
             return cls._from_config(config, path)
 
     @classmethod

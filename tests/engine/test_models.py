@@ -402,3 +402,24 @@ def test_to_json_top_level_keys_as_keras(stem):
     assert data["build_config"] == case.config["build_config"]
     k2 = json.loads(model.to_json("keras2"))
     assert list(k2) == ["class_name", "config", "keras_version", "backend"]
+
+
+def test_deeply_nested_models_refused():
+    cfg = {"class_name": "Dense", "config": {"units": 2}}
+    for i in range(100):
+        cfg = {"module": "keras", "class_name": "Sequential",
+               "config": {"name": f"s{i}", "layers": [cfg]}}
+    with pytest.raises(ConfigError, match="nested more than 64 deep"):
+        engine.deserialize(cfg)
+
+
+def test_incompatible_shapes_found_before_running():
+    cfg = {"class_name": "Functional", "config": {"name": "f", "layers": [
+        {"class_name": "InputLayer", "config": {"batch_input_shape": [None, 3], "name": "x"},
+         "name": "x", "inbound_nodes": []},
+        {"class_name": "Dense", "config": {"name": "d", "units": 2}, "name": "d",
+         "inbound_nodes": [[["x", 0, 0, {}]], [["d", 0, 0, {}]]]}],
+        "input_layers": [["x", 0, 0]], "output_layers": [["d", 1, 0]]}}
+    with pytest.raises(ConfigError, match=r"config\.layers\[1\]\.inbound_nodes\[1\].*'d'.*"
+                       r"\(None, 2\)"):
+        engine.deserialize(cfg)
