@@ -42,11 +42,11 @@ SEED = {
         "kernel_constraint": None, "bias_constraint": None,
     },
 }
-#: the same layer as Keras 3 wants it (it refuses the 2.9 dict without a module)
+#: the same dict with a module key, as Keras 3 wants it (it refuses the 2.9 dict without one)
 SEED_K3 = {"module": "keras.layers", **SEED}
 
 FRESH_RUNS = 9
-REPEATS = 9
+REPEATS = 15
 CALLS = 500
 
 
@@ -96,18 +96,24 @@ def bench_import() -> dict[str, float]:
             "cold_in_process_ms": cold * 1e3}
 
 
-def per_call_us(fn, calls: int = CALLS, repeats: int = REPEATS) -> tuple[float, float]:
-    """(wall median, CPU median) over ``repeats`` of the mean time of ``calls`` calls, in
-    us. The CPU time (``time.process_time``) is steadier on a shared machine."""
-    fn()  # warm caches
-    wall, cpu = [], []
-    for _ in range(repeats):
-        t0, c0 = time.perf_counter(), time.process_time()
-        for _ in range(calls):
+def per_call_us(fns: dict, calls: int = CALLS, repeats: int = REPEATS
+                ) -> dict[str, tuple[float, float]]:
+    """name -> (wall median, CPU median) over ``repeats`` of the mean time of ``calls``
+    calls, in us. The functions take turns (so a burst of load on a shared machine hits all
+    of them alike); the CPU time (``time.process_time``) is the steadier number there."""
+    for fn in fns.values():  # warm caches
+        for _ in range(max(calls // 10, 3)):
             fn()
-        wall.append((time.perf_counter() - t0) / calls * 1e6)
-        cpu.append((time.process_time() - c0) / calls * 1e6)
-    return statistics.median(wall), statistics.median(cpu)
+    wall: dict[str, list[float]] = {k: [] for k in fns}
+    cpu: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            t0, c0 = time.perf_counter(), time.process_time()
+            for _ in range(calls):
+                fn()
+            wall[name].append((time.perf_counter() - t0) / calls * 1e6)
+            cpu[name].append((time.process_time() - c0) / calls * 1e6)
+    return {k: (statistics.median(wall[k]), statistics.median(cpu[k])) for k in fns}
 
 
 def bench_engine() -> dict[str, tuple[float, float]]:
@@ -125,9 +131,9 @@ def bench_engine() -> dict[str, tuple[float, float]]:
     layer = engine.deserialize(SEED)
     layer.build((None, 64))
     assert layer.kernel.shape == (64, 32)
-    return {"deserialize+build (seed, 2.9 dict)": per_call_us(seed_build),
-            "deserialize only (seed, 2.9 dict)": per_call_us(seed_only),
-            "deserialize+build (Keras 3 form)": per_call_us(k3_build)}
+    return per_call_us({"deserialize+build (seed, 2.9 dict)": seed_build,
+                        "deserialize only (seed, 2.9 dict)": seed_only,
+                        "deserialize+build (with module key)": k3_build})
 
 
 def bench_keras() -> dict[str, tuple[float, float]] | None:
@@ -142,8 +148,8 @@ def bench_keras() -> dict[str, tuple[float, float]] | None:
     def only():
         keras.layers.deserialize(SEED_K3)
 
-    out = {"deserialize+build (seed, 2.9 dict)": per_call_us(build, calls=50, repeats=7),
-           "deserialize only (seed, 2.9 dict)": per_call_us(only, calls=50, repeats=7)}
+    out: dict = per_call_us({"deserialize+build (seed, 2.9 dict)": build,
+                             "deserialize only (seed, 2.9 dict)": only}, calls=50, repeats=7)
     out["_version"] = keras.__version__  # type: ignore[assignment]
     out["_backend"] = keras.backend.backend()  # type: ignore[assignment]
     return out
@@ -165,8 +171,10 @@ def main() -> int:
           f"input (None, 64)")
     for k, (med, lo) in eng.items():
         print(f"    engine {k:38s} {med:8.1f} us ({lo:.1f})")
-    ok = eng["deserialize+build (seed, 2.9 dict)"][0] <= 50
-    print(f"    target: deserialize+build <= 50 us: {'met' if ok else 'MISSED'}")
+    wall, cpu = eng["deserialize+build (seed, 2.9 dict)"]
+    verdict = {(True, True): "met", (False, True): "met in CPU time only (a loaded machine?)",
+               (False, False): "MISSED"}.get((wall <= 50, cpu <= 50), "met")
+    print(f"    target deserialize+build <= 50 us: {verdict}")
 
     ker = bench_keras()
     if ker is None:
