@@ -8,6 +8,7 @@ Keras 2 gets the Keras 2 one.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -46,6 +47,12 @@ class ActivationFn:
                 return {"module": "builtins", "class_name": "function", "config": self.name,
                         "registered_name": "function"}
             return self.name
+        if self.name == "hard_sigmoid" and (self.fn is hard_sigmoid) != (fmt == KERAS3):
+            warnings.warn(
+                f"hard_sigmoid means clip(x/6 + 0.5) in Keras 3 and clip(0.2x + 0.5) in Keras 2; "
+                f"this layer's {'Keras 3' if self.fn is hard_sigmoid else 'Keras 2'} "
+                f"hard_sigmoid is written as 'hard_sigmoid' in a {fmt} config, where it will "
+                f"compute the other function", stacklevel=3)
         # what each Keras writes for the same function: K3 silu for swish, K2 swish for silu
         if fmt == KERAS3:
             return K3_ALIASES.get(self.name, self.name)

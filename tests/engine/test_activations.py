@@ -239,6 +239,19 @@ def test_swish_and_silu_names_per_format():
     assert _dense("hard_swish", KERAS3).get_config(KERAS3)["activation"] == "hard_silu"
 
 
+def test_hard_sigmoid_across_formats_warns_about_the_meaning():
+    with pytest.warns(UserWarning, match="hard_sigmoid means"):
+        assert _dense("hard_sigmoid", KERAS3).get_config(KERAS2)["activation"] == "hard_sigmoid"
+    with pytest.warns(UserWarning, match="hard_sigmoid means"):
+        assert _dense("hard_sigmoid", KERAS2).get_config(KERAS3)["activation"] == "hard_sigmoid"
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _dense("hard_sigmoid", KERAS3).get_config(KERAS3)
+        _dense("hard_sigmoid", KERAS2).get_config(KERAS2)
+
+
 def test_none_is_linear():
     for fmt in (KERAS3, KERAS2):
         layer = _dense(None, fmt)
