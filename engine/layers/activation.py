@@ -42,6 +42,7 @@ class _Float32InKeras2(Float):
 
 
 class _ElementwiseLayer(Layer):
+    keras_builds_at_init = True
     abstract = True
     supports_masking = True
 

@@ -138,6 +138,8 @@ class Layer(Configurable):
     supports_masking: ClassVar[bool] = False
     autocast: ClassVar[bool] = True
     multi_input: ClassVar[bool] = False
+    #: Keras 3 marks this layer built at construction, so it writes no build_config
+    keras_builds_at_init: ClassVar[bool] = False
     #: seed field name used by training-mode randomness
     fields: ClassVar[tuple[Field, ...]] = (
         Str("name", None, "The layer's name (unique within a model)."),
@@ -348,7 +350,7 @@ class Layer(Configurable):
         self.build(_shape_from_json(shape, f"{path}.input_shape"))
 
     def get_build_config(self) -> dict[str, Any] | None:
-        if not self.built or self._build_shape is None:
+        if not self.built or self._build_shape is None or self.keras_builds_at_init:
             return None
         return {"input_shape": _shape_to_json(self._build_shape)}
 

@@ -565,6 +565,8 @@ class Identity(Layer):
     Input shape: any. Output shape: the same.
     """
 
+    keras_builds_at_init = True
+
     supports_masking = True
 
     def call(self, inputs):
@@ -582,6 +584,8 @@ class Masking(Layer):
     Example:
         >>> Masking(mask_value=0.0)
     """
+
+    keras_builds_at_init = True
 
     supports_masking = True
     fields = (Float("mask_value", 0.0, "Steps whose features all equal this are masked."),)

@@ -459,6 +459,8 @@ class UnitNormalization(Layer):
     Input shape: any. Output shape: the input shape. No weights.
     """
 
+    keras_builds_at_init = True
+
     supports_masking = True
     fields = (Axis("axis", -1, "Axis or axes over which the norm is taken."),)
 

@@ -69,6 +69,8 @@ def pool_nd(x: np.ndarray, pool_size: Sequence[int], strides: Sequence[int], pad
 class Pooling(Layer):
     """Max/average pooling over windows (abstract)."""
 
+    keras_builds_at_init = True
+
     abstract = True
     rank = 2
     mode = "max"
@@ -215,6 +217,8 @@ class AveragePooling3D(Pooling):
 
 class GlobalPooling(Layer):
     """Reduce every spatial axis (abstract)."""
+
+    keras_builds_at_init = True
 
     abstract = True
     rank = 2

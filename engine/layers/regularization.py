@@ -36,6 +36,8 @@ def _noise_shape(**kw: Any) -> Shape:
 class _NoiseLayer(Layer):
     """Identity at inference; ``_train`` in training mode."""
 
+    keras_builds_at_init = True
+
     abstract = True
     supports_masking = True
 
@@ -211,6 +213,8 @@ class ActivityRegularization(Layer):
 
     Input shape: any. Output shape: the same.
     """
+
+    keras_builds_at_init = True
 
     supports_masking = True
     drop_fields = ("activity_regularizer",)

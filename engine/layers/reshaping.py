@@ -92,6 +92,8 @@ class Reshape(Layer):
         >>> Reshape((-1, 2))
     """
 
+    keras_builds_at_init = True
+
     fields = (IntTuple("target_shape", REQUIRED, "Output shape without the batch axis; one "
                        "entry may be -1.", min=-1),)
 
