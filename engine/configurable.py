@@ -96,10 +96,10 @@ class Configurable:
             cls = type(self)
             settable = _SETTABLE[cls] = frozenset(
                 f.name for f in cls._all_fields
-                if not isinstance(getattr(cls, f.name, None), property))
-        for name, v in values.items():
-            if name in settable:
-                setattr(self, name, v)
+                if not hasattr(type(getattr(cls, f.name, None)), "__set__"))  # no properties
+        attrs = self.__dict__  # plain attributes: written directly (no descriptor lookups)
+        for name in settable:
+            attrs[name] = values[name]
         self._post_init()
 
     @classmethod

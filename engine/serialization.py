@@ -191,7 +191,7 @@ def resolve_class(value: dict[str, Any], *, kind: str, path: str) -> Any:
     custom = registry.custom_objects()
     has_reg = "registered_name" in value
     reg = value.get("registered_name")
-    if not has_reg or reg is not None:
+    if custom and (not has_reg or reg is not None):
         for key in (reg, class_name, reg.split(">")[-1] if isinstance(reg, str) else None):
             if isinstance(key, str) and key in custom:
                 return custom[key]

@@ -702,10 +702,10 @@ def test_excerpt_of_a_huge_list_does_not_render_it_all():
 
     from engine.errors import describe
 
-    big = list(range(3_000_000))
+    big = list(range(3_000_000))  # its full repr takes ~0.2 s; the excerpt ~50 us
     t0 = time.perf_counter()
     text = describe(big)
-    assert time.perf_counter() - t0 < 0.05
+    assert time.perf_counter() - t0 < 0.1
     assert text.startswith("the list [0, 1, 2") and len(text) < 80
 
 
