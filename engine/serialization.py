@@ -61,10 +61,23 @@ def detect_format(config: Any) -> str:
         return KERAS3 if dtype.get("class_name") in ("DTypePolicy", "FloatDTypePolicy") \
             else KERAS2
     if isinstance(dtype, str) and config.get("class_name") != "InputLayer":
-        return KERAS2
+        # a string dtype: the 2.9 form or tf_keras >= 2.13's default form (which has module
+        # keys too), unless the config has keys only Keras 3 writes
+        return KERAS3 if "module" in config and _keras3_only_keys(inner) else KERAS2
     if isinstance(inner, dict) and isinstance(inner.get("layers"), list) and inner["layers"]:
         return detect_format(inner["layers"][-1])
     return KERAS3 if "module" in config else KERAS2
+
+
+def _keras3_only_keys(inner: dict[str, Any]) -> bool:
+    """Keys no Keras 2 writes: quantization_config, or initializer input_axes (3.15)."""
+    if "quantization_config" in inner:
+        return True
+    for value in inner.values():
+        if isinstance(value, dict) and isinstance(value.get("config"), dict) and \
+                "input_axes" in value["config"]:
+            return True
+    return False
 
 
 def deserialize(

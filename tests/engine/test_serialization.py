@@ -725,3 +725,17 @@ def test_tf_keras_2_21_default_form_reads_as_keras2(case):
     got = json_roundtrip(layer.get_config("keras2"))
     assert got == case.meta["config"]
     assert list(got) == list(case.meta["config"])
+
+
+def test_string_dtype_with_keras3_only_keys_reads_as_keras3():
+    cfg = {"module": "keras.layers", "class_name": "Dense", "registered_name": None,
+           "config": {"units": 3, "dtype": "float32", "activation": "hard_sigmoid",
+                      "quantization_config": None},
+           "build_config": {"input_shape": [None, 4]}}
+    layer = engine.deserialize(cfg)
+    assert layer.built  # Keras 3 builds from build_config
+    np.testing.assert_allclose(layer.activation(np.array([3.0])), [1.0])  # x/6 + 1/2
+    del cfg["config"]["quantization_config"]  # now it could be tf_keras's default form
+    layer = engine.deserialize(cfg)
+    assert not layer.built
+    np.testing.assert_allclose(layer.activation(np.array([2.0])), [0.9])  # 0.2x + 1/2
