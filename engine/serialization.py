@@ -152,7 +152,7 @@ def deserialize_object(value: Any, *, kind: str, path: str) -> Any:
     if not isinstance(class_name, str):
         raise ConfigError(_sub(path, "class_name"), f"expected a class name string, got "
                           f"{describe(class_name)}")
-    if class_name in ("__lambda__",) or _has_lambda(value.get("config")):
+    if class_name == "__lambda__" or kind == "layer" and _has_lambda(value.get("config")):
         raise UnsafeConfigError(path or "config", _LAMBDA_MESSAGE)
     if kind == "activation":
         from .activations import from_function_dict
