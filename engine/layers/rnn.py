@@ -251,13 +251,16 @@ class _Cell(Layer):
         step_shape = tuple(x.shape[1:])
         if states is None:
             states = self.get_initial_state(x.shape[0], step_shape)
+        single = not isinstance(states, (list, tuple))
         states = [np.asarray(s, dtype=self.compute_dtype) for s in (
-            states if isinstance(states, (list, tuple)) else [states])]
+            [states] if single else states)]
         self._begin(x.shape[0], step_shape, training)
         try:
             out, new = self._step(self._project(x[None])[0], states)
         finally:
             self._end()
+        if single and len(new) == 1:  # Keras returns a bare state for a bare state
+            return out, new[0]
         return out, new
 
     def _auto_build(self, x, args, kwargs):
@@ -1190,14 +1193,18 @@ class Bidirectional(Layer):
 
     def compute_output_shape(self, input_shape):
         shape = self.forward_layer.compute_output_shape(input_shape)
+        bshape = self.backward_layer.compute_output_shape(input_shape)
         states: list = []
         if self.return_state:
-            shape, states = shape[0], list(shape[1:])
+            states = list(shape[1:]) + list(bshape[1:])
+            shape, bshape = shape[0], bshape[0]
+        shape, bshape = tuple(shape), tuple(bshape)
         if self.merge_mode == "concat":
-            shape = tuple(shape[:-1]) + (None if shape[-1] is None else 2 * shape[-1],)
-        outs = [tuple(shape), tuple(shape)] if self.merge_mode is None else [tuple(shape)]
+            last = None if shape[-1] is None or bshape[-1] is None else shape[-1] + bshape[-1]
+            shape = shape[:-1] + (last,)
+        outs = [shape, bshape] if self.merge_mode is None else [shape]
         if self.return_state:
-            return outs + states + states
+            return outs + states
         return outs if self.merge_mode is None else outs[0]
 
     def compute_mask(self, inputs, mask=None):
