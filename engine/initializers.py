@@ -25,7 +25,7 @@ TRUNCATION_STD = 0.87962566103423978
 
 def compute_fans(shape: tuple[int, ...], input_axes=None, output_axes=None) -> tuple[float, float]:
     """Keras's ``compute_fans``: (fan_in, fan_out) of a weight shape."""
-    shape = tuple(int(s) for s in shape)
+    shape = tuple(map(int, shape))
     if input_axes is not None and output_axes is not None:
         fan_in = math.prod(shape[a] for a in _as_list(input_axes))
         fan_out = math.prod(shape[a] for a in _as_list(output_axes))
@@ -247,13 +247,15 @@ class VarianceScaling(Initializer):
                 "high": 2 * std}
 
     def _sample(self, shape, dtype=_F64):
-        d = self.theory(shape)
+        # the numbers of theory(shape), without building its dict (this is the hot path)
+        var = self.scale / self._n(shape)
         rng = _rng(self.seed)
-        if d["family"] == "uniform":
-            return uniform(rng, shape, d["low"], d["high"], dtype)
-        if d["family"] == "normal":
-            return rng.normal(0.0, d["std"], shape)
-        return truncated_normal(rng, shape, 0.0, d["std"])
+        if self.distribution == "uniform":
+            limit = math.sqrt(3.0 * var)
+            return uniform(rng, shape, -limit, limit, dtype)
+        if self.distribution == "untruncated_normal":
+            return rng.normal(0.0, math.sqrt(var), shape)
+        return truncated_normal(rng, shape, 0.0, math.sqrt(var) / TRUNCATION_STD)
 
 
 class _Preset(VarianceScaling):
