@@ -17,7 +17,6 @@ from typing import Any
 import ipywidgets as widgets
 import numpy as np
 
-import engine
 from engine import ConfigError, registry
 
 from .controls import BASE_FIELDS, Form, control_layout, parse
@@ -272,7 +271,12 @@ class LayerEditor:
         if result is None:  # nothing to undo / redo
             self._update_buttons()
             return False
-        self._show(result, rebuild_form=result.config["class_name"] != before)
+        try:
+            self._show(result, rebuild_form=result.config["class_name"] != before)
+        except Exception as e:  # the change is made; say that showing it failed
+            last = traceback.format_exception_only(type(e), e)[-1].strip()
+            self._fail(EditError("", f"applied, but the display failed: {last}"), path, value)
+            return True
         self._emit("change", path, value)
         return True
 
@@ -412,4 +416,4 @@ def _wrap(**kw: Any) -> widgets.Layout:
                           width="100%", **kw)
 
 
-__all__ = ["LayerEditor", "engine"]
+__all__ = ["LayerEditor"]

@@ -207,7 +207,7 @@ class HistogramPanel:
         ax.yaxis.set_visible(False)
         # No axis label is drawn, so skip placing it (it measures every tick label again).
         ax.xaxis._update_label_position = lambda renderer: None  # type: ignore[method-assign]
-        ax.xaxis.set_major_locator(MaxNLocator(5))
+        ax.xaxis.set_major_locator(MaxNLocator(4))
         for side in ("top", "right", "left"):
             ax.spines[side].set_visible(False)
         self.caption = widgets.HTML(layout=widgets.Layout(margin="0", width="auto"))
@@ -218,6 +218,7 @@ class HistogramPanel:
         self.box = widgets.VBox([self.caption, self.image], layout=widgets.Layout(
             flex="1 1 320px", min_width="200px", max_width="420px", margin="0 4px 6px 0"))
         self._last: tuple[Any, ...] | None = None
+        self._outside = 0
         self._values: np.ndarray | None = None
         self._cur: tuple[np.ndarray, np.ndarray] | None = None
         self._before: tuple[np.ndarray, np.ndarray] | None = None
@@ -225,28 +226,32 @@ class HistogramPanel:
 
     def update(self, values: np.ndarray, theory: dict[str, Any] | None, caption: str, *,
                log_y: bool = False, overlay: bool = False) -> bool:
-        """Draw ``values``; returns False when nothing changed (no new bytes)."""
+        """Show ``values``; returns False when the picture is unchanged (no new bytes).
+
+        The caption is HTML beside the image, so a new caption alone draws nothing."""
         same_data = self._values is not None and self._values.shape == values.shape and \
             np.array_equal(self._values, values)
-        if same_data:
-            # before == after for this edit: the overlay shows the current histogram
-            moved = self._before is not self._cur
-            self._before = self._cur
-            if not (overlay and moved) and (repr(theory), log_y, overlay, caption) == self._last:
-                return False
-        else:
-            self._before = self._cur
+        self._before = self._cur  # "before this edit"
+        if not same_data:
             lo, hi = robust_range(values, theory)
             edges, dens, outside = histogram(values, lo, hi, n_bins(values.size))
             self._cur = (edges, dens)
             self._outside = outside
             self._values = values
             self._range = (lo, hi)
-        self._last = (repr(theory), log_y, overlay, caption)
-        self._draw(theory, caption, log_y, overlay)
+        note = (f" <span style='color:#a60'>({self._outside:,} beyond the x-range)</span>"
+                if self._outside else "")
+        if self.caption.value != caption + note:
+            self.caption.value = caption + note
+        key = (_digest(self._cur), _digest(self._before) if overlay else None, repr(theory),
+               log_y)
+        if key == self._last:
+            return False
+        self._last = key
+        self._draw(theory, log_y, overlay)
         return True
 
-    def _draw(self, theory: dict[str, Any] | None, caption: str, log_y: bool, overlay: bool):
+    def _draw(self, theory: dict[str, Any] | None, log_y: bool, overlay: bool) -> None:
         if self._cur is None:
             return
         edges, dens = self._cur
@@ -281,8 +286,6 @@ class HistogramPanel:
         self.bars.set_data(dens, edges, bottom)
         if before is not None:
             self.prev.set_data(before[1], before[0], bottom)
-        self.caption.value = caption + (f" <span style='color:#a60'>({self._outside:,} beyond "
-                                        f"the x-range)</span>" if self._outside else "")
         self.image.value = self.render()
         self.renders += 1
 
@@ -301,6 +304,10 @@ class HistogramPanel:
         buf = io.BytesIO()
         img.convert("RGB").save(buf, format="png", compress_level=1)
         return buf.getvalue()
+
+
+def _digest(hist: tuple[np.ndarray, np.ndarray] | None) -> bytes | None:
+    return None if hist is None else hist[0].tobytes() + hist[1].tobytes()
 
 
 __all__ = ["HistogramPanel", "robust_range", "histogram", "theory_pdf", "statistics",

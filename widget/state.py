@@ -99,6 +99,8 @@ def normalize_input(obj: Any) -> tuple[dict[str, Any], str, Any, Any]:
 def canonical(config: dict[str, Any], fmt: str) -> tuple[dict[str, Any], Any]:
     """Validate ``config``; return its full form (every key, in Keras's order) and the
     unbuilt layer. Raises ``ConfigError``."""
+    if fmt == KERAS3 and "module" not in config:  # read it as Keras 3 even without a dtype
+        config = {"module": "keras.layers", **config}
     layer = engine.deserialize(config)
     if not isinstance(layer, engine.Layer):
         raise ConfigError("class_name", "LayerEditor edits one layer; this config is a "

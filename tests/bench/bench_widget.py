@@ -92,6 +92,10 @@ def bench_leaks(n=100):
 
 def main():
     print(f"python {sys.version.split()[0]}, OPENBLAS_NUM_THREADS=1")
+    t = time.perf_counter()
+    LayerEditor({"class_name": "Dense", "config": {"units": 32}})
+    print(f"first editor in the process (cold: font cache, first draw) "
+          f"{ms(time.perf_counter() - t)}")
     for case in CASES:
         bench_case(*case)
     bench_leaks()
