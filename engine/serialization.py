@@ -276,7 +276,8 @@ def serialize(obj: Any, format: str = KERAS3) -> Any:
         return {"class_name": cls.__name__, "config": config}
     out: dict[str, Any] = {
         "module": cls.keras_module if builtin else cls.__module__,
-        "class_name": cls.__name__,
+        # Keras 3 writes the exported name for a few classes (GroupQueryAttention)
+        "class_name": (builtin and cls.__dict__.get("keras3_class_name")) or cls.__name__,
         "config": config,
         "registered_name": None if builtin else cls.__name__,
     }

@@ -458,6 +458,7 @@ class GroupedQueryAttention(_HeadsAttention):
     """
 
     aliases = ("GroupQueryAttention",)
+    keras3_class_name = "GroupQueryAttention"
     keras_formats = (KERAS3,)
     fields = (
         Int("head_dim", REQUIRED, "Size of each attention head.", min=1),

@@ -91,7 +91,8 @@ def _call(layer: Any, xs: list[Any], spec: Spec, mask: Any, training: bool) -> l
 def _jsonable(x: Any) -> Any:
     return json.loads(json.dumps(x, default=lambda o: o.item() if hasattr(o, "item") else
                                  list(o) if isinstance(o, tuple) else
-                                 dict(o) if hasattr(o, "keys") else str(o)))
+                                 dict(o) if hasattr(o, "keys") else
+                                 o.as_list() if hasattr(o, "as_list") else str(o)))
 
 
 def _strip_k3_keys(x: Any) -> Any:
