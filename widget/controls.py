@@ -287,8 +287,12 @@ class Form:
 
     def rows_for(self, cls: type, cfg: dict[str, Any], prefix: str = "",
                  nested: bool = False) -> list[widgets.Widget]:
-        return [self.row(f, cfg.get(f.key_for(self.format), cfg.get(f.name)), prefix + f.name)
+        return [self.row(f, cfg.get(self.key(f), cfg.get(f.name)), prefix + self.key(f))
                 for f in self.visible(cls)]
+
+    def key(self, f: Field) -> str:
+        """The field's config key in this format (Keras 2 calls some keys differently)."""
+        return f.key_for(self.format)
 
     def row(self, f: Field, value: Any, path: str) -> FieldRow:
         self.specs[path] = f
@@ -297,12 +301,12 @@ class Form:
             self.controls[path] = ctl
             self.controls[f"{path}.class_name"] = ctl.dropdown
             ctl.observe(self._reporter(path, lambda v: v), "value")
-            row = FieldRow(f.name, f.doc, ctl.dropdown, path, extra=ctl)
+            row = FieldRow(path.rsplit(".", 1)[-1], f.doc, ctl.dropdown, path, extra=ctl)
         else:
             ctl, to_config = make_control(f, value)
             self.controls[path] = ctl
             ctl.observe(self._reporter(path, to_config), "value")
-            row = FieldRow(f.name, f.doc, ctl, path)
+            row = FieldRow(path.rsplit(".", 1)[-1], f.doc, ctl, path)
         ctl.add_class("layerlab-control")
         self.rows[path] = row
         return row

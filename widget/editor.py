@@ -103,6 +103,8 @@ class LayerEditor:
         """Set the field at ``path`` (``"units"``, ``"kernel_initializer.config.scale"``,
         ``"class_name"``) to ``value``, as typing it in its control would. Returns whether
         it was applied; a bad value shows its error and keeps the last good state."""
+        if path.startswith("config."):
+            path = path[len("config."):]
         return self._run(lambda: self._state.try_set(path, value), path, value)
 
     def on_change(self, callback: Callable[[dict[str, Any]], Any]) -> None:
@@ -334,7 +336,7 @@ class LayerEditor:
         inner = config["config"]
         main, more = [], []
         for f in form.visible(cls):
-            row = form.row(f, inner.get(f.key_for(form.format), inner.get(f.name)), f.name)
+            row = form.row(f, inner.get(form.key(f), inner.get(f.name)), form.key(f))
             (more if f.name in BASE_FIELDS or f.kind == "json" else main).append(row)
         self.main_fields.children = main
         self.more_fields.children = more

@@ -188,7 +188,7 @@ def field_at(config: dict[str, Any], path: str) -> Field | None:
     while i < len(parts):
         if cls is None:
             return None
-        spec = next((f for f in cls.all_fields() if f.name == parts[i]), None)
+        spec = next((f for f in cls.all_fields() if parts[i] in _keys(f)), None)
         if spec is None:
             return None
         node = node.get(parts[i]) if isinstance(node, dict) else None
@@ -216,11 +216,17 @@ def switch_class(old: dict[str, Any] | None, class_name: Any, *, kind: str) -> A
     for f in cls.all_fields():
         if kind == "layer" and f.name in ("name", "batch_input_shape"):
             continue
-        if f.name in old_cfg and _accepts(f, old_cfg[f.name]):
-            carried[f.name] = copy.deepcopy(old_cfg[f.name])
+        old_key = next((k for k in _keys(f) if k in old_cfg), None)
+        if old_key is not None and _accepts(f, old_cfg[old_key]):
+            carried[f.name] = copy.deepcopy(old_cfg[old_key])
         elif f.required:
             carried[f.name] = placeholder(f)
     return {"class_name": class_name, "config": carried}
+
+
+def _keys(f: Field) -> tuple[str, ...]:
+    """Every config key of a field: its name, per-format names, aliases."""
+    return (f.name, *f.names.values(), *f.aliases)
 
 
 def _accepts(f: Field, value: Any) -> bool:

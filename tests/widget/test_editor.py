@@ -409,3 +409,13 @@ def test_user_input_shape_is_kept_for_the_class_and_inferred_for_another():
     assert ed.sample.shape == (16, 10)
     assert ed.set("class_name", "Conv2D"), ed.error
     assert ed.sample.shape == (16, 32, 32, 3)
+
+
+def test_keras2_keys_are_the_paths_of_a_keras2_config():
+    if registry.lookup("layer", "LeakyReLU") is None:
+        pytest.skip("LeakyReLU not in the engine yet")
+    ed = LayerEditor({"class_name": "LeakyReLU", "config": {"alpha": 0.1}})
+    assert "alpha" in ed.controls and "negative_slope" not in ed.controls
+    ed.controls["alpha"].value = 0.5
+    assert ed.error is None and ed.config["config"]["alpha"] == 0.5
+    assert ed.set("config.alpha", 0.25) and ed.layer.values["negative_slope"] == 0.25
