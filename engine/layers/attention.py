@@ -48,8 +48,9 @@ def masked_softmax(scores: Array, mask: Array | None, zero_masked: bool) -> Arra
     when ``zero_masked``)."""
     if mask is not None:
         scores = np.where(mask, scores, np.asarray(_NEG, dtype=scores.dtype))
-    e = np.exp(scores - scores.max(axis=-1, keepdims=True))
-    p = e / e.sum(axis=-1, keepdims=True)
+    p = scores - scores.max(axis=-1, keepdims=True)  # a new array: in-place from here on
+    np.exp(p, out=p)
+    p /= p.sum(axis=-1, keepdims=True)
     if mask is not None and zero_masked:
         p = np.where(mask, p, np.asarray(0, dtype=p.dtype))
     return p
@@ -119,17 +120,20 @@ class _Projection(Layer):
     def apply_in(self, x: Array) -> Array:
         """``x (..., dim)`` -> ``(..., *kernel_shape[1:])``."""
         k = self.kernel.value
-        y = (x.reshape(-1, x.shape[-1]) @ k.reshape(k.shape[0], -1)).reshape(
-            x.shape[:-1] + k.shape[1:])
-        return y if self.bias is None else y + self.bias.value
+        y = x.reshape(-1, x.shape[-1]) @ k.reshape(k.shape[0], -1)
+        if self.bias is not None:
+            y += self.bias.value.reshape(-1)
+        return y.reshape(x.shape[:-1] + k.shape[1:])
 
     def apply_out(self, x: Array, n_in: int) -> Array:
         """``x (..., *kernel_shape[:n_in])`` -> ``(..., *kernel_shape[n_in:])``."""
         k = self.kernel.value
         lead = x.shape[:x.ndim - n_in]
         k2 = k.reshape(math.prod(k.shape[:n_in]), -1)
-        y = (x.reshape(-1, k2.shape[0]) @ k2).reshape(lead + k.shape[n_in:])
-        return y if self.bias is None else y + self.bias.value
+        y = x.reshape(-1, k2.shape[0]) @ k2
+        if self.bias is not None:
+            y += self.bias.value.reshape(-1)
+        return y.reshape(lead + k.shape[n_in:])
 
 
 class _OutputShape(Field):
