@@ -68,6 +68,44 @@ class ActivationFn:
     __hash__ = object.__hash__
 
 
+class LayerActivation(ActivationFn):
+    """A weightless layer used as an activation: Keras takes a layer object there (Keras 2
+    also the class names ``ReLU``, ``LeakyReLU``, ``ELU``, ``Softmax``, ``ThresholdedReLU``);
+    it is written as the layer's own config dict."""
+
+    def __init__(self, layer: Any):
+        super().__init__(type(layer).__name__, layer, custom=True)
+        self.layer = layer
+
+    def __call__(self, x: Any, **kwargs: Any) -> Array:
+        return self.layer(x)
+
+    def serialize(self, fmt: str) -> Any:
+        from .serialization import serialize
+
+        out = serialize(self.layer, fmt)
+        out.pop("build_config", None)  # Keras writes none for an activation layer
+        return out
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, LayerActivation) and type(other.layer) is type(self.layer) \
+            and other.layer.get_config() == self.layer.get_config()
+
+    __hash__ = object.__hash__
+
+
+#: layer class names Keras 2's activations.get takes (as a layer of that class)
+K2_LAYER_NAMES = ("ReLU", "LeakyReLU", "ELU", "Softmax", "ThresholdedReLU")
+
+
+def _layer_activation(layer: Any, path: str) -> LayerActivation:
+    if type(layer).__name__ == "PReLU":
+        raise ConfigError(path, "a PReLU layer as an activation has weights of its own, which "
+                          "layerlab does not track inside another layer; put a PReLU layer "
+                          "after this one instead")
+    return LayerActivation(layer)
+
+
 # -- the math ------------------------------------------------------------------------
 
 
@@ -266,6 +304,8 @@ def _from_string(name: str, path: str) -> ActivationFn:
     if custom is not None:
         return _from_callable(custom, path, name)
     fmt = registry.current_format()
+    if fmt == KERAS2 and name in K2_LAYER_NAMES + ("PReLU",):
+        return _from_layer_dict({"class_name": name, "config": {}}, path)
     if fmt == KERAS2 and name == "hard_sigmoid":
         return _K2_HARD_SIGMOID
     if fmt == KERAS2 and name == "swish":
@@ -279,9 +319,17 @@ def _from_string(name: str, path: str) -> ActivationFn:
     return fn
 
 
+def _from_layer_dict(value: dict[str, Any], path: str) -> LayerActivation:
+    from .serialization import deserialize_object
+
+    return _layer_activation(deserialize_object(value, kind="layer", path=path), path)
+
+
 def _from_callable(value: Any, path: str, name: str | None) -> ActivationFn:
     if isinstance(value, ActivationFn):
         return value
+    if getattr(type(value), "registry_kind", None) == "layer":
+        return _layer_activation(value, path)
     if callable(value):
         return ActivationFn(name or getattr(value, "__name__", "custom"), value, custom=True)
     raise ConfigError(path, f"expected an activation name, got {describe(value)}")
@@ -295,6 +343,11 @@ def from_function_dict(value: dict[str, Any], path: str) -> ActivationFn:
                                 "code from a config. Define the function in your code and pass "
                                 "it by name in custom_objects.")
     name = value.get("config")
+    if cls != "function" and isinstance(cls, str) and isinstance(name, dict):
+        # a layer used as an activation: {'class_name': 'LeakyReLU', 'config': {...}}
+        if getattr(registry.custom_objects().get(cls), "registry_kind", None) == "layer" or (
+                cls in K2_LAYER_NAMES + ("PReLU",) and registry.lookup("layer", cls)):
+            return _from_layer_dict(value, path)
     if not isinstance(name, str):
         raise ConfigError(f"{path}.config", f"expected the function's name, got "
                           f"{describe(name)}")
@@ -309,4 +362,4 @@ def from_function_dict(value: dict[str, Any], path: str) -> ActivationFn:
 registry.set_string_resolver("activation", _from_string)
 registry.set_resolver("activation", _from_callable)
 
-__all__ = ["ActivationFn", "get", "names", "BUILTINS", "erf", "KERAS2", "KERAS3"]
+__all__ = ["ActivationFn", "LayerActivation", "get", "names", "BUILTINS", "erf", "KERAS2", "KERAS3"]

@@ -16,6 +16,7 @@ from scipy import special
 import engine
 from engine import ConfigError, UnsafeConfigError, activations, registry
 from engine.fields import KERAS2, KERAS3
+from engine.layers.core import Dense
 
 
 def _table(fmt: str):
@@ -317,3 +318,55 @@ def test_custom_activation_by_name_and_by_function_dict():
         "units": 16, "activation": "relu", "kernel_initializer": "identity"}},
         custom_objects={"relu": my_act})
     np.testing.assert_allclose(layer(X), 3 * X, rtol=1e-6)
+
+
+# -- layers used as activations (values and dicts from keras 3.15.1 / tf_keras 2.21) --------
+
+XL = np.linspace(-3, 3, 8, dtype="float32").reshape(2, 4)
+POS = [0.4285714328289032, 1.2857142686843872, 2.142857074737549, 3.0]
+
+
+def test_keras2_layer_class_names_as_activations():
+    layer = engine.deserialize({"class_name": "Dense", "config": {
+        "units": 4, "activation": "LeakyReLU", "kernel_initializer": "identity"}})
+    np.testing.assert_allclose(layer(XL), [[-0.9000000357627869, -0.6428571343421936,
+                                            -0.3857142925262451, -0.12857143580913544], POS],
+                               rtol=1e-6)
+    act = layer.get_config(KERAS2)["activation"]
+    assert list(act) == ["class_name", "config"] and act["class_name"] == "LeakyReLU"
+    assert act["config"]["name"].startswith("leaky_re_lu")  # tf_keras: 'leaky_re_lu'
+    assert {k: v for k, v in act["config"].items() if k != "name"} == {
+        "trainable": True, "dtype": "float32", "alpha": 0.30000001192092896}
+    elu = engine.deserialize({"class_name": "Dense", "config": {
+        "units": 4, "activation": {"class_name": "ELU", "config": {"alpha": 0.5}},
+        "kernel_initializer": "identity"}})
+    np.testing.assert_allclose(elu(XL), [[-0.47510647773742676, -0.4413404166698456,
+                                          -0.3617734909057617, -0.17428046464920044], POS],
+                               rtol=1e-6)
+    assert elu.get_config(KERAS2)["activation"]["config"]["alpha"] == 0.5
+    # Keras 3 takes no layer class names as strings
+    with pytest.raises(ConfigError, match="unknown activation 'LeakyReLU'"):
+        engine.deserialize({"module": "keras.layers", "class_name": "Dense",
+                            "config": {"units": 4, "activation": "LeakyReLU"}})
+
+
+def test_a_layer_object_as_activation_round_trips_in_keras3_form():
+    from engine.layers.activation import LeakyReLU
+
+    layer = Dense(4, activation=LeakyReLU(negative_slope=0.1), kernel_initializer="identity")
+    want = [[-0.30000001192092896, -0.2142857164144516, -0.12857143580913544,
+             -0.04285714402794838], POS]
+    np.testing.assert_allclose(layer(XL), want, rtol=1e-6)
+    act = layer.get_config()["activation"]
+    assert {k: act[k] for k in ("module", "class_name", "registered_name")} == {
+        "module": "keras.layers", "class_name": "LeakyReLU", "registered_name": None}
+    assert act["config"]["negative_slope"] == 0.1 and "build_config" not in act
+    assert [w.path for w in layer.weights] == [f"{layer.name}/kernel", f"{layer.name}/bias"]
+    again = engine.deserialize(engine.serialize(layer))
+    np.testing.assert_allclose(again(XL), want, rtol=1e-6)
+
+
+def test_prelu_as_activation_is_refused():
+    with pytest.raises(ConfigError, match=r"^config.activation: a PReLU layer"):
+        engine.deserialize({"class_name": "Dense", "config": {"units": 4,
+                                                              "activation": "PReLU"}})
