@@ -64,9 +64,13 @@ def uniform(rng: np.random.Generator, shape, low: float, high: float,
             dtype: np.dtype = _F64) -> np.ndarray:
     """U[low, high) in float64: the stream of ``rng.uniform(low, high, shape)`` (so seeded
     values stay the same) without its per-call parameter broadcasting."""
-    out = rng.random(shape)
-    out *= high - low
-    out += low
+    r = rng.random(shape)
+    r *= high - low
+    if dtype == _F64 or dtype.kind != "f":
+        r += low
+        return r
+    out = np.empty(shape, dtype=dtype)  # the sum computed in float64, rounded once
+    np.add(r, low, out=out, casting="same_kind")
     return out
 
 
