@@ -828,27 +828,12 @@ def _conv_out_len(n: int, k: int, s: int, d: int, padding: str) -> int:
 
 def conv_nd(x: Array, w: Array, strides: Sequence[int], padding: str,
             dilation: Sequence[int]) -> Array:
-    """Channels-last N-D convolution (TF 'same'/'valid'): ``x (N, *sp, C)``,
-    ``w (*k, C, F)`` -> ``(N, *out, F)``; one im2col product, no loop over pixels."""
-    rank = w.ndim - 2
-    ks = w.shape[:rank]
-    sp = x.shape[1:1 + rank]
-    outs = [_conv_out_len(n, k, s, d, padding) for n, k, s, d in zip(sp, ks, strides, dilation)]
-    if padding == "same":
-        pads = []
-        for n, k, s, d, o in zip(sp, ks, strides, dilation, outs):
-            total = max((o - 1) * s + (k - 1) * d + 1 - n, 0)
-            pads.append((total // 2, total - total // 2))
-        if any(p != (0, 0) for p in pads):
-            x = np.pad(x, [(0, 0)] + pads + [(0, 0)])
-    cols = []
-    for offs in np.ndindex(*ks):
-        sl = tuple(slice(o * d, o * d + (n - 1) * s + 1, s)
-                   for o, d, n, s in zip(offs, dilation, outs, strides))
-        cols.append(x[(slice(None),) + sl])
-    patches = cols[0] if len(cols) == 1 else np.concatenate(cols, axis=-1)
-    y = patches.reshape(-1, patches.shape[-1]) @ w.reshape(-1, w.shape[-1])
-    return y.reshape((x.shape[0], *outs, w.shape[-1]))
+    """Channels-last N-D convolution with TF 'same'/'valid' padding: ``x (N, *sp, C)``,
+    ``w (*k, C, F)`` -> ``(N, *out, F)`` (the conv module's im2col kernel)."""
+    from . import conv as _conv
+
+    pads = _conv.conv_paddings(x.shape[1:-1], w.shape[:-2], strides, dilation, padding)
+    return np.ascontiguousarray(_conv.conv_nd(x, w, strides, dilation, pads))
 
 
 class _ConvLSTMCell(_Cell):
