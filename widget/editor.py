@@ -19,7 +19,7 @@ import numpy as np
 
 from engine import ConfigError, registry
 
-from .controls import BASE_FIELDS, Form, control_layout, parse
+from .controls import BASE_FIELDS, Form, NestedControl, control_layout, parse, to_control
 from .plots import HistogramPanel, describe_theory, statistics, stats_table
 from .state import BuildResult, EditError, EditorState, error_field
 
@@ -93,7 +93,7 @@ class LayerEditor:
 
     @property
     def can_undo(self) -> bool:
-        return bool(self._state.undo_stack) or self._state.dirty
+        return bool(self._state.undo_stack) or self._state.dirty or self.error is not None
 
     @property
     def can_redo(self) -> bool:
@@ -114,6 +114,8 @@ class LayerEditor:
 
     def undo(self) -> bool:
         """Undo the last change (first, a pending bad edit). Returns whether one was undone."""
+        if self.error is not None and not self._state.dirty:  # the refused edit: dismiss it
+            return self._run(lambda: self._state.result, "undo", None)
         return self._run(self._state.undo, "undo", None)
 
     def redo(self) -> bool:
@@ -287,6 +289,10 @@ class LayerEditor:
         where = error_field(err.path) if isinstance(err, ConfigError) else \
             getattr(err, "path", "")
         row = self._row_for(where) or self._row_for(path if where == "" else "")
+        if not self._show_typed(path, value):
+            self._state.revert(path)  # the form shows the good value there: so does the draft
+            with self._form.hold():
+                self._form.sync(self._state.good["config"])
         self.error = message
         self._form.show_errors({row: message} if row else {})
         self.error_box.value = (
@@ -296,6 +302,28 @@ class LayerEditor:
         self.error_box.layout.display = "flex"
         self._update_buttons()
         self._emit("error", path, value)
+
+    def _show_typed(self, path: str, value: Any) -> bool:
+        """Leave a refused value visible in its control (as if typed there) when the control
+        can hold it; the draft keeps it until fixed or undone. False when it cannot."""
+        ctl, spec = self._form.controls.get(path), self._form.specs.get(path)
+        if ctl is None or spec is None or isinstance(ctl, NestedControl):
+            return False
+        shown = to_control(spec, value)
+        if ctl.value == shown:
+            return True
+        low, high = getattr(ctl, "min", None), getattr(ctl, "max", None)
+        if isinstance(shown, bool) != isinstance(ctl.value, bool) or \
+                not isinstance(shown, type(ctl.value)):
+            return False
+        if low is not None and high is not None and not low <= shown <= high:
+            return False  # a bounded box would clamp it and show another number
+        try:
+            with self._form.hold():
+                ctl.value = shown
+        except Exception:  # noqa: BLE001 - the control cannot show it
+            return False
+        return ctl.value == shown
 
     def _row_for(self, path: str) -> str | None:
         if not path:

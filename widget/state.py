@@ -172,6 +172,17 @@ def set_path(config: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
     return out
 
 
+def _without(config: dict[str, Any], path: str) -> dict[str, Any]:
+    """A copy of ``config`` without the key at ``path`` (an unknown key that was set)."""
+    out = copy.deepcopy(config)
+    node = out["config"]
+    parts = path.split(".")
+    for part in parts[:-1]:
+        node = node[part]
+    node.pop(parts[-1], None)
+    return out
+
+
 def _kind_of(config: dict[str, Any], path: str) -> str:
     spec = field_at(config, path)
     return spec.kind if spec is not None and spec.kind in _NESTED else "initializer"
@@ -476,6 +487,22 @@ class EditorState:
     def dirty(self) -> bool:
         """The draft holds an edit that did not build."""
         return self.draft != self.good
+
+    def revert(self, path: str) -> None:
+        """Put the good value back at ``path`` in the draft."""
+        try:
+            good = get_path(self.good, path)
+        except KeyError:
+            try:
+                self.draft = _without(self.draft, path)
+            except (KeyError, TypeError):
+                self.discard_draft()
+            return
+        try:
+            self.draft = set_path(self.draft, path, good) if path != "class_name" else \
+                copy.deepcopy(self.good)
+        except EditError:
+            self.discard_draft()
 
     def discard_draft(self) -> None:
         self.draft = copy.deepcopy(self.good)

@@ -205,8 +205,21 @@ def test_bad_value_typed_in_a_float_box(ed):
     good = ed.config
     ed.controls["kernel_initializer.config.scale"].value = -1.0
     assert "must be > 0" in ed.error and ed.config == good
+    assert ed.controls["kernel_initializer.config.scale"].value == -1.0  # as typed
+    ed.set("kernel_initializer.config.scale", -5.0)
+    assert ed.controls["kernel_initializer.config.scale"].value == -5.0
+    ed.set("units", -3)  # a bounded box cannot show it: it and the draft keep the good value
+    assert ed.controls["units"].value == 32 and "units" in ed.error
+
     ed.controls["kernel_initializer.config.scale"].value = 2.0
     assert ed.error is None and ed.config["config"]["kernel_initializer"]["config"]["scale"] == 2
+
+
+def test_refused_class_keeps_the_good_class_in_the_form(ed):
+    assert not ed.set("kernel_initializer", {"class_name": "Nope", "config": {}})
+    assert "unknown initializer 'Nope'" in ed.error
+    assert ed.controls["kernel_initializer.class_name"].value == "GlorotUniform"
+    assert ed.set("units", 5) and ed.error is None  # the draft did not keep the bad class
 
 
 def test_conflicting_combination_points_at_the_engine_field(ed):
