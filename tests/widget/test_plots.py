@@ -1,0 +1,82 @@
+"""The plot helpers: robust ranges, densities that line up with the theory, statistics."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import engine
+from widget.plots import (
+    HistogramPanel,
+    histogram,
+    n_bins,
+    robust_range,
+    statistics,
+    theory_pdf,
+)
+
+RNG = np.random.default_rng(0)
+
+
+def test_outliers_do_not_squash_the_range():
+    v = np.concatenate([RNG.standard_normal(10_000), [1e6, -1e6]])
+    lo, hi = robust_range(v)
+    assert -5 < lo < -2 and 2 < hi < 5
+    edges, dens, outside = histogram(v, lo, hi, 41)
+    assert outside >= 2
+    assert abs((dens * np.diff(edges)).sum() - (v.size - outside) / v.size) < 1e-9
+
+
+@pytest.mark.parametrize("value", [0.0, 1.0, -3.0])
+def test_constant_values_get_a_centred_bin(value):
+    v = np.full(100, value, np.float32)
+    lo, hi = robust_range(v, {"family": "constant", "value": value})
+    assert lo < value < hi
+    edges, dens, outside = histogram(v, lo, hi, n_bins(v.size))
+    i = int(np.argmax(dens))
+    assert outside == 0 and edges[i] < value < edges[i + 1]
+    assert abs((edges[i] + edges[i + 1]) / 2 - value) < 1e-6
+
+
+@pytest.mark.parametrize("init,shape", [
+    ("glorot_uniform", (64, 32)), ("he_normal", (64, 32)), ("random_normal", (40, 40)),
+    ("lecun_uniform", (3, 3, 8, 16)), ("orthogonal", (32, 32)),
+    ({"class_name": "VarianceScaling", "config": {"distribution": "untruncated_normal"}},
+     (50, 50)),
+])
+def test_the_theoretical_density_matches_the_histogram(init, shape):
+    obj = engine.registry.get_object("initializer", init, "init")
+    values = obj(shape)
+    theory = obj.theory(shape)
+    lo, hi = robust_range(values, theory)
+    edges, dens, _ = histogram(values, lo, hi, 31)
+    x, y = theory_pdf(theory, lo, hi)
+    assert abs(np.trapezoid(y, x) - 1.0) < 0.03  # a density over the shown range
+    centres = (edges[:-1] + edges[1:]) / 2
+    expected = np.interp(centres, x, y)
+    big = expected > 0.3 * expected.max()
+    assert np.median(np.abs(dens[big] - expected[big]) / expected[big]) < 0.25
+
+
+def test_statistics_dead_units():
+    y = RNG.standard_normal((8, 5))
+    y[:, 2] = 0.0
+    y = np.maximum(y, 0)
+    s = statistics(y, unit_axis=-1)
+    assert s["shape"] == (8, 5) and s["size"] == 40
+    assert s["dead"] >= 0.2 and 0.4 < s["zeros"] < 0.8
+    assert statistics(np.zeros(0))["size"] == 0
+
+
+def test_panel_redraws_only_when_the_picture_changes():
+    p = HistogramPanel("k")
+    v = RNG.standard_normal(1000).astype(np.float32)
+    assert p.update(v, None, "a")
+    png = bytes(p.image.value)
+    assert png.startswith(b"\x89PNG")
+    assert not p.update(v.copy(), None, "b")  # same data, new caption: no new bytes
+    assert p.caption.value.startswith("b")
+    assert p.update(v * 2, None, "b") and bytes(p.image.value) != png
+    assert p.update(v * 2, None, "b", log_y=True)
+    assert p.ax.get_yscale() == "log"
+    assert p.renders == 3
