@@ -23,7 +23,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = ROOT / "notebooks" / "01_quickstart.ipynb"
-CHROMIUM = "/usr/bin/chromium"
+CHROMIUM = os.environ.get("LAYERLAB_CHROMIUM", "/usr/bin/chromium")
 
 
 def _missing() -> str | None:
