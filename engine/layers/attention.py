@@ -96,6 +96,35 @@ def combine_masks(t: int, s: int, *, query_mask=None, value_mask=None, key_mask=
     return auto
 
 
+_pool = None
+
+
+def run_batch_parallel(fn, batch: int, arrays: tuple, flops: float) -> tuple:
+    """``fn(*arrays)`` -> a tuple of arrays (or None), computed on slices of the batch in
+    the conv module's worker threads when the job is big (NumPy releases the GIL in its
+    products; BLAS itself runs one thread). Arrays whose first axis is not the batch are
+    passed whole; the results are joined along axis 0."""
+    from . import conv as _conv
+
+    global _pool
+    n = min(_conv.THREADS, batch)
+    if n <= 1 or flops < _conv.PARALLEL_FLOPS:
+        return fn(*arrays)
+    if _pool is None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _pool = ThreadPoolExecutor(_conv.THREADS, thread_name_prefix="layerlab-attention")
+    step = -(-batch // n)
+
+    def part(i: int) -> tuple:
+        return fn(*(a[i:i + step] if isinstance(a, np.ndarray) and a.ndim >= 3 and
+                    a.shape[0] == batch else a for a in arrays))
+
+    results = [f.result() for f in [_pool.submit(part, i) for i in range(0, batch, step)]]
+    return tuple(None if r[0] is None else np.concatenate(r, axis=0)
+                 for r in zip(*results))
+
+
 class _Projection(Layer):
     """A kernel (and bias) of an attention projection; run by its parent layer."""
 
@@ -383,19 +412,29 @@ class MultiHeadAttention(_HeadsAttention):
         key = value if key is None else self._cast(key)
         am, _ = self._masks(query, value, mask, query_mask, value_mask, key_mask,
                             attention_mask, use_causal_mask)
-        gate = None
-        if self._gate is not None:
-            gate = 1.0 / (1.0 + np.exp(-self._gate.apply_in(query)))
-        q = self._query.apply_in(query)
-        k = self._key.apply_in(key)
-        v = self._value.apply_in(value)
         fused = not self._keras2 and self.dropout == 0 and not return_attention_scores \
-            and q.ndim == 4
-        out, scores = self._attend(q, k, v, am, training, zero_masked=not self._keras2 and
-                                   not fused)
-        if gate is not None:
-            out = out * gate
-        y = self._output.apply_out(out, 2).astype(self.compute_dtype)
+            and query.ndim == 3
+        zero = not self._keras2 and not fused
+
+        def forward(query, key, value, am):
+            gate = None
+            if self._gate is not None:
+                gate = 1.0 / (1.0 + np.exp(-self._gate.apply_in(query)))
+            q = self._query.apply_in(query)
+            k = self._key.apply_in(key)
+            v = self._value.apply_in(value)
+            out, scores = self._attend(q, k, v, am, training, zero_masked=zero)
+            if gate is not None:
+                out = out * gate
+            y = self._output.apply_out(out, 2).astype(self.compute_dtype)
+            return y, (scores if return_attention_scores else None)
+
+        if training and self.dropout > 0:  # one random stream: no threads
+            y, scores = forward(query, key, value, am)
+        else:
+            flops = 4.0 * (query.size + key.size) * self.num_heads * self.key_dim
+            y, scores = run_batch_parallel(forward, query.shape[0], (query, key, value, am),
+                                           flops)
         if return_attention_scores:
             return [y, scores]
         return y

@@ -8,7 +8,9 @@ Measures the forward pass (inference) of
   (b) MultiHeadAttention(num_heads=8, key_dim=64) self-attention on x (16, 128, 512);
       target: no slower than Keras 3.
 Both layers get the same weights in both libraries, the outputs are compared, and each
-time is the median of REPEATS calls after a warm-up. When ``keras`` imports, Keras runs in
+time is the median of REPEATS calls after a warm-up, engine and Keras calls interleaved.
+BLAS runs one thread; large attention projections are split over the engine's worker
+threads (engine.layers.conv.THREADS), as convolutions are. When ``keras`` imports, Keras runs in
 the same process on the same input and the ratios are printed.
 """
 
@@ -31,17 +33,21 @@ sys.path.insert(0, str(ROOT))
 
 import engine  # noqa: E402
 
-REPEATS = 9
+REPEATS = 15
 
 
-def _median_ms(fn, repeats: int = REPEATS) -> float:
-    fn()  # warm-up
-    times = []
+def _median_ms(*fns, repeats: int = REPEATS) -> list[float]:
+    """Median wall time (ms) of each function; the functions run interleaved, so that a
+    busy machine slows all of them alike."""
+    for fn in fns:
+        fn()  # warm-up
+    times: list[list[float]] = [[] for _ in fns]
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(times)
+        for fn, ts in zip(fns, times):
+            t0 = time.perf_counter()
+            fn()
+            ts.append((time.perf_counter() - t0) * 1e3)
+    return [statistics.median(ts) for ts in times]
 
 
 def _keras():
@@ -61,15 +67,16 @@ def main() -> int:
     x = rng.standard_normal((32, 50, 64)).astype("float32")
     lstm = engine.deserialize({"class_name": "LSTM", "config": {"units": 128}})
     lstm.build(x.shape)
-    t_engine = _median_ms(lambda: lstm(x))
     t_keras = None
     if keras is not None:
         k = keras.layers.LSTM(128)
         k(x)
         k.set_weights(lstm.get_weights())
         diff = float(np.max(np.abs(np.asarray(k(x)) - lstm(x))))
-        t_keras = _median_ms(lambda: k(x))
+        t_engine, t_keras = _median_ms(lambda: lstm(x), lambda: k(x))
         print(f"LSTM max |engine - keras| = {diff:.2e}")
+    else:
+        (t_engine,) = _median_ms(lambda: lstm(x))
     rows.append(("LSTM(128), x (32, 50, 64)", t_engine, t_keras, 3.0))
 
     # (b) MultiHeadAttention(8, 64) on (16, 128, 512)
@@ -77,15 +84,16 @@ def main() -> int:
     mha = engine.deserialize({"class_name": "MultiHeadAttention",
                               "config": {"num_heads": 8, "key_dim": 64}})
     mha(q, q)
-    t_engine = _median_ms(lambda: mha(q, q))
     t_keras = None
     if keras is not None:
         k = keras.layers.MultiHeadAttention(num_heads=8, key_dim=64)
         k(q, q)
         k.set_weights(mha.get_weights())
         diff = float(np.max(np.abs(np.asarray(k(q, q)) - mha(q, q))))
-        t_keras = _median_ms(lambda: k(q, q))
+        t_engine, t_keras = _median_ms(lambda: mha(q, q), lambda: k(q, q))
         print(f"MHA max |engine - keras| = {diff:.2e}")
+    else:
+        (t_engine,) = _median_ms(lambda: mha(q, q))
     rows.append(("MultiHeadAttention(8, 64), x (16, 128, 512)", t_engine, t_keras, 1.0))
 
     print(f"\n{'case':48s} {'engine ms':>10s} {'keras ms':>10s} {'speedup':>8s}  target")

@@ -351,3 +351,22 @@ def test_attention_fully_masked_query_rows():
     qm = np.array([[True, False, True]])
     _, s = mha(q, v, query_mask=qm, return_attention_scores=True)
     assert np.all(s[0, 0, 1] == 0) and np.allclose(s[0, 0, 0].sum(), 1)
+
+
+def test_mha_batch_parallel_path_equals_serial(monkeypatch):
+    from engine.layers import conv
+
+    rng = np.random.default_rng(5)
+    q, v = rng.standard_normal((5, 4, 6)).astype("float32"), \
+        rng.standard_normal((5, 3, 6)).astype("float32")
+    qm = rng.uniform(size=(5, 4)) > 0.3
+    am = rng.uniform(size=(5, 4, 3)) > 0.2
+    mha = layer("MultiHeadAttention", num_heads=2, key_dim=3, output_shape=[2, 2])
+    kw = {"query_mask": qm, "attention_mask": am, "use_causal_mask": True,
+          "return_attention_scores": True}
+    serial = mha(q, v, **kw)
+    monkeypatch.setattr(conv, "THREADS", 2)
+    monkeypatch.setattr(conv, "PARALLEL_FLOPS", 0)
+    par = mha(q, v, **kw)
+    for a, b in zip(serial, par):
+        np.testing.assert_array_equal(a, b)
