@@ -207,13 +207,14 @@ class LayerEditor:
         self.plots_box.add_class("layerlab-plots")
         self.stats = widgets.HTML(layout=widgets.Layout(width="100%"))
         self.stats.add_class("layerlab-stats-box")
-        plots = widgets.VBox([self.plots_box, self.stats], layout=widgets.Layout(
+        plots = widgets.VBox([self.plots_box], layout=widgets.Layout(
             flex="1 1 340px", min_width="240px"))
         body = widgets.HBox([form, plots], layout=_wrap(align_items="flex-start"))
         self.export_box = widgets.Textarea(continuous_update=False, layout=widgets.Layout(
             width="100%", height="14em", display="none"))
         self.export_box.add_class("layerlab-export")
-        self.view = widgets.VBox([head, tools, options, self.error_box, body, self.export_box],
+        self.view = widgets.VBox([head, tools, options, self.error_box, body, self.stats,
+                                  self.export_box],
                                  layout=widgets.Layout(width="100%", max_width="1200px"))
         self.view.add_class("layerlab-editor")
 

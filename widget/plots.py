@@ -203,7 +203,7 @@ class HistogramPanel:
         (self.pdf,) = ax.plot([], [], color=THEORY_COLOR, lw=1.4)
         ax.yaxis.set_major_locator(NullLocator())
         ax.yaxis.set_minor_locator(NullLocator())
-        ax.tick_params(labelsize=7, length=2, pad=1)
+        ax.tick_params(labelsize=8, length=2, pad=1)
         ax.yaxis.set_visible(False)
         # No axis label is drawn, so skip placing it (it measures every tick label again).
         ax.xaxis._update_label_position = lambda renderer: None  # type: ignore[method-assign]
