@@ -14,7 +14,6 @@ row) else ``(3u,)``; ConvLSTM kernel ``(*kernel_size, in, 4f)``.
 from __future__ import annotations
 
 import copy
-import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -586,6 +585,7 @@ def run_recurrence(cell: _Cell, x: Array, states: list[Array], mask: Array | Non
         xp = cell._project(np.ascontiguousarray(xt))
         out_shape = (b,) + cell.output_step_shape(step_shape)
         prev = np.zeros(out_shape, dtype=x.dtype)
+        zero = np.zeros((), dtype=x.dtype)
         outs = np.empty((t,) + out_shape, dtype=x.dtype) if return_sequences else None
         for i in range(t):
             out, new = cell._step(xp[i], states)
@@ -593,7 +593,7 @@ def run_recurrence(cell: _Cell, x: Array, states: list[Array], mask: Array | Non
                 m = mt[i].reshape((b,) + (1,) * (out.ndim - 1))
                 new = [np.where(m.reshape((b,) + (1,) * (n.ndim - 1)), n, s)
                        for n, s in zip(new, states)]
-                out = np.where(m, out, 0.0 if zero_output_for_mask else prev)
+                out = np.where(m, out, zero if zero_output_for_mask else prev)
             states = new
             prev = out
             if outs is not None:
@@ -1258,4 +1258,4 @@ class TimeDistributed(Layer):
 
 __all__ = ["SimpleRNNCell", "LSTMCell", "GRUCell", "StackedRNNCells", "RNN", "SimpleRNN",
            "LSTM", "GRU", "Bidirectional", "TimeDistributed", "ConvLSTM1D", "ConvLSTM2D",
-           "ConvLSTM3D", "conv_nd", "run_recurrence", "set_weight_paths", "math"]
+           "ConvLSTM3D", "conv_nd", "run_recurrence", "set_weight_paths"]
