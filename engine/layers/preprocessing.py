@@ -19,8 +19,20 @@ from typing import Any
 import numpy as np
 
 from .. import registry
-from ..errors import describe
-from ..fields import KERAS2, KERAS3, REQUIRED, Axis, Bool, Choice, Float, Int, Json, Seed
+from ..errors import ConfigError, describe
+from ..fields import (
+    KERAS2,
+    KERAS3,
+    REQUIRED,
+    Axis,
+    Bool,
+    Choice,
+    Field,
+    Float,
+    Int,
+    Json,
+    Seed,
+)
 from .base import Layer
 from .resizing import DataFormat, crop_to_aspect, resize_images
 
@@ -494,7 +506,8 @@ def affine_transform(images: np.ndarray, matrix: np.ndarray, interpolation: str 
                      fill_mode: str = "reflect", fill_value: float = 0.0) -> np.ndarray:
     """Samples ``images`` (B, H, W, C) at ``matrix @ [x, y, 1]`` per output pixel.
 
-    ``matrix``: (B, 2, 3) maps output (x=col, y=row) to input coordinates. Fill modes as
+    ``matrix``: (B, 2, 3) maps output (x=col, y=row) to input coordinates; a (B, 3, 3)
+    matrix is projective (the result is divided by its third row). Fill modes as
     TensorFlow's ImageProjectiveTransform: reflect (d c b a | a b c d | d c b a), wrap,
     nearest (edge), constant (``fill_value``).
     """
@@ -502,7 +515,11 @@ def affine_transform(images: np.ndarray, matrix: np.ndarray, interpolation: str 
     ys, xs = np.meshgrid(np.arange(h, dtype=np.float64), np.arange(w, dtype=np.float64),
                          indexing="ij")
     coords = np.stack([xs, ys, np.ones_like(xs)], axis=-1)  # (H, W, 3)
-    src = np.einsum("bij,hwj->bhwi", matrix, coords)  # (B, H, W, 2): x, y
+    src = np.einsum("bij,hwj->bhwi", matrix, coords)  # (B, H, W, 2 or 3): x, y (, k)
+    if matrix.shape[1] == 3:  # projective: divide by the third coordinate
+        with np.errstate(divide="ignore", invalid="ignore"):
+            src = src[..., :2] / src[..., 2:]
+        src = np.where(np.isfinite(src), src, -1.0e9)  # k == 0: outside the image
     sx = _map_coord(src[..., 0], w, fill_mode)
     sy = _map_coord(src[..., 1], h, fill_mode)
     bidx = np.arange(b)[:, None, None]
@@ -1118,3 +1135,566 @@ class RandomSharpness(_ColorLayer):
                 smooth += weight * padded[:, dy:dy + h, dx:dx + w]
         out = x + (1.0 - f.astype(np.float32)) * (smooth - x)
         return np.clip(out, *self.value_range)
+
+
+# -- Keras 3 augmentation layers added with the colour ones -----------------------------
+
+
+class _LayerConfigs(Field):
+    """A non-empty list of nested layer configs (Pipeline.layers)."""
+
+    kind = "layer_list"
+
+    def expected(self) -> str:
+        return "a list of layer configs"
+
+    def _check(self, value: Any, path: str) -> list:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(path, f"expected a list of layer configs, got {describe(value)}")
+        out = []
+        for i, item in enumerate(value):
+            layer = registry.get_object("layer", item, f"{path}[{i}]")
+            if not isinstance(layer, Layer):
+                raise ConfigError(f"{path}[{i}]", f"expected a layer, got {describe(layer)}")
+            out.append(layer)
+        return out
+
+    def to_config(self, value: Any, fmt: str) -> Any:
+        from ..serialization import serialize
+
+        return [serialize(v, format=fmt) for v in value]
+
+
+def _nested_weight_paths(layer: Layer, prefix: str = "") -> None:
+    base = f"{prefix}{layer.name}"
+    for w in layer._weights:
+        w.path = f"{base}/{w.name}"
+    for sub in layer._sublayers:
+        _nested_weight_paths(sub, base + "/")
+
+
+class Pipeline(Layer):
+    """Applies ``layers`` one after the other (each one's output feeds the next), passing
+    ``training`` on; masks pass through layers that take one. Keras 3 only. Its config has
+    only ``layers`` and ``name``.
+
+    Input shape: the first layer's. Output shape: the last layer's. Weights: those of the
+    nested layers, in order.
+    """
+
+    keras_formats = (KERAS3,)
+    fields = (_LayerConfigs("layers", REQUIRED, "The layers to apply, first to last."),)
+
+    def _post_init(self) -> None:
+        self._sublayers = list(self.layers)
+
+    def build(self, input_shape):
+        shape = tuple(input_shape)
+        for layer in self.layers:
+            if not layer.built:
+                layer.build(shape)
+            shape = tuple(layer.compute_output_shape(shape))
+        _nested_weight_paths(self)  # Keras 3: pipeline/<layer>/<weight>
+
+    def call(self, inputs, training=False, mask=None):
+        x = inputs
+        for layer in self.layers:
+            kw: dict[str, Any] = {"training": training}
+            if mask is not None and ("mask" in layer._call_accepts or layer._call_var_kw):
+                kw["mask"] = mask
+            x = layer(x, **kw)
+            mask = layer.compute_mask(x, mask) if mask is not None else None
+        return x
+
+    def compute_output_shape(self, input_shape):
+        shape = tuple(input_shape)
+        for layer in self.layers:
+            shape = tuple(layer.compute_output_shape(shape))
+        return shape
+
+    def get_config(self, format: str = KERAS3) -> dict[str, Any]:
+        cfg = super().get_config(format)
+        return {"layers": cfg["layers"], "name": cfg["name"]}
+
+
+def _unit_factor(layer: Layer, field: str, value: Any) -> tuple:
+    """RandomShear's factors: f in [0, 1] gives (-f, f); a pair of values in [-1, 1] is
+    sorted (the number types are kept for the config)."""
+    items = list(value) if isinstance(value, (list, tuple)) else [value]
+    if len(items) not in (1, 2) or (isinstance(value, (list, tuple)) and len(items) != 2):
+        raise layer.config_error(field, f"expected a number or two numbers in [0, 1], got "
+                                 f"{describe(value)}")
+    low = -1 if len(items) == 2 else 0  # Keras writes [-f, f]: read it back
+    for v in items:
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not low <= v <= 1:
+            raise layer.config_error(field, f"expected numbers in [{low}, 1], got "
+                                     f"{describe(value)}")
+    if len(items) == 2:
+        return tuple(sorted(items))
+    f = abs(items[0])
+    return (-f, f)
+
+
+class RandomShear(_ColorLayer):
+    """Training: shears each image about the top-left corner: the output pixel ``(x, y)``
+    reads the input at ``(x + sx * y, sy * x + y)``, with ``sx``, ``sy`` drawn from the
+    factor ranges and one random sign per image (Keras 3's matrix), filled per
+    ``fill_mode``. Inference: identity.
+
+    Input/output shape: ``(batch, H, W, C)`` or ``(H, W, C)``. No weights.
+    """
+
+    fields = (
+        DataFormat(),
+        Json("x_factor", 0.0, "Horizontal shear: f in [0, 1] for [-f, f], or [lower, upper]."),
+        Json("y_factor", 0.0, "Vertical shear: f in [0, 1] for [-f, f], or [lower, upper]."),
+        Choice("fill_mode", "reflect", "How points outside the input are filled.",
+               choices=_FILL_MODES),
+        _INTERP2,
+        Seed(),
+        Float("fill_value", 0.0, "Value used by fill_mode='constant'."),
+    )
+
+    def _post_init(self) -> None:
+        super()._post_init()
+        self._shear = {f: _unit_factor(self, f, self._values[f]) for f in ("x_factor",
+                                                                         "y_factor")}
+
+    def get_config(self, format: str = KERAS3) -> dict[str, Any]:
+        cfg = super().get_config(format)
+        for f, pair in self._shear.items():
+            cfg[f] = list(pair)
+        return cfg
+
+    def _augment(self, x):
+        n = x.shape[0]
+        sign = np.where(self._rng.uniform(size=n) > 0.5, -1.0, 1.0)
+        sy = self._rng.uniform(*self._shear["y_factor"], size=n).astype(np.float32) * sign
+        sx = self._rng.uniform(*self._shear["x_factor"], size=n).astype(np.float32) * sign
+        one, zero = np.ones(n), np.zeros(n)
+        mats = np.stack([np.stack([one, sx, zero], -1), np.stack([sy, one, zero], -1)], 1)
+        return affine_transform(x, mats, self.interpolation, self.fill_mode, self.fill_value)
+
+
+def rgb_to_hsv(x: np.ndarray) -> np.ndarray:
+    """RGB (last axis) to HSV with hue in [0, 1) (Keras's / TensorFlow's formula)."""
+    x = np.where(np.abs(x) < np.finfo(x.dtype).eps, 0, x).astype(x.dtype, copy=False)
+    r, g, b = x[..., 0], x[..., 1], x[..., 2]
+    value = np.maximum(np.maximum(r, g), b)
+    rng = value - np.minimum(np.minimum(r, g), b)
+    one = np.ones((), x.dtype)
+    sat = np.where(value > 0, rng / np.where(value > 0, value, one), 0)
+    norm = one / (6 * np.where(rng > 0, rng, one))
+    hue = np.where(value == g, norm * (b - r) + np.float32(2.0 / 6.0),
+                   norm * (r - g) + np.float32(4.0 / 6.0))
+    hue = np.where(value == r, norm * (g - b), hue)
+    hue = np.where(rng > 0, hue, 0) + (hue < 0).astype(x.dtype)
+    return np.stack([hue, sat, value], axis=-1).astype(x.dtype, copy=False)
+
+
+def hsv_to_rgb(x: np.ndarray) -> np.ndarray:
+    """HSV (last axis, hue in [0, 1)) to RGB (Keras's / TensorFlow's formula)."""
+    h, s, v = x[..., 0], x[..., 1], x[..., 2]
+    dh = np.mod(h, 1.0) * 6
+    planes = [np.clip(np.abs(dh - 3) - 1, 0, 1), np.clip(2 - np.abs(dh - 2), 0, 1),
+              np.clip(2 - np.abs(dh - 4), 0, 1)]
+    return np.stack([v * ((1 - s) + s * d) for d in planes], axis=-1).astype(x.dtype)
+
+
+class RandomHue(_ColorLayer):
+    """Training (RGB): shifts the hue by ``±u / 2`` of a turn (u drawn from the factor
+    range, a random sign per image), in HSV space with the values mapped to [0, 1] and
+    the result clipped. Inference: identity.
+
+    Input/output shape: ``(batch, H, W, 3)`` or ``(H, W, 3)``. No weights.
+    """
+
+    k3_factor_fields = {"factor": (0.0, 1.0)}
+    fields = (
+        DataFormat(),
+        Json("factor", REQUIRED, "Hue shift range: f for [0, f], or [lower, upper] in [0, 1]."),
+        Json("value_range", [0, 255], "Range of the pixel values."),
+        Seed(),
+    )
+
+    def _shift(self, x: np.ndarray, lo: float, hi: float) -> np.ndarray:
+        n = x.shape[0]
+        sign = np.where(self._rng.uniform(size=n) > 0.5, -1.0, 1.0)
+        shift = (sign * self._rng.uniform(lo, hi, size=n) * 0.5).astype(np.float32)
+        img = _to_range(x.astype(np.float32, copy=False), self.value_range, (0, 1))
+        hsv = rgb_to_hsv(_check_rgb(self, img))
+        h = hsv[..., 0] + shift[:, None, None]
+        h = np.where(h > 1, h - 1, h)
+        h = np.where(h < 0, h + 1, h)
+        hsv = np.stack([h, hsv[..., 1], hsv[..., 2]], axis=-1)
+        out = np.clip(hsv_to_rgb(hsv), 0, 1)
+        return _to_range(out, (0, 1), self.value_range)
+
+    def _augment(self, x):
+        return self._shift(x, *self._pairs["factor"])
+
+
+def _check_rgb(layer: Layer, x: np.ndarray) -> np.ndarray:
+    if x.shape[-1] != 3:
+        raise ValueError(f"{type(layer).__name__} {layer.name!r} expects RGB images (3 "
+                         f"channels), got {x.shape[-1]} channels")
+    return x
+
+
+class RandomSaturation(_ColorLayer):
+    """Training (RGB): multiplies the HSV saturation by ``u / (1 - u + 1e-7)`` (u drawn
+    from the factor range; 0.5 keeps the image), clips it to ``value_range`` (as Keras 3
+    does) and converts back. Inference: identity.
+
+    Input/output shape: ``(batch, H, W, 3)`` or ``(H, W, 3)``. No weights.
+    """
+
+    k3_factor_fields = {"factor": (-1.0, 1.0)}
+    fields = (
+        DataFormat(),
+        Json("factor", REQUIRED, "Range: f for [-f, f], or [lower, upper] (0.5: no change)."),
+        Json("value_range", [0, 255], "Range of the pixel values."),
+        Seed(),
+    )
+
+    def _scale(self, x: np.ndarray, lo: float, hi: float) -> np.ndarray:
+        u = self._rng.uniform(lo, hi, size=x.shape[0]).astype(np.float32)
+        f = (u / (1 - u + _EPS))[:, None, None]
+        hsv = rgb_to_hsv(_check_rgb(self, x.astype(np.float32, copy=False)))
+        s = np.clip(hsv[..., 1] * f, *self.value_range)
+        return hsv_to_rgb(np.stack([hsv[..., 0], s, hsv[..., 2]], axis=-1))
+
+    def _augment(self, x):
+        return self._scale(x, *self._pairs["factor"])
+
+
+class RandomColorJitter(_ColorLayer):
+    """Training: applies, in this order and each only when its factor is set, Keras 3's
+    RandomBrightness, RandomContrast, RandomSaturation and RandomHue with ``value_range``
+    (all drawing from this layer's generator). Inference: identity.
+
+    Input/output shape: ``(batch, H, W, 3)`` or ``(H, W, 3)`` (any channels without
+    saturation and hue). No weights.
+    """
+
+    fields = (
+        DataFormat(),
+        Json("value_range", [0, 255], "Range of the pixel values."),
+        Json("brightness_factor", None, "RandomBrightness factor (None: off).", optional=True),
+        Json("contrast_factor", None, "RandomContrast factor (None: off).", optional=True),
+        Json("saturation_factor", None, "RandomSaturation factor (None: off).", optional=True),
+        Json("hue_factor", None, "RandomHue factor (None: off).", optional=True),
+        Seed(),
+    )
+
+    def _post_init(self) -> None:
+        super()._post_init()
+        self._steps: list[_RandomImage] = []
+        kinds = (("brightness_factor", RandomBrightness), ("contrast_factor", RandomContrast),
+                 ("saturation_factor", RandomSaturation), ("hue_factor", RandomHue))
+        for field, cls in kinds:
+            value = self._values[field]
+            if value is None:
+                continue
+            try:
+                step = cls(factor=value, value_range=list(self.value_range))
+            except ConfigError as e:
+                raise self.config_error(field, e.reason) from None
+            self._steps.append(step)
+
+    def _augment(self, x):
+        for step in self._steps:
+            step.__dict__["_rng_generator"] = self._rng  # one stream for the whole jitter
+            x = step._augment(x.astype(np.float32, copy=False))
+        return x
+
+
+def _odd_sizes(layer: Layer, field: str, value: Any) -> tuple[int, int]:
+    items = list(value) if isinstance(value, (list, tuple)) else [value, value]
+    if len(items) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0
+                                  and v % 2 == 1 for v in items):
+        raise layer.config_error(field, f"expected an odd positive int or two of them, got "
+                                 f"{describe(value)}")
+    return items[0], items[1]
+
+
+def gaussian_kernel(size: tuple[int, int], sigma: Any) -> np.ndarray:
+    """TensorFlow's Keras 3 gaussian_blur kernel: ``outer(k(size[1], sigma[1]),
+    k(size[0], sigma[0]))`` laid out as ``(size[0], size[1])`` (rows: height)."""
+    def k1d(n: int, s: np.float32) -> np.ndarray:
+        t = np.arange(n, dtype=np.float32) - np.float32((n - 1) / 2)
+        k = np.exp(np.float32(-0.5) * (t / s) ** 2)
+        return k / k.sum()
+
+    s = np.asarray(sigma, np.float32)
+    return np.outer(k1d(size[1], s[1]), k1d(size[0], s[0])).reshape(size).astype(np.float32)
+
+
+def depthwise_same(x: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """Correlates each channel of ``x`` (B, H, W, C) with ``kernel`` (kh, kw), zero
+    padded to the same size (TensorFlow's SAME split)."""
+    kh, kw = kernel.shape
+    h, w = x.shape[1:3]
+    top, left = (kh - 1) // 2, (kw - 1) // 2
+    padded = np.pad(x, ((0, 0), (top, kh - 1 - top), (left, kw - 1 - left), (0, 0)))
+    out = np.zeros(x.shape, np.float32)
+    for i in range(kh):  # loops over the kernel taps only
+        for j in range(kw):
+            out += kernel[i, j] * padded[:, i:i + h, j:j + w]
+    return out
+
+
+class RandomGaussianBlur(_ColorLayer):
+    """Training: blurs an image with probability drawn from ``factor``, with a Gaussian
+    kernel of ``kernel_size`` and standard deviations drawn from ``sigma`` (one pair per
+    call, as Keras 3), zero padded; the result is clipped to ``value_range``. Inference:
+    identity.
+
+    Input/output shape: ``(batch, H, W, C)`` or ``(H, W, C)``. No weights.
+    """
+
+    k3_factor_fields = {"factor": (0.0, 1.0), "sigma": (0.0, 1.0)}
+    fields = (
+        DataFormat(),
+        Json("factor", 1.0, "Blur probability: f for [0, f], or [lower, upper]."),
+        Json("kernel_size", 3, "Odd kernel size, or [size0, size1]."),
+        Json("sigma", 1.0, "Standard deviation range: f for [0, f], or [lower, upper]."),
+        Json("value_range", [0, 255], "Range of the pixel values."),
+        Seed(),
+    )
+
+    def _post_init(self) -> None:
+        super()._post_init()
+        self._ksize = _odd_sizes(self, "kernel_size", self.kernel_size)
+
+    def get_config(self, format: str = KERAS3) -> dict[str, Any]:
+        cfg = super().get_config(format)
+        cfg["kernel_size"] = list(self._ksize)
+        return cfg
+
+    def _augment(self, x):
+        n = x.shape[0]
+        prob = self._rng.uniform(*self._pairs["factor"], size=n)
+        apply = self._rng.uniform(size=n) < prob
+        sigma = self._rng.uniform(*self._pairs["sigma"], size=2).astype(np.float32) + \
+            np.float32(1e-6)
+        blurred = depthwise_same(x.astype(np.float32, copy=False),
+                                 gaussian_kernel(self._ksize, sigma))
+        out = np.where(apply[:, None, None, None], blurred, x)
+        return np.clip(out, *self.value_range)
+
+
+def _box_bounds(rng: np.random.Generator, length: int, ratio: np.ndarray) -> tuple:
+    crop = (ratio * length).astype(np.float32)
+    start = rng.uniform(size=ratio.shape).astype(np.float32) * (length - crop)
+    return start, start + crop
+
+
+def _box_mask(h: int, w: int, x0, x1, y0, y1) -> np.ndarray:
+    """(B, H, W, 1) mask of ``x0 <= col < x1`` and ``y0 <= row < y1`` per image."""
+    gy = np.arange(h, dtype=np.float32)[None, :, None, None]
+    gx = np.arange(w, dtype=np.float32)[None, None, :, None]
+    col = (slice(None), None, None, None)
+    return (gx >= x0[col]) & (gx < x1[col]) & (gy >= y0[col]) & (gy < y1[col])
+
+
+class RandomErasing(_ColorLayer):
+    """Training: with a probability drawn from ``factor``, replaces a random box of each
+    image (side fractions ``sqrt(u)``, u drawn from ``scale``) by ``fill_value`` (a number
+    or one per RGB channel; None: Gaussian noise times ``value_range[1]``), clipped to
+    ``value_range``. Inference: identity.
+
+    Input/output shape: ``(batch, H, W, C)`` or ``(H, W, C)``. No weights.
+    """
+
+    k3_factor_fields = {"factor": (0.0, 1.0), "scale": (0.0, 1.0)}
+    fields = (
+        DataFormat(),
+        Json("factor", 1.0, "Erasing probability: f for [0, f], or [lower, upper]."),
+        Json("scale", [0.02, 0.33], "Erased area fraction: f for [0, f], or [lower, upper]."),
+        Json("fill_value", None, "Fill: a number, three numbers, or None for noise.",
+             optional=True),
+        Json("value_range", [0, 255], "Range of the pixel values."),
+        Seed(),
+    )
+
+    def _post_init(self) -> None:
+        super()._post_init()
+        fill = self.fill_value
+        ok = fill is None or (isinstance(fill, (int, float)) and not isinstance(fill, bool)) or (
+            isinstance(fill, (list, tuple)) and len(fill) == 3 and all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in fill))
+        if not ok:
+            raise self.config_error("fill_value", f"expected a number, a list of three numbers "
+                                    f"or None, got {describe(fill)}")
+
+    def _augment(self, x):
+        n, h, w = x.shape[:3]
+        weight = np.sqrt(self._rng.uniform(*self._pairs["scale"], size=(n, 2)))
+        x0, x1 = _box_bounds(self._rng, w, weight[:, 0])
+        y0, y1 = _box_bounds(self._rng, h, weight[:, 1])
+        mask = _box_mask(h, w, x0, x1, y0, y1)
+        prob = self._rng.uniform(*self._pairs["factor"], size=n)
+        apply = (self._rng.uniform(size=n) < prob)[:, None, None, None]
+        if self.fill_value is None:
+            fill = self._rng.standard_normal(x.shape).astype(np.float32) * \
+                np.float32(self.value_range[1])
+        else:
+            fill = np.broadcast_to(np.asarray(self.fill_value, np.float32), x.shape)
+        fill = np.clip(fill, *self.value_range)
+        return np.where(mask & apply, fill, x)
+
+
+def homography(start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """(B, 3, 3) projective maps taking each of the four ``end`` points (B, 4, 2) to the
+    matching ``start`` point (output pixel -> input pixel, as Keras 3)."""
+    b = start.shape[0]
+    ex, ey = end[..., 0], end[..., 1]
+    sx, sy = start[..., 0], start[..., 1]
+    one, zero = np.ones_like(ex), np.zeros_like(ex)
+    rows_x = np.stack([ex, ey, one, zero, zero, zero, -ex * sx, -ey * sx], -1)
+    rows_y = np.stack([zero, zero, zero, ex, ey, one, -ex * sy, -ey * sy], -1)
+    a = np.concatenate([rows_x, rows_y], axis=1)  # (B, 8, 8)
+    rhs = np.concatenate([sx, sy], axis=1)[..., None]
+    coef = np.linalg.solve(a, rhs)[..., 0]
+    return np.concatenate([coef, np.ones((b, 1))], axis=1).reshape(b, 3, 3)
+
+
+class RandomPerspective(_ColorLayer):
+    """Training: with a probability drawn from ``factor``, moves each image corner by up
+    to ``scale / 2`` of its coordinates (Keras 3: ``end = start * (1 + u)``, u in ``[-scale
+    / 2, scale / 2]``) and warps the image by that homography, filling with
+    ``fill_value``. Inference: identity.
+
+    Input/output shape: ``(batch, H, W, C)`` or ``(H, W, C)``. No weights.
+    """
+
+    k3_factor_fields = {"factor": (0.0, 1.0)}
+    fields = (
+        DataFormat(),
+        Json("factor", 1.0, "Probability: f for [0, f], or [lower, upper]."),
+        Float("scale", 1.0, "Largest corner displacement (fraction).", min=0, max=1),
+        _INTERP2,
+        Float("fill_value", 0.0, "Value of points outside the input."),
+        Seed(),
+    )
+
+    def _augment(self, x):
+        n, h, w = x.shape[:3]
+        prob = self._rng.uniform(*self._pairs["factor"], size=n)
+        apply = self._rng.uniform(size=n) < prob
+        half = 0.5 * self.scale
+        u = self._rng.uniform(-half, half, size=(n, 4, 2)).astype(np.float32)
+        start = np.broadcast_to(np.asarray([[0, 0], [w - 1, 0], [0, h - 1], [w - 1, h - 1]],
+                                           np.float32), (n, 4, 2))
+        end = start + start * u
+        mats = homography(start.astype(np.float64), end.astype(np.float64))
+        mats = mats.astype(np.float32).astype(np.float64)  # TF casts the transform
+        out = affine_transform(x, mats, self.interpolation, "constant", self.fill_value)
+        return np.where(apply[:, None, None, None], out, x)
+
+
+class Equalization(_ColorLayer):
+    """Histogram equalization per channel (statistics over the whole batch, as Keras 3):
+    values mapped to 0..255 are binned into ``bins`` buckets and replaced through the
+    rounded, rescaled cumulative histogram; a channel with a single occupied bin is left
+    unchanged. Training only: identity at inference, as Keras 3.
+
+    Input/output shape: ``(batch, H, W, C)`` or ``(H, W, C)``. No weights.
+    """
+
+    fields = (
+        DataFormat(),
+        Int("bins", 256, "Number of histogram bins.", min=1),
+        Json("value_range", [0, 255], "Range of the pixel values."),
+    )
+
+    def call(self, inputs, training=False):
+        if not training:
+            return inputs
+        x = inputs.astype(np.float32, copy=False)
+        axis = -3 if self.data_format == "channels_first" and x.ndim >= 3 else -1
+        chans = np.moveaxis(x, axis, 0)
+        out = np.stack([self._equalize(c) for c in chans], axis=0)  # loop over channels
+        return np.moveaxis(out, 0, axis).astype(self.compute_dtype, copy=False)
+
+    def _equalize(self, channel: np.ndarray) -> np.ndarray:
+        lo, hi = (float(v) for v in self.value_range)
+        f255 = np.float32(255.0)
+        scale = 255.0 / (hi - lo)
+        c = channel * np.float32(scale) + np.float32(-lo * scale)
+        nb = self.bins
+        idx = np.clip((c * np.float32(nb - 1) / f255).astype(np.int32), 0, nb - 1)
+        hist = np.bincount(idx.ravel(), minlength=nb)
+        if np.count_nonzero(hist) <= 1:
+            eq = c
+        else:
+            cdf = np.cumsum(hist)
+            cmin = cdf[np.nonzero(cdf)[0][0]]
+            den = cdf[-1] - cmin
+            den = den if den != 0 else 1
+            table = np.clip(np.round(((cdf - cmin) * 255).astype(np.float32) /
+                                     np.float32(den)), 0, 255)
+            pos = np.clip((c / f255) * np.float32(nb - 1), 0, nb - 1).astype(np.int32)
+            eq = table[pos]
+        scale = (hi - lo) / 255.0
+        return (eq * np.float32(scale) + np.float32(lo)).astype(np.float32)
+
+
+class MixUp(_ColorLayer):
+    """Training: ``w * x + (1 - w) * x[perm]`` per image, with a random permutation of the
+    batch and ``w`` drawn from Beta(alpha, alpha) per image (images only: labels are not
+    taken). Inference: identity.
+
+    Input/output shape: ``(batch, H, W, C)`` or ``(H, W, C)``. No weights.
+    """
+
+    fields = (
+        DataFormat(),
+        Float("alpha", 0.2, "Beta distribution parameter.", min=0, min_open=True),
+        Seed(),
+    )
+
+    def _augment(self, x):
+        n = x.shape[0]
+        perm = self._rng.permutation(n)
+        w = self._rng.beta(self.alpha, self.alpha, size=n).astype(np.float32)[:, None, None,
+                                                                             None]
+        return w * x + (1 - w) * x[perm]
+
+
+class CutMix(_ColorLayer):
+    """Training (batches only): pastes into each image a box cut from another image of
+    the batch (random permutation); the box's side fraction is ``sqrt(1 - w)``, ``w`` from
+    Beta(a, a) with ``a`` drawn from ``factor`` (images only: labels are not taken).
+    Inference, and a single unbatched image: identity.
+
+    Input/output shape: ``(batch, H, W, C)`` or ``(H, W, C)``. No weights.
+    """
+
+    k3_factor_fields = {"factor": (0.0, 1.0)}
+    fields = (
+        DataFormat(),
+        Json("factor", 1.0, "Beta parameter range: f for [0, f], or [lower, upper]."),
+        Seed(),
+    )
+
+    def call(self, inputs, training=False):
+        if inputs.ndim == 3:
+            return inputs
+        return super().call(inputs, training=training)
+
+    def _augment(self, x):
+        n, h, w = x.shape[:3]
+        a = self._rng.uniform(*self._pairs["factor"]) + 1e-6
+        ratio = np.sqrt(1.0 - self._rng.beta(a, a, size=n)).astype(np.float32)
+        x0, x1 = _box_bounds(self._rng, w, ratio)
+        y0, y1 = _box_bounds(self._rng, h, ratio)
+        perm = self._rng.permutation(n)
+        return np.where(_box_mask(h, w, x0, x1, y0, y1), x[perm], x)
+
+
+__all__ += ["Pipeline", "RandomShear", "RandomHue", "RandomSaturation", "RandomColorJitter",
+            "RandomGaussianBlur", "RandomErasing", "RandomPerspective", "Equalization",
+            "MixUp", "CutMix", "affine_transform", "homography", "rgb_to_hsv", "hsv_to_rgb",
+            "gaussian_kernel", "depthwise_same"]

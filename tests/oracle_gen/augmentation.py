@@ -1,0 +1,103 @@
+"""Oracle cases for the Keras 3 augmentation layers added after the first preprocessing
+set (Pipeline, RandomShear, RandomHue, ... CutMix) and Keras 2's LocallyConnected1D/2D.
+
+Random layers are the identity at inference; ``training=True`` cases use ranges where
+Keras's draw is deterministic (a single value, a probability of 1, a batch of one).
+"""
+
+from tests.oracle_gen.common import case
+
+_K3 = ("k3",)
+_K2 = ("k2",)
+
+
+def _k3(class_name: str, config: dict) -> dict:
+    return {"module": "keras.layers", "class_name": class_name, "config": config}
+
+
+CASES = [
+    # Pipeline
+    case("pipeline_gen_rescale_dense", "Pipeline",
+         {"layers": [_k3("Rescaling", {"scale": 0.5, "offset": 1.0}),
+                     _k3("Dense", {"units": 3, "name": "inner_dense"})]}, [(2, 4)],
+         formats=_K3),
+    case("pipeline_gen_augment", "Pipeline",
+         {"layers": [_k3("RandomFlip", {"seed": 1}), _k3("RandomRotation", {"factor": 0.2}),
+                     _k3("AutoContrast", {})]}, [(2, 4, 5, 3)], formats=_K3,
+         input_kind="image"),
+    case("pipeline_gen_augment_train", "Pipeline",
+         {"layers": [_k3("RandomBrightness", {"factor": [0.1, 0.1], "value_range": [0, 1]}),
+                     _k3("RandomRotation", {"factor": [0.25, 0.25],
+                                            "fill_mode": "constant"})]},
+         [(2, 4, 5, 2)], formats=_K3, training=True),
+    # RandomShear
+    case("random_shear_gen", "RandomShear", {"x_factor": 0.3, "y_factor": [0.1, 0.2],
+                                             "fill_mode": "constant", "seed": 2},
+         [(2, 4, 5, 3)], formats=_K3),
+    case("random_shear_gen_zero_train", "RandomShear",
+         {"x_factor": [0, 0], "interpolation": "nearest"}, [(2, 4, 5, 1)], formats=_K3,
+         training=True),
+    # RandomHue / RandomSaturation / RandomColorJitter
+    case("random_hue_gen", "RandomHue", {"factor": [0.2, 0.6], "seed": 4}, [(2, 3, 4, 3)],
+         formats=_K3, input_kind="image"),
+    case("random_hue_gen_half_train", "RandomHue", {"factor": [1.0, 1.0]}, [(2, 3, 4, 3)],
+         formats=_K3, input_kind="image", training=True),
+    case("random_hue_gen_zero_unit_train", "RandomHue",
+         {"factor": [0.0, 0.0], "value_range": [0, 1]}, [(2, 3, 4, 3)], formats=_K3,
+         input_kind="uniform4", training=True),
+    case("random_saturation_gen", "RandomSaturation", {"factor": 0.4}, [(2, 3, 3, 3)],
+         formats=_K3, input_kind="image"),
+    case("random_saturation_gen_train", "RandomSaturation", {"factor": [0.7, 0.7],
+                                                             "value_range": [0, 1]},
+         [(2, 3, 4, 3)], formats=_K3, input_kind="image", training=True),
+    case("random_saturation_gen_gray_train", "RandomSaturation", {"factor": [0.0, 0.0]},
+         [(1, 3, 4, 3)], formats=_K3, input_kind="image", training=True),
+    case("random_color_jitter_gen", "RandomColorJitter",
+         {"brightness_factor": 0.2, "contrast_factor": [0.1, 0.3], "saturation_factor": 0.5,
+          "hue_factor": 0.1, "seed": 3}, [(2, 3, 3, 3)], formats=_K3, input_kind="image"),
+    case("random_color_jitter_gen_train", "RandomColorJitter",
+         {"value_range": [0, 1], "brightness_factor": [0.1, 0.1], "contrast_factor": [0, 0],
+          "saturation_factor": [0.6, 0.6], "hue_factor": [1.0, 1.0]}, [(2, 3, 4, 3)],
+         formats=_K3, input_kind="uniform4", training=True),
+    # RandomGaussianBlur
+    case("random_gaussian_blur_gen", "RandomGaussianBlur",
+         {"factor": 0.5, "kernel_size": 5, "sigma": [0.2, 0.9]}, [(2, 5, 5, 2)],
+         formats=_K3, input_kind="image"),
+    case("random_gaussian_blur_gen_train", "RandomGaussianBlur",
+         {"factor": [1.0, 1.0], "kernel_size": 3, "sigma": [0.8, 0.8]}, [(2, 5, 6, 2)],
+         formats=_K3, input_kind="image", training=True),
+    case("random_gaussian_blur_gen_5x5_train", "RandomGaussianBlur",
+         {"factor": [1.0, 1.0], "kernel_size": [5, 5], "sigma": [0.5, 0.5],
+          "value_range": [-1, 1]}, [(1, 6, 5, 3)], formats=_K3, training=True),
+    # RandomErasing
+    case("random_erasing_gen", "RandomErasing", {"factor": 0.7, "scale": [0.1, 0.4],
+                                                 "fill_value": 3.0}, [(2, 4, 4, 3)],
+         formats=_K3, input_kind="image"),
+    case("random_erasing_gen_full_train", "RandomErasing",
+         {"factor": [1.0, 1.0], "scale": [1.0, 1.0], "fill_value": [10.0, 300.0, -5.0]},
+         [(2, 3, 4, 3)], formats=_K3, input_kind="image", training=True),
+    case("random_erasing_gen_never_train", "RandomErasing", {"factor": [0.0, 0.0]},
+         [(2, 3, 4, 3)], formats=_K3, input_kind="image", training=True),
+    # RandomPerspective
+    case("random_perspective_gen", "RandomPerspective",
+         {"factor": [0.3, 0.8], "scale": 0.5, "interpolation": "nearest", "fill_value": 1.0},
+         [(2, 4, 5, 2)], formats=_K3),
+    case("random_perspective_gen_still_train", "RandomPerspective",
+         {"factor": [1.0, 1.0], "scale": 0.0}, [(2, 4, 5, 2)], formats=_K3, training=True),
+    # Equalization (training applies it deterministically)
+    case("equalization_gen", "Equalization", {}, [(2, 5, 6, 3)], formats=_K3,
+         input_kind="image", training=True),
+    case("equalization_gen_bins_range_train", "Equalization",
+         {"bins": 16, "value_range": [-4, 4]}, [(2, 6, 5, 2)], formats=_K3,
+         input_kind="uniform4", training=True),
+    case("equalization_gen_channels_first_train", "Equalization",
+         {"data_format": "channels_first", "bins": 64}, [(1, 2, 5, 6)], formats=_K3,
+         input_kind="image", training=True),
+    # MixUp / CutMix (a batch of one mixes with itself)
+    case("mix_up_gen", "MixUp", {"alpha": 0.4, "seed": 2}, [(3, 3, 3, 2)], formats=_K3),
+    case("mix_up_gen_single_train", "MixUp", {}, [(1, 3, 4, 2)], formats=_K3,
+         training=True),
+    case("cut_mix_gen", "CutMix", {"factor": [0.2, 0.9]}, [(3, 3, 3, 2)], formats=_K3),
+    case("cut_mix_gen_single_train", "CutMix", {}, [(1, 4, 4, 2)], formats=_K3,
+         training=True),
+]
