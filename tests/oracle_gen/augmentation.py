@@ -101,3 +101,62 @@ CASES = [
     case("cut_mix_gen_single_train", "CutMix", {}, [(1, 4, 4, 2)], formats=_K3,
          training=True),
 ]
+
+
+# -- transformations with chosen parameters --------------------------------------------
+# Keras's random draws cannot be reproduced, so these references call Keras 3's
+# ``transform_images`` with hand-picked parameters; tests/engine/test_augmentation.py feeds
+# the same parameters to the engine through a stub generator.
+# Run: /work/oracle-venv/bin/python -m tests.oracle_gen.augmentation
+
+
+def write_transform_refs() -> None:
+    import keras
+    import numpy as np
+
+    from tests.oracle_gen.common import OUT
+
+    rng = np.random.default_rng(7)
+    img = rng.uniform(0, 255, (2, 5, 6, 3)).astype("float32")
+    out: dict[str, np.ndarray] = {"images": img}
+    L = keras.layers
+    shear = np.array([[0.3, -0.2], [-0.25, 0.1]], "float32")
+    for mode, interp in (("reflect", "bilinear"), ("constant", "nearest")):
+        layer = L.RandomShear(x_factor=0.3, y_factor=0.3, fill_mode=mode,
+                              interpolation=interp, fill_value=7.0)
+        y = layer.transform_images(img, {"shear_factor": shear, "input_shape": img.shape})
+        out[f"shear_{mode}_{interp}"] = np.asarray(y)
+    out["shear_factor"] = shear
+    start = np.array([[0, 0], [5, 0], [0, 4], [5, 4]], "float32")[None].repeat(2, 0)
+    u = rng.uniform(-0.3, 0.3, (2, 4, 2)).astype("float32")
+    end = start + start * u
+    for interp in ("bilinear", "nearest"):
+        layer = L.RandomPerspective(interpolation=interp, fill_value=2.0)
+        y = layer.transform_images(img, {"apply_perspective": np.array([True, False]),
+                                         "start_points": start, "end_points": end,
+                                         "input_shape": img.shape})
+        out[f"perspective_{interp}"] = np.asarray(y)
+    out["perspective_u"] = u
+    hue = np.array([0.13, -0.4], "float32")
+    out["hue_factor"] = hue
+    out["hue"] = np.asarray(L.RandomHue(0.5).transform_images(img, {"factor": hue}))
+    sat = np.array([0.3, 2.5], "float32")
+    out["saturation_factor"] = sat
+    out["saturation"] = np.asarray(L.RandomSaturation(0.5).transform_images(
+        img, {"factor": sat}))
+    perm = np.array([1, 0])
+    w = np.array([0.3, 0.8], "float32")
+    out["mix_up"] = np.asarray(L.MixUp().transform_images(
+        img, {"mix_weight": w, "permutation_order": perm}))
+    out["mix_weight"] = w
+    blur = L.RandomGaussianBlur(kernel_size=[3, 5])
+    sigma = np.array([0.5, 1.2], "float32")
+    out["blur_sigma"] = sigma
+    out["blur_3x5"] = np.asarray(blur.transform_images(
+        img, {"should_apply_blur": np.array([True, True]), "blur_factor": sigma}))
+    np.savez_compressed(OUT / "augmentation_transforms.npz", **out)
+    print("wrote", OUT / "augmentation_transforms.npz")
+
+
+if __name__ == "__main__":
+    write_transform_refs()
