@@ -5,6 +5,7 @@ from . import (  # noqa: F401
     attention,
     conv,
     core,
+    locally_connected,
     merging,
     normalization,
     pooling,

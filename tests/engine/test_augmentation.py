@@ -216,3 +216,71 @@ def test_bad_configs_name_the_field(name, config, field):
 def test_hue_needs_rgb():
     with pytest.raises(ValueError, match="RGB"):
         k3("RandomHue", factor=0.5)(IMG[..., :2], training=True)
+
+
+# -- LocallyConnected1D/2D ----------------------------------------------------------------
+
+
+def k2(class_name: str, **config):
+    return engine.deserialize({"class_name": class_name, "config": config})
+
+
+@pytest.mark.parametrize("name,shape,cfg", [
+    ("LocallyConnected1D", (3, 7, 2), {"kernel_size": 3, "strides": 2}),
+    ("LocallyConnected1D", (3, 2, 6), {"kernel_size": 2, "data_format": "channels_first"}),
+    ("LocallyConnected2D", (2, 5, 6, 2), {"kernel_size": [2, 3], "strides": [2, 1]}),
+    ("LocallyConnected2D", (2, 3, 5, 4), {"kernel_size": 2, "data_format": "channels_first"}),
+])
+def test_locally_connected_implementations_agree(name, shape, cfg):
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal(shape).astype(np.float32)
+    layers = {i: k2(name, filters=3, activation="tanh", implementation=i, **cfg)
+              for i in (1, 2, 3)}
+    for layer in layers.values():
+        layer.build(shape)
+    l1 = layers[1]
+    l1.set_weights([rng.standard_normal(w.shape).astype(np.float32) for w in l1.weights])
+    bias = l1.get_weights()[1]
+    # the linear map of implementation 1, read off basis inputs (bias removed)
+    n_in = int(np.prod(shape[1:]))
+    basis = np.eye(n_in, dtype=np.float32).reshape((n_in,) + shape[1:])
+    zero = k2(name, filters=3, implementation=1, use_bias=False, **cfg)
+    zero.build(shape)
+    zero.set_weights([l1.get_weights()[0]])
+    m = zero(basis).reshape(n_in, -1)  # (in_flat, out_flat)
+    l2 = layers[2]
+    l2.set_weights([m.reshape(l2.weights[0].shape), bias])
+    l3 = layers[3]
+    l3.set_weights([m[l3._cols, l3._rows], bias])
+    y1 = l1(x)
+    assert y1.shape[1:] == l1.compute_output_shape((None,) + shape[1:])[1:]
+    np.testing.assert_allclose(l2(x), y1, atol=1e-5)
+    np.testing.assert_allclose(l3(x), y1, atol=1e-5)
+
+
+@pytest.mark.parametrize("config,field", [
+    ({"filters": 2, "kernel_size": 3, "padding": "same"}, "padding"),
+    ({"filters": 0, "kernel_size": 3}, "filters"),
+    ({"filters": 2, "kernel_size": 0}, "kernel_size"),
+    ({"filters": 2, "kernel_size": 3, "strides": -1}, "strides"),
+    ({"filters": 2, "kernel_size": 3, "implementation": 4}, "implementation"),
+    ({"filters": 2, "kernel_size": 3, "padding": "causal"}, "padding"),
+])
+def test_locally_connected_bad_configs(config, field):
+    with pytest.raises(ConfigError) as err:
+        k2("LocallyConnected1D", **config)
+    assert field in str(err.value).split(":")[0]
+
+
+def test_locally_connected_window_larger_than_input():
+    layer = k2("LocallyConnected2D", filters=2, kernel_size=5)
+    with pytest.raises(ConfigError, match="kernel_size"):
+        layer.build((1, 4, 6, 1))
+    assert k2("LocallyConnected2D", filters=2, kernel_size=3, padding="same",
+              implementation=2).compute_output_shape((None, 4, 6, 1)) == (None, 4, 6, 2)
+
+
+def test_locally_connected_is_keras2_only():
+    layer = k2("LocallyConnected1D", filters=2, kernel_size=3)
+    with pytest.raises(ValueError):
+        engine.serialize(layer, format="keras3")

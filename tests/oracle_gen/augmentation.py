@@ -102,6 +102,27 @@ CASES = [
          training=True),
 ]
 
+# Keras 2's LocallyConnected1D/2D, every implementation (weights are random per layout)
+for _impl in (1, 2, 3):
+    _pads = ("valid",) if _impl == 1 else ("valid", "same")
+    for _pad in _pads:
+        CASES += [
+            case(f"locally_connected1d_gen_impl{_impl}_{_pad}", "LocallyConnected1D",
+                 {"filters": 3, "kernel_size": 3, "strides": 2, "padding": _pad,
+                  "activation": "relu", "implementation": _impl}, [(2, 7, 2)], formats=_K2),
+            case(f"locally_connected1d_gen_impl{_impl}_{_pad}_cf", "LocallyConnected1D",
+                 {"filters": 2, "kernel_size": 2, "padding": _pad,
+                  "data_format": "channels_first", "implementation": _impl}, [(2, 3, 5)],
+                 formats=_K2),
+            case(f"locally_connected2d_gen_impl{_impl}_{_pad}", "LocallyConnected2D",
+                 {"filters": 3, "kernel_size": [2, 3], "strides": [1, 2], "padding": _pad,
+                  "implementation": _impl}, [(2, 4, 5, 2)], formats=_K2),
+            case(f"locally_connected2d_gen_impl{_impl}_{_pad}_cf", "LocallyConnected2D",
+                 {"filters": 2, "kernel_size": 3, "strides": 2, "padding": _pad,
+                  "data_format": "channels_first", "use_bias": _impl != 2,
+                  "implementation": _impl}, [(2, 3, 5, 6)], formats=_K2),
+        ]
+
 
 # -- transformations with chosen parameters --------------------------------------------
 # Keras's random draws cannot be reproduced, so these references call Keras 3's
