@@ -1698,3 +1698,127 @@ __all__ += ["Pipeline", "RandomShear", "RandomHue", "RandomSaturation", "RandomC
             "RandomGaussianBlur", "RandomErasing", "RandomPerspective", "Equalization",
             "MixUp", "CutMix", "affine_transform", "homography", "rgb_to_hsv", "hsv_to_rgb",
             "gaussian_kernel", "depthwise_same"]
+
+
+class MaxNumBoundingBoxes(_ColorLayer):
+    """Keras 3's bounding-box padder: images pass through unchanged (inference and
+    training). :meth:`pad_boxes` gives its bounding-box transformation: keep the first
+    ``max_number`` boxes and labels, padding with ``fill_value`` (-1; not written to the
+    config, as Keras 3).
+
+    Input/output shape: any image batch. No weights.
+    """
+
+    fields = (
+        DataFormat(),
+        Int("max_number", REQUIRED, "Number of boxes kept (or padded to).", min=1),
+        Int("fill_value", -1, "Value of padded boxes and labels.", formats=()),
+    )
+
+    def call(self, inputs, training=False):
+        return inputs
+
+    def pad_boxes(self, boxes: Any, labels: Any) -> tuple[np.ndarray, np.ndarray]:
+        """``boxes (batch, n, 4)`` and ``labels (batch, n)`` cut or padded to
+        ``max_number`` entries."""
+        boxes, labels = np.asarray(boxes), np.asarray(labels)
+        m, pad = self.max_number, max(self.max_number - boxes.shape[1], 0)
+        boxes = np.pad(boxes[:, :m], ((0, 0), (0, pad), (0, 0)),
+                       constant_values=self.fill_value)
+        labels = np.pad(labels[:, :m], ((0, 0), (0, pad)), constant_values=self.fill_value)
+        return boxes, labels
+
+
+_MAP_FILL_MODES = ("constant", "nearest", "wrap", "mirror", "reflect")
+
+
+def _fix_index(idx: np.ndarray, size: int, mode: str) -> tuple[np.ndarray, np.ndarray]:
+    """Keras 3's (TensorFlow backend) ``map_coordinates`` index rules per fill mode:
+    the index to read and whether it is inside (constant mode only)."""
+    if mode == "constant":
+        return np.clip(idx, 0, size - 1), (idx >= 0) & (idx < size)
+    if mode == "nearest":
+        idx = np.clip(idx, 0, size - 1)
+    elif mode in ("mirror", "reflect"):
+        mod = np.mod(np.abs(idx), 2 * size)
+        over = mod >= size
+        idx = np.where(over, 2 * size - mod - (1 if mode == "reflect" else 0), mod)
+        idx = np.clip(idx, 0, size - 1)
+    else:
+        idx = np.mod(idx, size)
+    return idx, np.ones(idx.shape, bool)
+
+
+def map_coordinates_2d(images: np.ndarray, ys: np.ndarray, xs: np.ndarray, order: int,
+                       fill_mode: str, fill_value: float) -> np.ndarray:
+    """Samples ``images`` (B, H, W, C) at the (B, H, W) coordinates ``ys``, ``xs`` with
+    nearest (order 0, round half to even) or linear (order 1) interpolation."""
+    b, h, w, _ = images.shape
+    bidx = np.arange(b)[:, None, None]
+
+    def nodes(c: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        if order == 0:
+            return [(np.round(c).astype(np.int64), np.ones_like(c))]
+        low = np.floor(c)
+        up = c - low
+        return [(low.astype(np.int64), 1 - up), (low.astype(np.int64) + 1, up)]
+
+    out = np.zeros(images.shape, np.float32)
+    fill = np.float32(fill_value)
+    for iy, wy in nodes(ys):
+        yy, vy = _fix_index(iy, h, fill_mode)
+        for ix, wx in nodes(xs):
+            xx, vx = _fix_index(ix, w, fill_mode)
+            vals = images[bidx, yy, xx]
+            if fill_mode == "constant":
+                vals = np.where((vy & vx)[..., None], vals, fill)
+            out += (wy * wx).astype(np.float32)[..., None] * vals
+    return out
+
+
+class RandomElasticTransform(_ColorLayer):
+    """Training: with a probability drawn from ``factor``, displaces every pixel by a
+    Gaussian-smoothed random field, as Keras 3: ``d = blur(normal * sigma)`` with ``sigma =
+    0.05 * s * min(H, W)`` and the kernel ``6 * int(sigma) | 1``, moved by ``alpha = 0.1 * s
+    * max(H, W)`` (``s`` drawn from ``scale``; Keras 3 uses the same field for both axes,
+    and so does layerlab), resampled per ``fill_mode`` and clipped to ``value_range``.
+    Inference: identity.
+
+    Input/output shape: ``(batch, H, W, C)`` or ``(H, W, C)``. No weights.
+    """
+
+    k3_factor_fields = {"factor": (0.0, 1.0), "scale": (0.0, 1.0)}
+    fields = (
+        DataFormat(),
+        Json("factor", 1.0, "Probability: f for [0, f], or [lower, upper]."),
+        Json("scale", 1.0, "Distortion strength: f for [0, f], or [lower, upper]."),
+        _INTERP2,
+        Choice("fill_mode", "reflect", "How points outside the input are filled.",
+               choices=_MAP_FILL_MODES),
+        Float("fill_value", 0.0, "Value used by fill_mode='constant'."),
+        Json("value_range", [0, 255], "Range of the pixel values."),
+        Seed(),
+    )
+
+    def _augment(self, x):
+        if self._pairs["scale"][1] == 0 or self._pairs["factor"][1] == 0:
+            return x
+        n, h, w = x.shape[:3]
+        prob = self._rng.uniform(*self._pairs["factor"], size=n)
+        apply = self._rng.uniform(size=n) < prob
+        s = np.float32(self._rng.uniform(*self._pairs["scale"]))
+        alpha = np.float32(max(h, w) * (0.1 * s))
+        sigma = np.float32(min(h, w) * (0.05 * s))
+        k = 6 * int(sigma) | 1
+        field = self._rng.standard_normal((n, h, w, 1)).astype(np.float32) * sigma
+        d = depthwise_same(field, gaussian_kernel((k, k), (sigma, sigma)))[..., 0]
+        gy, gx = np.meshgrid(np.arange(h, dtype=np.float32), np.arange(w, dtype=np.float32),
+                             indexing="ij")
+        order = 0 if self.interpolation == "nearest" else 1
+        out = map_coordinates_2d(x.astype(np.float32, copy=False), gy + alpha * d,
+                                 gx + alpha * d, order, self.fill_mode, self.fill_value)
+        out = np.where(apply[:, None, None, None], out, x)
+        return np.clip(out, *self.value_range)
+
+
+__all__ += ["MaxNumBoundingBoxes", "RandomElasticTransform", "map_coordinates_2d"]

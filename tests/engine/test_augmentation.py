@@ -284,3 +284,37 @@ def test_locally_connected_is_keras2_only():
     layer = k2("LocallyConnected1D", filters=2, kernel_size=3)
     with pytest.raises(ValueError):
         engine.serialize(layer, format="keras3")
+
+
+@pytest.mark.parametrize("mode", ["constant", "nearest", "wrap", "reflect"])
+@pytest.mark.parametrize("order", [0, 1])
+def test_map_coordinates_matches_keras(mode, order):
+    from engine.layers.preprocessing import map_coordinates_2d
+
+    plane = IMG[0:1, :, :, 0:1]
+    got = map_coordinates_2d(plane, REFS["map_ys"][None], REFS["map_xs"][None], order, mode,
+                             3.0)
+    np.testing.assert_allclose(got[0, ..., 0], REFS[f"map_{mode}_{order}"], atol=1e-3,
+                               rtol=1e-5)
+
+
+def test_elastic_transform_seeded_and_bounded():
+    x = IMG.copy()
+    a = k3("RandomElasticTransform", seed=5, value_range=[20, 200])
+    b = k3("RandomElasticTransform", seed=5, value_range=[20, 200])
+    ya = a(x, training=True)
+    np.testing.assert_array_equal(ya, b(x, training=True))
+    assert ya.min() >= 20 and ya.max() <= 200 and not np.allclose(ya, np.clip(x, 20, 200))
+    np.testing.assert_array_equal(a(x), x)
+
+
+def test_max_num_bounding_boxes_pads_and_cuts():
+    layer = k3("MaxNumBoundingBoxes", max_number=3)
+    np.testing.assert_array_equal(layer(IMG, training=True), IMG)
+    boxes = np.arange(16, dtype=np.float32).reshape(2, 2, 4)
+    b, lab = layer.pad_boxes(boxes, np.ones((2, 2)))
+    assert b.shape == (2, 3, 4) and (b[:, 2] == -1).all() and (lab[:, 2] == -1).all()
+    b, lab = k3("MaxNumBoundingBoxes", max_number=1).pad_boxes(boxes, np.ones((2, 2)))
+    assert b.shape == (2, 1, 4) and lab.shape == (2, 1)
+    assert "fill_value" not in k3("MaxNumBoundingBoxes", max_number=2,
+                                  fill_value=0).get_config()

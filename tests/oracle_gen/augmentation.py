@@ -100,6 +100,15 @@ CASES = [
     case("cut_mix_gen", "CutMix", {"factor": [0.2, 0.9]}, [(3, 3, 3, 2)], formats=_K3),
     case("cut_mix_gen_single_train", "CutMix", {}, [(1, 4, 4, 2)], formats=_K3,
          training=True),
+    # RandomElasticTransform / MaxNumBoundingBoxes
+    case("random_elastic_transform_gen", "RandomElasticTransform",
+         {"factor": 0.5, "scale": [0.2, 0.6], "fill_mode": "mirror",
+          "interpolation": "nearest"}, [(2, 5, 5, 2)], formats=_K3, input_kind="image"),
+    case("random_elastic_transform_gen_still_train", "RandomElasticTransform",
+         {"scale": [0.0, 0.0], "value_range": [0, 1]}, [(2, 4, 5, 2)], formats=_K3,
+         training=True),
+    case("max_num_bounding_boxes_gen", "MaxNumBoundingBoxes", {"max_number": 4},
+         [(2, 3, 3, 3)], formats=_K3, training=True),
 ]
 
 # Keras 2's LocallyConnected1D/2D, every implementation (weights are random per layout)
@@ -175,6 +184,14 @@ def write_transform_refs() -> None:
     out["blur_sigma"] = sigma
     out["blur_3x5"] = np.asarray(blur.transform_images(
         img, {"should_apply_blur": np.array([True, True]), "blur_factor": sigma}))
+    plane = img[0, :, :, 0]
+    ys = rng.uniform(-4, 9, (5, 6)).astype("float32")
+    xs = rng.uniform(-4, 10, (5, 6)).astype("float32")
+    out["map_ys"], out["map_xs"] = ys, xs
+    for mode in ("constant", "nearest", "wrap", "reflect"):  # mirror: Keras fails (gather)
+        for order in (0, 1):
+            out[f"map_{mode}_{order}"] = np.asarray(keras.ops.image.map_coordinates(
+                plane, [ys, xs], order, fill_mode=mode, fill_value=3.0))
     np.savez_compressed(OUT / "augmentation_transforms.npz", **out)
     print("wrote", OUT / "augmentation_transforms.npz")
 
