@@ -1609,14 +1609,10 @@ class Equalization(_ColorLayer):
         Json("value_range", [0, 255], "Range of the pixel values."),
     )
 
-    def call(self, inputs, training=False):
-        if not training:
-            return inputs
-        x = inputs.astype(np.float32, copy=False)
-        axis = -3 if self.data_format == "channels_first" and x.ndim >= 3 else -1
-        chans = np.moveaxis(x, axis, 0)
-        out = np.stack([self._equalize(c) for c in chans], axis=0)  # loop over channels
-        return np.moveaxis(out, 0, axis).astype(self.compute_dtype, copy=False)
+    def _augment(self, x):
+        x = x.astype(np.float32, copy=False)
+        chans = np.moveaxis(x, -1, 0)
+        return np.stack([self._equalize(c) for c in chans], axis=-1)  # loop over channels
 
     def _equalize(self, channel: np.ndarray) -> np.ndarray:
         lo, hi = (float(v) for v in self.value_range)
@@ -1822,3 +1818,126 @@ class RandomElasticTransform(_ColorLayer):
 
 
 __all__ += ["MaxNumBoundingBoxes", "RandomElasticTransform", "map_coordinates_2d"]
+
+
+def _op_layers(layer: Layer, names: tuple[str, ...]) -> list[_RandomImage]:
+    """RandAugment's / AugMix's sub-layers, configured from ``factor`` as Keras 3 does
+    (their draws come from the parent's generator)."""
+    lo, hi = layer._pairs["factor"]
+    pair, vr, interp = [lo, hi], list(layer.value_range), layer.interpolation
+    make = {
+        "random_shear": lambda: RandomShear(x_factor=pair, y_factor=pair,
+                                            interpolation=interp),
+        "random_translation": lambda: RandomTranslation(height_factor=pair, width_factor=pair,
+                                                        interpolation=interp),
+        "random_rotation": lambda: RandomRotation(factor=pair, interpolation=interp),
+        "random_brightness": lambda: RandomBrightness(factor=pair, value_range=vr),
+        "random_color_degeneration": lambda: RandomColorDegeneration(factor=pair,
+                                                                     value_range=vr),
+        "random_contrast": lambda: RandomContrast(factor=pair, value_range=vr),
+        "random_sharpness": lambda: RandomSharpness(factor=pair, value_range=vr),
+        "random_posterization": lambda: RandomPosterization(factor=max(1, int(8 * hi)),
+                                                            value_range=vr),
+        "solarization": lambda: Solarization(addition_factor=pair, threshold_factor=pair,
+                                             value_range=vr),
+        "auto_contrast": lambda: AutoContrast(value_range=vr),
+        "equalization": lambda: Equalization(value_range=vr),
+    }
+    try:
+        return [make[name]() for name in names]
+    except ConfigError as e:
+        raise layer.config_error("factor", e.reason) from None
+
+
+def _apply_op(layer: Layer, op: _RandomImage, x: np.ndarray) -> np.ndarray:
+    op.__dict__["_rng_generator"] = layer._rng
+    return op._augment(x.astype(np.float32, copy=False)).astype(np.float32, copy=False)
+
+
+_RAND_AUGMENT_OPS = ("random_shear", "random_translation", "random_rotation",
+                     "random_brightness", "random_color_degeneration", "random_contrast",
+                     "random_sharpness", "random_posterization", "solarization",
+                     "auto_contrast", "equalization")
+_AUG_MIX_OPS = ("random_shear", "random_translation", "random_rotation",
+                "random_posterization", "solarization", "auto_contrast", "equalization",
+                "random_brightness", "random_color_degeneration", "random_contrast",
+                "random_sharpness")
+
+
+class RandAugment(_ColorLayer):
+    """Training: applies ``num_ops`` operations one after the other, each picked at random
+    (the same for the whole batch) among Keras 3's eleven: RandomShear, RandomTranslation,
+    RandomRotation, RandomBrightness, RandomColorDegeneration, RandomContrast,
+    RandomSharpness, RandomPosterization, Solarization, AutoContrast, Equalization, each
+    configured from ``factor`` as Keras 3 does. Inference: identity.
+
+    Input/output shape: ``(batch, H, W, C)`` or ``(H, W, C)`` (RGB for colour
+    degeneration). No weights.
+    """
+
+    k3_factor_fields = {"factor": (0.0, 1.0)}
+    fields = (
+        DataFormat(),
+        Json("value_range", [0, 255], "Range of the pixel values."),
+        Int("num_ops", 2, "Number of operations applied.", min=0),
+        Json("factor", 0.5, "Strength: f for [0, f], or [lower, upper] in [0, 1]."),
+        _INTERP2,
+        Seed(),
+    )
+
+    def _post_init(self) -> None:
+        super()._post_init()
+        self._ops = _op_layers(self, _RAND_AUGMENT_OPS)
+
+    def _augment(self, x):
+        picks = self._rng.integers(0, len(self._ops), size=self.num_ops)
+        for i in np.atleast_1d(picks):
+            x = _apply_op(self, self._ops[int(i)], x)
+        return x
+
+
+class AugMix(_ColorLayer):
+    """Training: ``w * x + (1 - w) * sum_i m_i chain_i(x)``, clipped to ``value_range``:
+    ``num_chains`` chains of up to ``chain_depth`` random operations (each step picks one
+    of the operations or none), chain weights ``m`` from Dirichlet(alpha) and ``w`` from
+    Beta(alpha, alpha), as Keras 3. ``all_ops=False`` leaves out the colour operations
+    (brightness, colour degeneration, contrast, sharpness). Inference: identity.
+
+    Input/output shape: ``(batch, H, W, C)`` or ``(H, W, C)`` (RGB for colour
+    degeneration). No weights.
+    """
+
+    k3_factor_fields = {"factor": (0.0, 1.0)}
+    fields = (
+        DataFormat(),
+        Json("value_range", [0, 255], "Range of the pixel values."),
+        Int("num_chains", 3, "Number of augmentation chains.", min=1),
+        Int("chain_depth", 3, "Largest number of operations in a chain.", min=0),
+        Json("factor", 0.3, "Strength: f for [0, f], or [lower, upper] in [0, 1]."),
+        Float("alpha", 1.0, "Dirichlet and Beta parameter.", min=0, min_open=True),
+        Bool("all_ops", True, "Also use the colour operations."),
+        _INTERP2,
+        Seed(),
+    )
+
+    def _post_init(self) -> None:
+        super()._post_init()
+        self._ops = _op_layers(self, _AUG_MIX_OPS if self.all_ops else _AUG_MIX_OPS[:7])
+
+    def _augment(self, x):
+        gam = np.asarray(self._rng.gamma(self.alpha, size=self.num_chains), np.float64)
+        mix = (gam / gam.sum()).astype(np.float32)
+        w = np.float32(self._rng.beta(self.alpha, self.alpha))
+        x = x.astype(np.float32, copy=False)
+        total = np.zeros_like(x)
+        for c in range(self.num_chains):  # loops over chains and their steps only
+            img = x.copy()
+            for _ in range(self.chain_depth):
+                pick = int(self._rng.integers(0, len(self._ops) + 1))
+                if pick < len(self._ops):
+                    img = _apply_op(self, self._ops[pick], img)
+            total += img * mix[c]
+        return np.clip(w * x + (1 - w) * total, *self.value_range)
+
+
+__all__ += ["RandAugment", "AugMix"]

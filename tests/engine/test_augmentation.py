@@ -32,7 +32,15 @@ class Draws:
         return np.asarray(self.queues[kind].pop(0), np.float64)
 
     def uniform(self, low=0.0, high=1.0, size=None):
+        if not self.queues.get("uniform"):  # a degenerate range: its only value
+            return np.full(() if size is None else size, low, np.float64)
         return self._next("uniform")
+
+    def integers(self, low, high=None, size=None):
+        return self._next("integers").astype(np.int64)
+
+    def gamma(self, shape, size=None):
+        return self._next("gamma")
 
     def beta(self, a, b, size=None):
         return self._next("beta")
@@ -318,3 +326,45 @@ def test_max_num_bounding_boxes_pads_and_cuts():
     assert b.shape == (2, 1, 4) and lab.shape == (2, 1)
     assert "fill_value" not in k3("MaxNumBoundingBoxes", max_number=2,
                                   fill_value=0).get_config()
+
+
+@pytest.mark.parametrize("op", range(11))
+def test_rand_augment_operations_match_keras(op):
+    layer = _with_draws(k3("RandAugment", factor=[0.0, 0.0], num_ops=1), integers=[[op]])
+    np.testing.assert_allclose(layer(IMG, training=True), REFS[f"rand_augment_op{op}"],
+                               atol=2e-3, rtol=1e-5)
+
+
+def test_aug_mix_chains_match_keras():
+    # operations in Keras's all_ops order: equalization 6, sharpness 10, solarization 4,
+    # auto_contrast 5, posterization 3; 11 is "no operation"
+    layer = _with_draws(k3("AugMix", factor=[0.0, 0.0], num_chains=3, chain_depth=2,
+                           alpha=0.7),
+                        gamma=[REFS["aug_mix_weights"]], beta=[0.35],
+                        integers=[6, 10, 4, 11, 5, 3])
+    np.testing.assert_allclose(layer(IMG, training=True), REFS["aug_mix"], atol=2e-3,
+                               rtol=1e-5)
+
+
+@pytest.mark.parametrize("name,config", [("RandAugment", {"num_ops": 3}),
+                                         ("AugMix", {"all_ops": False})])
+def test_rand_augment_aug_mix_seeded(name, config):
+    a, b = k3(name, seed=9, **config), k3(name, seed=9, **config)
+    np.testing.assert_array_equal(a(IMG), IMG)
+    ya = a(IMG, training=True)
+    np.testing.assert_array_equal(ya, b(IMG, training=True))
+    assert ya.shape == IMG.shape and ya.min() >= 0 and ya.max() <= 255
+
+
+@pytest.mark.parametrize("name,config,field", [
+    ("RandAugment", {"factor": 1.5}, "factor"),
+    ("RandAugment", {"num_ops": -1}, "num_ops"),
+    ("AugMix", {"alpha": 0.0}, "alpha"),
+    ("AugMix", {"num_chains": 0}, "num_chains"),
+    ("RandomElasticTransform", {"fill_mode": "grid"}, "fill_mode"),
+    ("MaxNumBoundingBoxes", {"max_number": 0}, "max_number"),
+])
+def test_more_bad_configs(name, config, field):
+    with pytest.raises(ConfigError) as err:
+        k3(name, **config)
+    assert field in str(err.value).split(":")[0]

@@ -109,6 +109,17 @@ CASES = [
          training=True),
     case("max_num_bounding_boxes_gen", "MaxNumBoundingBoxes", {"max_number": 4},
          [(2, 3, 3, 3)], formats=_K3, training=True),
+    # RandAugment / AugMix: inference, and no operation at all in training
+    case("rand_augment_gen", "RandAugment", {"num_ops": 3, "factor": [0.1, 0.4],
+                                             "interpolation": "nearest", "seed": 4},
+         [(2, 4, 4, 3)], formats=_K3, input_kind="image"),
+    case("rand_augment_gen_no_ops_train", "RandAugment", {"num_ops": 0},
+         [(2, 4, 4, 3)], formats=_K3, input_kind="image", training=True),
+    case("aug_mix_gen", "AugMix", {"num_chains": 2, "chain_depth": 4, "factor": 0.5,
+                                   "alpha": 0.5, "all_ops": False}, [(2, 4, 4, 3)],
+         formats=_K3, input_kind="image"),
+    case("aug_mix_gen_no_ops_train", "AugMix", {"chain_depth": 0, "value_range": [0, 1]},
+         [(2, 4, 4, 3)], formats=_K3, input_kind="uniform4", training=True),
 ]
 
 # Keras 2's LocallyConnected1D/2D, every implementation (weights are random per layout)
@@ -192,6 +203,25 @@ def write_transform_refs() -> None:
         for order in (0, 1):
             out[f"map_{mode}_{order}"] = np.asarray(keras.ops.image.map_coordinates(
                 plane, [ys, xs], order, fill_mode=mode, fill_value=3.0))
+    # RandAugment / AugMix at factor 0 (every operation deterministic): one output per op
+    ra = L.RandAugment(factor=[0.0, 0.0], num_ops=1)
+    names = ra._AUGMENT_LAYERS
+    trans = {n: getattr(ra, n).get_random_transformation(img, training=True)
+             for n in names}
+    for i in range(len(names)):
+        out[f"rand_augment_op{i}"] = np.asarray(ra.transform_images(
+            img, {"transforms": trans, "layer_idxes": np.array([i])}))
+    am = L.AugMix(factor=[0.0, 0.0], num_chains=3, chain_depth=2, alpha=0.7)
+    chains = [["equalization", "random_sharpness"], ["solarization"],
+              ["auto_contrast", "random_posterization"]]
+    chain_transforms = [[{"layer_name": n, "transformation": getattr(am, n)
+                          .get_random_transformation(img, training=True)} for n in chain]
+                        for chain in chains]
+    mix = np.array([0.2, 0.5, 0.3], "float32")
+    out["aug_mix_weights"] = mix
+    out["aug_mix"] = np.asarray(am.transform_images(
+        img, {"chain_mixing_weights": mix, "weight_sample": np.float32(0.35),
+              "chain_transforms": chain_transforms}))
     np.savez_compressed(OUT / "augmentation_transforms.npz", **out)
     print("wrote", OUT / "augmentation_transforms.npz")
 
