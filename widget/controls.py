@@ -18,6 +18,10 @@ layer
 other           JSON text (shape, axis, json and kinds the widget does not know)
 ==============  =================================================================
 
+A field may ask for more through its ``widget`` options: ``{"hidden": True}`` leaves it out
+of the form, ``{"control": "slider", "step": 0.01}`` gives a bounded float a slider
+(``continuous_update`` off, like every text box here, so typing does not flood the kernel).
+
 Boxes get no ``tooltip`` (a Box view with one fails to render in ipywidgets 8.1); composite
 controls keep their field's doc in ``.doc`` and put it on their inner controls.
 

@@ -109,7 +109,8 @@ class LayerEditor:
 
     def on_change(self, callback: Callable[[dict[str, Any]], Any]) -> None:
         """Call ``callback(event)`` after each change: ``event`` has ``type`` ("change" or
-        "error"), ``path``, ``value``, ``config``, ``error`` and ``editor``."""
+        "error"), ``path`` (a field path, or "undo", "redo", "reset", "(fixed seed)",
+        "(input shape)"), ``value``, ``config``, ``error`` and ``editor``."""
         self._callbacks.append(callback)
 
     def undo(self) -> bool:
@@ -235,7 +236,7 @@ class LayerEditor:
         if self._form.syncing:
             return
         fixed, seed = self.fixed_seed.value, self.seed_box.value
-        self._run(lambda: self._state.set_seed(fixed, seed), "seed", seed)
+        self._run(lambda: self._state.set_seed(fixed, seed), "(fixed seed)", seed)
 
     def _on_shape(self, change: Any) -> None:
         if self._form.syncing:
@@ -246,9 +247,9 @@ class LayerEditor:
         if not isinstance(shape, list) or not all(isinstance(d, int) or d is None
                                                   for d in shape):
             self._fail(EditError("", f"input shape: expected a list of ints such as "
-                                 f"(16, 64), got {change['new']!r}"), "input_shape", shape)
+                                 f"(16, 64), got {change['new']!r}"), "(input shape)", shape)
             return
-        self._run(lambda: self._state.set_sample(input_shape=shape), "input_shape", shape)
+        self._run(lambda: self._state.set_sample(input_shape=shape), "(input shape)", shape)
 
     def _on_display(self, _change: Any) -> None:
         self._render(self._state.result)

@@ -490,6 +490,8 @@ class EditorState:
 
     def revert(self, path: str) -> None:
         """Put the good value back at ``path`` in the draft."""
+        if path.endswith(".class_name"):  # the whole object, settings included
+            path = path[: -len(".class_name")]
         try:
             good = get_path(self.good, path)
         except KeyError:

@@ -215,6 +215,14 @@ def test_bad_value_typed_in_a_float_box(ed):
     assert ed.error is None and ed.config["config"]["kernel_initializer"]["config"]["scale"] == 2
 
 
+def test_refused_class_switch_keeps_the_settings(ed):
+    ed.set("kernel_initializer.config.seed", 5)
+    assert not ed.set("kernel_initializer.class_name", "Nope")
+    assert ed.controls["kernel_initializer.class_name"].value == "GlorotUniform"
+    assert ed.set("units", 6)
+    assert ed.config["config"]["kernel_initializer"]["config"]["seed"] == 5
+
+
 def test_refused_class_keeps_the_good_class_in_the_form(ed):
     assert not ed.set("kernel_initializer", {"class_name": "Nope", "config": {}})
     assert "unknown initializer 'Nope'" in ed.error
