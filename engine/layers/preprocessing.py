@@ -30,6 +30,7 @@ from ..fields import (
     Field,
     Float,
     Int,
+    IntTuple,
     Json,
     Seed,
 )
@@ -1941,3 +1942,79 @@ class AugMix(_ColorLayer):
 
 
 __all__ += ["RandAugment", "AugMix"]
+
+
+class ContrastLimitedAdaptiveHistogramEqualization(_ColorLayer):
+    """CLAHE as Keras 3 computes it, at inference and in training (deterministic): values
+    mapped to 0..255, the image padded (symmetric) to a whole number of
+    ``tile_grid_size`` tiles, a 256-bin histogram per tile and channel clipped at
+    ``clip_limit * tile_pixels / 256`` with the excess spread evenly, each tile's
+    normalized CDF as a lookup table, and the tables of the four nearest tile centres
+    blended bilinearly per pixel.
+
+    Input/output shape: ``(batch, H, W, C)`` or ``(H, W, C)``. No weights.
+    """
+
+    fields = (
+        DataFormat(),
+        Json("value_range", [0, 255], "Range of the pixel values."),
+        Float("clip_limit", 4.0, "Histogram clip factor (<= 0: no clipping)."),
+        IntTuple("tile_grid_size", (8, 8), "Tiles along height and width.", length=2, min=1),
+    )
+
+    def _inference(self, x):
+        return _RandomImage.call(self, x, training=True)
+
+    def _augment(self, x):
+        img = _to_range(x.astype(np.float32, copy=False), self.value_range, (0, 255))
+        out = self._clahe(img.astype(np.float32, copy=False))
+        return _to_range(out, (0, 255), self.value_range)
+
+    def _clahe(self, img: np.ndarray) -> np.ndarray:
+        b, h, w, c = img.shape
+        gh, gw = self.tile_grid_size
+        th, tw = -(-h // gh), -(-w // gw)
+        padded = np.pad(img, ((0, 0), (0, th * gh - h), (0, tw * gw - w), (0, 0)),
+                        mode="symmetric")
+        pix = np.clip(padded.astype(np.int32), 0, 255)  # (B, Hp, Wp, C)
+        tiles = pix.reshape(b, gh, th, gw, tw, c).transpose(0, 1, 3, 5, 2, 4)
+        tile_id = np.arange(b * gh * gw * c).reshape(b, gh, gw, c, 1, 1)
+        hists = np.bincount((tile_id * 256 + tiles).ravel(), minlength=b * gh * gw * c * 256)
+        hists = hists.reshape(b, gh, gw, c, 256).astype(np.float32)
+        n = np.float32(th * tw)
+        if self.clip_limit > 0:
+            limit = np.float32(self.clip_limit * (th * tw) / 256.0)
+            clipped = np.minimum(hists, limit)
+            excess = (hists - clipped).sum(axis=-1, keepdims=True)
+            hists = clipped + excess / np.float32(256.0)
+        cdf = np.cumsum(hists, axis=-1, dtype=np.float32)
+        cmin = cdf.min(axis=-1, keepdims=True)
+        den = n - cmin
+        den = np.where(den == 0, np.float32(1), den)
+        table = np.clip((cdf - cmin) * np.float32(255.0) / den, 0, 255)
+        table = np.pad(table, ((0, 0), (1, 1), (1, 1), (0, 0), (0, 0)), mode="edge")
+
+        def axis_nodes(size: int, t: int, g: int) -> tuple:
+            grid = (np.arange(size, dtype=np.float32) - np.float32(t / 2.0)) / np.float32(t)
+            grid = grid + np.float32(1.0)
+            lo = np.floor(grid)
+            wgt = grid - lo
+            return (np.clip(lo, 0, g + 1).astype(np.int64),
+                    np.clip(lo + 1, 0, g + 1).astype(np.int64), wgt)
+
+        y0, y1, wy = axis_nodes(th * gh, th, gh)
+        x0, x1, wx = axis_nodes(tw * gw, tw, gw)
+        bi = np.arange(b)[:, None, None, None]
+        ci = np.arange(c)[None, None, None, :]
+        yy0, yy1, wy = y0[None, :, None, None], y1[None, :, None, None], wy[None, :, None,
+                                                                            None]
+        xx0, xx1, wx = x0[None, None, :, None], x1[None, None, :, None], wx[None, None, :,
+                                                                            None]
+        nw, ne = table[bi, yy0, xx0, ci, pix], table[bi, yy0, xx1, ci, pix]
+        sw, se = table[bi, yy1, xx0, ci, pix], table[bi, yy1, xx1, ci, pix]
+        top = nw * (1 - wx) + ne * wx
+        bottom = sw * (1 - wx) + se * wx
+        return (top * (1 - wy) + bottom * wy)[:, :h, :w].astype(np.float32)
+
+
+__all__ += ["ContrastLimitedAdaptiveHistogramEqualization"]

@@ -363,6 +363,9 @@ def test_rand_augment_aug_mix_seeded(name, config):
     ("AugMix", {"num_chains": 0}, "num_chains"),
     ("RandomElasticTransform", {"fill_mode": "grid"}, "fill_mode"),
     ("MaxNumBoundingBoxes", {"max_number": 0}, "max_number"),
+    ("ContrastLimitedAdaptiveHistogramEqualization", {"tile_grid_size": [0, 2]},
+     "tile_grid_size"),
+    ("ContrastLimitedAdaptiveHistogramEqualization", {"value_range": 255}, "value_range"),
 ])
 def test_more_bad_configs(name, config, field):
     with pytest.raises(ConfigError) as err:
