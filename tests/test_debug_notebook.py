@@ -1,0 +1,42 @@
+"""notebooks/03_debug_saved_model.ipynb runs top to bottom in a real kernel and finds both
+planted bugs of data/debug_mlp.keras (a dead ReLU layer, a saturated tanh layer)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import engine
+
+ROOT = Path(__file__).parent.parent
+NOTEBOOK = ROOT / "notebooks" / "03_debug_saved_model.ipynb"
+MODEL = ROOT / "notebooks" / "data" / "debug_mlp.keras"
+
+
+def test_planted_bugs_are_there():
+    model = engine.load(MODEL)
+    x = np.random.default_rng(0).standard_normal((64, 32)).astype("float32")
+    outs = model.intermediate_outputs(x)
+    assert np.all(outs["hidden_2"] == 0)  # every ReLU unit dead
+    np.testing.assert_allclose(model(x), 0.1, atol=1e-6)  # uniform predictions
+
+
+@pytest.mark.notebook
+def test_debug_notebook_runs_and_finds_the_bugs():
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    nbclient.NotebookClient(nb, kernel_name="python3", timeout=300,
+                            resources={"metadata": {"path": str(NOTEBOOK.parent)}}).execute()
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    assert not [o for o in outputs if o.output_type == "error"]
+    text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
+    assert "dead units after the fix: 0 of 64" in text
+    sat = re.search(r"saturated outputs: ([\d.]+) with N\(0, 1\) weights, ([\d.]+) with", text)
+    assert sat and float(sat.group(1)) > 0.5 and float(sat.group(2)) < 0.05
+    assert "predictions now differ between inputs: True" in text
+    views = [o for o in outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+    assert len(views) == 2
