@@ -15,8 +15,11 @@ position has its own kernel. tf.keras stores the weights in one of three layouts
 
 The bias is ``(out_spatial..., filters)``; with channels_first tf.keras adds it reshaped
 (not transposed) to ``(filters, out_spatial...)``, and layerlab does the same. Given the
-same connection weights the three layouts give the same outputs. Keras 3 has no such
-layers: they are read and written in the Keras 2 format only.
+same connection weights the three layouts give the same outputs: layerlab scatters the
+weights of layouts 2 and 3 into layout 1 (zero weights for the taps that 'same' padding
+leaves outside the input) and runs every layout as one batched matmul of the input
+windows, no Python loop over positions. Keras 3 has no such layers: they are read and
+written in the Keras 2 format only.
 """
 
 from __future__ import annotations
@@ -135,18 +138,10 @@ class _LocallyConnected(Layer):
         elif self.implementation == 2:
             kshape = ((chans,) + spatial + (f,) + out) if cf else (spatial + (chans,) + out +
                                                                    (f,))
-        else:
-            o, i = connections(spatial, self.kernel_size, self.strides, self.padding)
-            self._sparse_index(o, i)
-            kshape = (self._rows.size,)
-        if self.implementation == 2:
-            o, i = connections(spatial, self.kernel_size, self.strides, self.padding)
-            mask = np.zeros(spatial + out, bool)
-            mask[tuple(i.T) + tuple(o.T)] = True
-            if cf:  # kernel (C, in..., F, out...)
-                self._mask = np.expand_dims(mask[None], 1 + self.rank)
-            else:  # kernel (in..., C, out..., F)
-                self._mask = np.expand_dims(mask, self.rank)[..., None]
+        if self.implementation != 1:
+            self._entries(*connections(spatial, self.kernel_size, self.strides, self.padding))
+            if self.implementation == 3:
+                kshape = (self._n_entries,)
         self.kernel = self.add_weight("kernel", kshape, self.kernel_initializer,
                                       regularizer=self.kernel_regularizer,
                                       constraint=self.kernel_constraint,
@@ -159,8 +154,16 @@ class _LocallyConnected(Layer):
                                         field="bias_initializer")
         self.input_spec = InputSpec(ndim=self.rank + 2, axes={1 if cf else -1: chans})
 
-    def _sparse_index(self, o: np.ndarray, i: np.ndarray) -> None:
-        """Flat (output, input) indices of implementation 3, sorted as tf.keras sorts."""
+    def _entries(self, o: np.ndarray, i: np.ndarray) -> None:
+        """Index every connection weight of implementations 2 and 3.
+
+        ``_dense_at``: where each sorted entry sits in the implementation-2 kernel seen as
+        ``(input_flat, output_flat)``; the entries are sorted by (flat output, flat input),
+        tf.keras's implementation-3 order. ``_w1_at``: where each entry goes in an
+        implementation-1 kernel over windows starting at ``o * stride - pad`` (same
+        padding: taps outside the input keep a zero weight), so that every layout runs as
+        the same windowed matmul.
+        """
         f, c = self.filters, self._chans
         cf = self.data_format == "channels_first"
         n = o.shape[0]
@@ -175,30 +178,44 @@ class _LocallyConnected(Layer):
             rows = np.ravel_multi_index((*o_rep.T, f_out), self._spatial_out + (f,))
             cols = np.ravel_multi_index((*i_rep.T, f_in), self._spatial_in + (c,))
         order = np.lexsort((cols, rows))
-        self._rows, self._cols = rows[order], cols[order]
-        starts = np.flatnonzero(np.r_[True, self._rows[1:] != self._rows[:-1]])
-        self._starts, self._row_ids = starts, self._rows[starts]
+        self._n_entries = int(order.size)
+        n_out = f * math.prod(self._spatial_out)
+        self._dense_at = (cols * n_out + rows)[order]
+        starts = np.asarray([self._pad_before(k) for k in self.kernel_size])
+        taps = i_rep - (o_rep * np.asarray(self.strides) - starts)
+        pos = np.ravel_multi_index(tuple(o_rep.T), self._spatial_out)
+        ks = tuple(self.kernel_size)
+        feat = (np.ravel_multi_index((f_in, *taps.T), (c,) + ks) if cf else
+                np.ravel_multi_index((*taps.T, f_in), ks + (c,)))
+        self._w1_at = np.ravel_multi_index((pos, feat, f_out), (
+            math.prod(self._spatial_out), math.prod(ks) * c, f))[order]
+
+    def _pad_before(self, k: int) -> int:
+        return k // 2 if self.padding == "same" else 0
+
+    def _window_kernel(self) -> np.ndarray:
+        """The kernel in the implementation-1 layout ``(positions, features, filters)``."""
+        k = np.asarray(self.kernel.value)
+        if self.implementation == 1:
+            return k
+        values = k.reshape(-1)[self._dense_at] if self.implementation == 2 else k
+        shape = (math.prod(self._spatial_out), math.prod(self.kernel_size) * self._chans,
+                 self.filters)
+        w1 = np.zeros(math.prod(shape), k.dtype)
+        w1[self._w1_at] = values
+        return w1.reshape(shape)
 
     # -- forward -----------------------------------------------------------------------
     def call(self, inputs):
         x = inputs
         b = x.shape[0]
-        k = self.kernel.value
         f, out = self.filters, self._spatial_out
         cf = self.data_format == "channels_first"
-        if self.implementation == 1:
-            y = np.einsum("bpf,pfo->bpo", self._patches(x), k).reshape((b,) + out + (f,))
-            if cf:
-                y = np.moveaxis(y, -1, 1)
-        elif self.implementation == 2:
-            dense = (k * self._mask).reshape(math.prod(x.shape[1:]), -1)
-            y = (x.reshape(b, -1) @ dense).reshape((b,) + self.compute_output_shape(
-                x.shape)[1:])
-        else:
-            contrib = x.reshape(b, -1)[:, self._cols] * k
-            flat = np.zeros((b, f * math.prod(out)), contrib.dtype)
-            flat[:, self._row_ids] = np.add.reduceat(contrib, self._starts, axis=1)
-            y = flat.reshape((b,) + self.compute_output_shape(x.shape)[1:])
+        patches = self._patches(x).transpose(1, 0, 2)  # (positions, B, features)
+        y = np.matmul(patches, self._window_kernel()).transpose(1, 0, 2)
+        y = y.reshape((b,) + out + (f,))
+        if cf:
+            y = np.moveaxis(y, -1, 1)
         y = y.astype(self.compute_dtype, copy=False)
         if self.bias is not None:
             bias = self.bias.value
@@ -206,9 +223,14 @@ class _LocallyConnected(Layer):
         return self.activation(y).astype(self.compute_dtype, copy=False)
 
     def _patches(self, x: np.ndarray) -> np.ndarray:
-        """(B, out_positions, window features) in tf.keras's ``local_conv`` order."""
+        """(B, out_positions, window features) in tf.keras's ``local_conv`` order (same
+        padding: windows over the zero-padded input)."""
         cf = self.data_format == "channels_first"
         xs = np.moveaxis(x, 1, -1) if cf else x  # channels last for the gather
+        if self.padding == "same":  # zeros around: their taps have zero weights
+            pads = [(k // 2, max(0, (o - 1) * s + k - k // 2 - n)) for n, o, s, k in
+                    zip(self._spatial_in, self._spatial_out, self.strides, self.kernel_size)]
+            xs = np.pad(xs, [(0, 0), *pads, (0, 0)])
         idx = [np.arange(o)[:, None] * s + np.arange(k)[None, :] for o, s, k in
                zip(self._spatial_out, self.strides, self.kernel_size)]
         if self.rank == 1:

@@ -259,7 +259,7 @@ def test_locally_connected_implementations_agree(name, shape, cfg):
     l2 = layers[2]
     l2.set_weights([m.reshape(l2.weights[0].shape), bias])
     l3 = layers[3]
-    l3.set_weights([m[l3._cols, l3._rows], bias])
+    l3.set_weights([m.reshape(-1)[l3._dense_at], bias])
     y1 = l1(x)
     assert y1.shape[1:] == l1.compute_output_shape((None,) + shape[1:])[1:]
     np.testing.assert_allclose(l2(x), y1, atol=1e-5)
