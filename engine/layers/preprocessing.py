@@ -512,22 +512,26 @@ def affine_transform(images: np.ndarray, matrix: np.ndarray, interpolation: str 
     TensorFlow's ImageProjectiveTransform: reflect (d c b a | a b c d | d c b a), wrap,
     nearest (edge), constant (``fill_value``).
     """
-    b, h, w, _ = images.shape
-    ys, xs = np.meshgrid(np.arange(h, dtype=np.float64), np.arange(w, dtype=np.float64),
-                         indexing="ij")
-    coords = np.stack([xs, ys, np.ones_like(xs)], axis=-1)  # (H, W, 3)
-    src = np.einsum("bij,hwj->bhwi", matrix, coords)  # (B, H, W, 2 or 3): x, y (, k)
-    if matrix.shape[1] == 3:  # projective: divide by the third coordinate
+    b, h, w, c = images.shape
+    ys = np.arange(h, dtype=np.float64)[None, :, None]
+    xs = np.arange(w, dtype=np.float64)[None, None, :]
+    m = np.asarray(matrix, np.float64)[:, :, :, None, None]  # (B, rows, 3, 1, 1)
+    sx, sy = (m[:, r, 0] * xs + m[:, r, 1] * ys + m[:, r, 2] for r in (0, 1))
+    if m.shape[1] == 3:  # projective: divide by the third coordinate
+        k = m[:, 2, 0] * xs + m[:, 2, 1] * ys + m[:, 2, 2]
         with np.errstate(divide="ignore", invalid="ignore"):
-            src = src[..., :2] / src[..., 2:]
-        src = np.where(np.isfinite(src), src, -1.0e9)  # k == 0: outside the image
-    sx = _map_coord(src[..., 0], w, fill_mode)
-    sy = _map_coord(src[..., 1], h, fill_mode)
-    bidx = np.arange(b)[:, None, None]
+            sx, sy = sx / k, sy / k
+        sx = np.where(np.isfinite(sx), sx, -1.0e9)  # k == 0: outside the image
+        sy = np.where(np.isfinite(sy), sy, -1.0e9)
+    sx = _map_coord(sx, w, fill_mode)
+    sy = _map_coord(sy, h, fill_mode)
+    flat = images.reshape(b * h * w, c)
+    base = (np.arange(b) * (h * w))[:, None, None]
 
     def read(yy: np.ndarray, xx: np.ndarray) -> np.ndarray:
         inside = (yy >= 0) & (yy < h) & (xx >= 0) & (xx < w)
-        vals = images[bidx, np.clip(yy, 0, h - 1), np.clip(xx, 0, w - 1)]
+        vals = np.take(flat, base + np.clip(yy, 0, h - 1) * w + np.clip(xx, 0, w - 1),
+                       axis=0)
         if fill_mode != "constant":
             return vals
         return np.where(inside[..., None], vals, np.asarray(fill_value, images.dtype))
@@ -535,7 +539,8 @@ def affine_transform(images: np.ndarray, matrix: np.ndarray, interpolation: str 
     if interpolation == "nearest":
         return read(_round_half_away(sy), _round_half_away(sx))
     y0, x0 = np.floor(sy), np.floor(sx)
-    dy, dx = (sy - y0)[..., None], (sx - x0)[..., None]
+    wt = images.dtype if images.dtype == np.float32 else np.float64  # TF blends in float32
+    dy, dx = (sy - y0)[..., None].astype(wt), (sx - x0)[..., None].astype(wt)
     y0, x0 = y0.astype(np.int64), x0.astype(np.int64)
     top = read(y0, x0) * (1 - dx) + read(y0, x0 + 1) * dx
     bottom = read(y0 + 1, x0) * (1 - dx) + read(y0 + 1, x0 + 1) * dx
