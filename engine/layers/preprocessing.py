@@ -469,6 +469,18 @@ class _RandomImage(Layer):
                        for name, bounds in self.k3_factor_fields.items()
                        if self._values.get(name) is not None}
 
+    def __call__(self, inputs: Any, *args: Any, training: bool = False, **kwargs: Any) -> Any:
+        """Images, or Keras 3's dict form ``{"images": ..., "labels": ...}`` (labels pass
+        through, except MixUp and CutMix, which mix them as they mix the images)."""
+        if not isinstance(inputs, dict):
+            return super().__call__(inputs, *args, training=training, **kwargs)
+        return _call_on_dict(self, inputs, training, lambda x: super(_RandomImage, self)
+                             .__call__(x, *args, training=training, **kwargs))
+
+    def _labels(self, labels: np.ndarray) -> np.ndarray:
+        """Labels after the last training call (most layers leave them unchanged)."""
+        return labels
+
     def call(self, inputs, training=False):
         x = inputs
         if x.ndim not in (3, 4):
@@ -501,6 +513,23 @@ class _RandomImage(Layer):
             for name, pair in self._pairs.items():
                 cfg[name] = [_keras_number(v) for v in pair]
         return cfg
+
+
+def _call_on_dict(layer: Layer, data: dict, training: bool, run: Any) -> dict:
+    """Run ``run`` on ``data["images"]`` and the layer's label rule on ``data["labels"]``;
+    other keys (bounding boxes, segmentation masks) are not supported."""
+    other = sorted(set(data) - {"images", "labels"})
+    if "images" not in data or other:
+        raise ValueError(f"{type(layer).__name__} {layer.name!r}: a dict input takes "
+                         f"'images' and optionally 'labels', got keys {sorted(data)}"
+                         + (" (bounding boxes and segmentation masks are not supported)"
+                            if other else ""))
+    out = dict(data)
+    out["images"] = run(data["images"])
+    if "labels" in data:
+        labels = np.asarray(data["labels"])
+        out["labels"] = layer._labels(labels) if training else labels
+    return out
 
 
 def affine_transform(images: np.ndarray, matrix: np.ndarray, interpolation: str = "bilinear",
@@ -1202,6 +1231,13 @@ class Pipeline(Layer):
             shape = tuple(layer.compute_output_shape(shape))
         _nested_weight_paths(self)  # Keras 3: pipeline/<layer>/<weight>
 
+    def __call__(self, inputs: Any, *args: Any, training: bool = False, **kwargs: Any) -> Any:
+        if isinstance(inputs, dict):  # Keras 3's {"images", "labels"} form, layer by layer
+            for layer in self.layers:
+                inputs = layer(inputs, training=training)
+            return inputs
+        return super().__call__(inputs, *args, training=training, **kwargs)
+
     def call(self, inputs, training=False, mask=None):
         x = inputs
         for layer in self.layers:
@@ -1660,9 +1696,16 @@ class MixUp(_ColorLayer):
     def _augment(self, x):
         n = x.shape[0]
         perm = self._rng.permutation(n)
-        w = self._rng.beta(self.alpha, self.alpha, size=n).astype(np.float32)[:, None, None,
-                                                                             None]
+        w = self._rng.beta(self.alpha, self.alpha, size=n).astype(np.float32)
+        self._last = (perm, w)
+        w = w[:, None, None, None]
         return w * x + (1 - w) * x[perm]
+
+    def _labels(self, labels):
+        perm, w = self._last
+        w = w.reshape(-1, 1)
+        labels = labels.astype(np.float32, copy=False)
+        return w * labels + (1 - w) * labels[perm]
 
 
 class CutMix(_ColorLayer):
@@ -1683,6 +1726,7 @@ class CutMix(_ColorLayer):
 
     def call(self, inputs, training=False):
         if inputs.ndim == 3:
+            self._last = None
             return inputs
         return super().call(inputs, training=training)
 
@@ -1693,7 +1737,16 @@ class CutMix(_ColorLayer):
         x0, x1 = _box_bounds(self._rng, w, ratio)
         y0, y1 = _box_bounds(self._rng, h, ratio)
         perm = self._rng.permutation(n)
+        self._last = (perm, 1.0 - (x1 - x0) * (y1 - y0) / np.float32(w * h))
         return np.where(_box_mask(h, w, x0, x1, y0, y1), x[perm], x)
+
+    def _labels(self, labels):
+        if getattr(self, "_last", None) is None:  # an unbatched image: unchanged
+            return labels
+        perm, keep = self._last
+        keep = keep.reshape(-1, 1).astype(np.float32)
+        labels = labels.astype(np.float32, copy=False)
+        return keep * labels + (1 - keep) * labels[perm]
 
 
 __all__ += ["Pipeline", "RandomShear", "RandomHue", "RandomSaturation", "RandomColorJitter",

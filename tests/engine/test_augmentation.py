@@ -371,3 +371,33 @@ def test_more_bad_configs(name, config, field):
     with pytest.raises(ConfigError) as err:
         k3(name, **config)
     assert field in str(err.value).split(":")[0]
+
+
+def test_mix_up_and_cut_mix_labels_match_keras():
+    labels = REFS["labels"]
+    mix = _with_draws(k3("MixUp"), permutation=[[1, 0]], beta=[REFS["mix_weight"]])
+    got = mix({"images": IMG, "labels": labels}, training=True)
+    np.testing.assert_allclose(got["images"], REFS["mix_up"], atol=1e-4)
+    np.testing.assert_allclose(got["labels"], REFS["mix_up_labels"], atol=1e-6)
+    r = REFS["cut_mix_ratio"].astype(np.float64)
+    cut = _with_draws(k3("CutMix"), uniform=[0.5, [0.5, 0.0], [0.0, 1.0]],
+                      beta=[1 - r ** 2], permutation=[[1, 0]])
+    got = cut({"images": IMG, "labels": labels}, training=True)
+    np.testing.assert_array_equal(got["images"], REFS["cut_mix"])
+    np.testing.assert_allclose(got["labels"], REFS["cut_mix_labels"], atol=1e-6)
+    same = k3("MixUp")({"images": IMG, "labels": labels})  # inference: unchanged
+    np.testing.assert_array_equal(same["labels"], labels)
+    np.testing.assert_array_equal(same["images"], IMG)
+
+
+def test_dict_inputs_through_a_pipeline():
+    p = k3("Pipeline", layers=[{"module": "keras.layers", "class_name": "RandomFlip",
+                                "config": {"seed": 1}},
+                               {"module": "keras.layers", "class_name": "MixUp",
+                                "config": {"seed": 2}}])
+    labels = np.eye(2, dtype=np.float32)
+    out = p({"images": IMG, "labels": labels}, training=True)
+    assert out["images"].shape == IMG.shape and out["labels"].shape == (2, 2)
+    np.testing.assert_allclose(out["labels"].sum(axis=1), 1.0, atol=1e-6)
+    with pytest.raises(ValueError, match="bounding"):
+        k3("RandomFlip")({"images": IMG, "bounding_boxes": {}}, training=True)

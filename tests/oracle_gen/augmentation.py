@@ -199,6 +199,21 @@ def write_transform_refs() -> None:
     out["mix_up"] = np.asarray(L.MixUp().transform_images(
         img, {"mix_weight": w, "permutation_order": perm}))
     out["mix_weight"] = w
+    labels = np.array([[1, 0, 0], [0, 0.5, 0.5]], "float32")
+    out["labels"] = labels
+    out["mix_up_labels"] = np.asarray(L.MixUp().transform_labels(
+        labels, {"mix_weight": w, "permutation_order": perm}))
+    cut = L.CutMix()
+    ratio = np.array([0.5, 0.4], "float32")  # box sides: ratio * (W, H)
+    sx, sy = ratio * np.float32(6), ratio * np.float32(5)
+    x0 = np.array([0.5, 0.0], "float32") * (np.float32(6) - sx)
+    y0 = np.array([0.0, 1.0], "float32") * (np.float32(5) - sy)
+    out["cut_mix_ratio"] = ratio
+    masks, keep = cut._generate_batch_mask(img.shape, (x0, x0 + sx, y0, y0 + sy))
+    out["cut_mix"] = np.asarray(cut.transform_images(
+        img, {"permutation_order": perm, "batch_masks": masks, "mix_weight": keep}))
+    out["cut_mix_labels"] = np.asarray(cut.transform_labels(
+        labels, {"permutation_order": perm, "mix_weight": keep}))
     blur = L.RandomGaussianBlur(kernel_size=[3, 5])
     sigma = np.array([0.5, 1.2], "float32")
     out["blur_sigma"] = sigma
