@@ -9,6 +9,15 @@ With ``training=True`` they draw their random parameters from ``self._rng`` (see
 not Keras's. Given the same drawn parameters the transformations are Keras 3's (affine
 matrices, TensorFlow's fill and interpolation rules, colour formulas): the oracle cases
 check this with single-value ranges, where Keras's draw is deterministic.
+
+Keras 3's later set is here too: Pipeline (nested layers applied in order), the geometric
+RandomShear, RandomPerspective and RandomElasticTransform, the colour layers RandomHue,
+RandomSaturation, RandomColorJitter, RandomGaussianBlur, RandomErasing, the deterministic
+Equalization (training only, as Keras 3) and ContrastLimitedAdaptiveHistogramEqualization
+(always), the batch mixers MixUp and CutMix, the composite RandAugment and AugMix, and
+MaxNumBoundingBoxes. The augmentation layers also take Keras 3's dict form
+``{"images": ..., "labels": ...}``: labels pass through, except that MixUp and CutMix mix
+them with the weights they used for the images.
 """
 
 from __future__ import annotations
