@@ -1454,6 +1454,9 @@ class RandomColorJitter(_ColorLayer):
             self._steps.append(step)
 
     def _augment(self, x):
+        if x.shape[-1] != 3 and any(isinstance(st, (RandomHue, RandomSaturation))
+                                    for st in self._steps):
+            _check_rgb(self, x)
         for step in self._steps:
             step.__dict__["_rng_generator"] = self._rng  # one stream for the whole jitter
             x = step._augment(x.astype(np.float32, copy=False))
@@ -1591,7 +1594,11 @@ class RandomErasing(_ColorLayer):
             fill = self._rng.standard_normal(x.shape).astype(np.float32) * \
                 np.float32(self.value_range[1])
         else:
-            fill = np.broadcast_to(np.asarray(self.fill_value, np.float32), x.shape)
+            fill = np.asarray(self.fill_value, np.float32)
+            if fill.ndim and x.shape[-1] != 3:
+                raise ValueError(f"RandomErasing {self.name!r}: fill_value has 3 values (one "
+                                 f"per RGB channel), the images have {x.shape[-1]} channels")
+            fill = np.broadcast_to(fill, x.shape)
         fill = np.clip(fill, *self.value_range)
         return np.where(mask & apply, fill, x)
 

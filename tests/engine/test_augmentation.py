@@ -224,6 +224,12 @@ def test_bad_configs_name_the_field(name, config, field):
 def test_hue_needs_rgb():
     with pytest.raises(ValueError, match="RGB"):
         k3("RandomHue", factor=0.5)(IMG[..., :2], training=True)
+    with pytest.raises(ValueError, match="random_color_jitter"):
+        k3("RandomColorJitter", hue_factor=0.5)(IMG[..., :2], training=True)
+    with pytest.raises(ValueError, match="RGB channel"):
+        k3("RandomErasing", fill_value=[1, 2, 3])(IMG[..., :2], training=True)
+    y = k3("RandomColorJitter", brightness_factor=0.5)(IMG[..., :2], training=True)
+    assert y.shape == IMG[..., :2].shape
 
 
 # -- LocallyConnected1D/2D ----------------------------------------------------------------
