@@ -821,6 +821,17 @@ def _call_params(op: Any) -> list[str]:
     return _PARAMS[cls]
 
 
+def _flatten(out: Any) -> list[Any]:
+    """A layer's outputs as the graph numbers them: nested lists (the per-cell states of a
+    stacked RNN) flattened in order, as Keras's node outputs are."""
+    if not isinstance(out, (list, tuple)):
+        return [out]
+    flat: list[Any] = []
+    for o in out:
+        flat.extend(_flatten(o) if isinstance(o, (list, tuple)) else [o])
+    return flat
+
+
 def _call_node(op: Any, node: Node, args: list[Any], kwargs: dict[str, Any],
                mask_of: Callable[[Any], Any], training: bool) -> tuple[list[Any], list[Any]]:
     if isinstance(op, Operation):
@@ -851,8 +862,10 @@ def _call_node(op: Any, node: Node, args: list[Any], kwargs: dict[str, Any],
         out_mask = op.compute_mask(first, prev_mask)
     except Exception:  # a layer without mask support must not break the forward pass
         out_mask = None
-    outs = list(out) if isinstance(out, (list, tuple)) else [out]
-    if isinstance(out_mask, (list, tuple)) and len(out_mask) == len(outs) and len(outs) > 1:
+    outs = _flatten(out)
+    if isinstance(out_mask, (list, tuple)):
+        out_mask = _flatten(out_mask)
+    if isinstance(out_mask, list) and len(out_mask) == len(outs) and len(outs) > 1:
         masks = list(out_mask)
     else:
         masks = [out_mask] + [None] * (len(outs) - 1)

@@ -244,6 +244,10 @@ class _Cell(Layer):
     def export_state(self, state: Array) -> Array:
         return state
 
+    def nest_states(self, flat: list[Any]) -> list[Any]:
+        """Final states as an RNN returns them: flat for one cell."""
+        return list(flat)
+
     def call(self, inputs, states=None, training=False):
         """One step, as Keras's ``cell(inputs, states)``: returns ``(output, new_states)``."""
         x = np.asarray(inputs)
@@ -528,6 +532,16 @@ class StackedRNNCells(_Cell):
             out.extend(c.state_shapes(s))
         return out
 
+    def nest_states(self, flat: list[Any]) -> list[Any]:
+        """Keras returns the final states of stacked cells grouped per cell:
+        ``[[h1, c1], [h2]]`` for an LSTMCell then a GRUCell."""
+        out, i = [], 0
+        for c in self.cells:
+            n = c._n_states()
+            out.append(list(flat[i:i + n]))
+            i += n
+        return out
+
     def output_step_shape(self, step_shape):
         return self.cells[-1].output_step_shape(self._shapes_chain(step_shape)[-1])
 
@@ -680,7 +694,7 @@ class _RNNBase(Layer):
         if self.return_sequences:
             out = np.swapaxes(seq, 0, 1) if self._time_major() else seq
         if self.return_state:
-            return [out, *(self.cell.export_state(s) for s in states)]
+            return [out, *self.cell.nest_states([self.cell.export_state(s) for s in states])]
         return out
 
     def compute_output_shape(self, input_shape):
@@ -693,7 +707,8 @@ class _RNNBase(Layer):
         else:
             out = (b,) + tuple(o)
         if self.return_state:
-            return [out] + [(b,) + tuple(s) for s in self.cell.export_state_shapes(step)]
+            return [out] + self.cell.nest_states(
+                [(b,) + tuple(s) for s in self.cell.export_state_shapes(step)])
         return out
 
     def compute_mask(self, inputs, mask=None):
@@ -701,7 +716,7 @@ class _RNNBase(Layer):
             mask = mask[0] if mask else None
         out = mask if self.return_sequences else None
         if self.return_state:
-            return [out] + [None] * self.cell._n_states()
+            return [out] + self.cell.nest_states([None] * self.cell._n_states())
         return out
 
 

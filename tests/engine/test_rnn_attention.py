@@ -164,13 +164,28 @@ RNN_SHAPES = [
 def test_rnn_output_shapes_with_states(class_name, config, shape):
     lay = layer(class_name, **config)
     out = lay(np.random.default_rng(0).standard_normal(shape).astype("float32"))
-    outs = out if isinstance(out, list) else [out]
+
+    def shapes(tree):  # stacked cells return their states grouped per cell, as Keras
+        if isinstance(tree, list):
+            return [shapes(t) for t in tree]
+        return tuple(np.shape(tree)) if hasattr(tree, "shape") else tuple(tree)
+
     want = lay.compute_output_shape(shape)
-    want = want if isinstance(want, list) else [want]
-    assert [tuple(np.shape(o)) for o in outs] == [tuple(w) for w in want]
+    assert shapes(out) == shapes(want)
     none = lay.compute_output_shape((None,) + shape[1:])
-    none = none if isinstance(none, list) else [none]
-    assert [tuple(w)[1:] for w in none] == [tuple(w)[1:] for w in want]
+    flat = lambda t: [x for s in t for x in flat(s)] if isinstance(t, list) else [t]  # noqa
+    assert [s[1:] for s in flat(shapes(none))] == [s[1:] for s in flat(shapes(want))]
+
+
+def test_stacked_cells_return_states_per_cell_as_keras():
+    lay = layer("RNN", cell=[{"class_name": "LSTMCell", "config": {"units": 4}},
+                             {"class_name": "GRUCell", "config": {"units": 2}}],
+                return_state=True)
+    out, lstm_states, gru_states = lay(np.ones((2, 5, 3), "float32"))
+    assert out.shape == (2, 2)
+    assert [s.shape for s in lstm_states] == [(2, 4), (2, 4)]
+    assert [s.shape for s in gru_states] == [(2, 2)]
+    np.testing.assert_array_equal(gru_states[0], out)
 
 
 ATT_SHAPES = [
