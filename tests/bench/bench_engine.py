@@ -178,6 +178,8 @@ def main() -> int:
     verdict = {(True, True): "met", (False, True): "met in CPU time only (a loaded machine?)",
                (False, False): "MISSED"}.get((wall <= 50, cpu <= 50), "met")
     print(f"    target deserialize+build <= 50 us: {verdict}")
+    print(f"    the same scaled to the quietest machine speed (x {11.0 / calib:.2f}): "
+          f"{wall * 11.0 / calib:.1f} us")
 
     ker = bench_keras()
     if ker is None:
@@ -189,6 +191,11 @@ def main() -> int:
         med, lo = ker[k]
         ratio = med / eng[k][0]
         print(f"    keras  {k:38s} {med:8.1f} us ({lo:.1f})   keras/engine = {ratio:5.1f}x")
+    # The target, 50 us where Keras 3 took 1.8-3 ms (FORMAT.md section 10), as a ratio
+    # measured in this run: keras/engine >= 1.8 ms / 50 us = 36x (the strict end).
+    ratio = ker["deserialize+build (seed, 2.9 dict)"][0] / wall
+    print(f"    target as a same-run ratio, keras/engine >= 36x: "
+          f"{'met' if ratio >= 36 else 'MISSED'} ({ratio:.1f}x)")
     return 0
 
 
