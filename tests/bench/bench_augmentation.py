@@ -1,7 +1,7 @@
 """Speed of the Keras 3 augmentation layers added with issue 3's second set and of Keras
 2's LocallyConnected2D, against real Keras in the same run.
 
-Run: ``/work/oracle-venv/bin/python tests/bench/bench_augmentation.py``. Augmentation
+Run: ``$ORACLE_PYTHON tests/bench/bench_augmentation.py``. Augmentation
 layers are timed in training mode with single-value ranges (deterministic in Keras, so
 the outputs are checked to agree); LocallyConnected2D against tf_keras with the same
 weights. Engine and Keras calls alternate; medians in ms and the ratio engine / Keras.

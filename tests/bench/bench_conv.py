@@ -1,7 +1,7 @@
 """Convolution speed and memory; the issue's case is Conv2D(64, 3x3, 'same') on
 (8, 64, 64, 32) float32, at most 1.5x real Keras 3 (TensorFlow backend).
 
-Run: ``/work/oracle-venv/bin/python tests/bench/bench_conv.py`` (Keras is measured in the
+Run: ``$ORACLE_PYTHON tests/bench/bench_conv.py`` (Keras is measured in the
 same run when ``import keras`` works; otherwise only the engine numbers are printed). The
 engine and Keras calls alternate, so both see the same machine load; the script prints the
 medians in ms, the ratio engine / Keras, and the peak traced memory (tracemalloc) of one

@@ -1,7 +1,7 @@
 """Benchmark of the engine foundation (not collected by pytest).
 
     python tests/bench/bench_engine.py            # the engine alone
-    /work/oracle-venv/bin/python tests/bench/bench_engine.py   # also real Keras, and ratios
+    $ORACLE_PYTHON tests/bench/bench_engine.py   # also real Keras, and ratios
 
 Measures
   (a) what ``import engine`` adds to ``import numpy``: wall time of fresh interpreters
@@ -184,7 +184,7 @@ def main() -> int:
     ker = bench_keras()
     if ker is None:
         print("\nkeras is not importable here: no comparison "
-              "(run with /work/oracle-venv/bin/python)")
+              "(run with $ORACLE_PYTHON)")
         return 0
     print(f"\n    keras {ker.pop('_version')} ({ker.pop('_backend')} backend), same calls:")
     for k in ("deserialize+build (seed, 2.9 dict)", "deserialize only (seed, 2.9 dict)"):

@@ -1,7 +1,7 @@
 """Normalization / resizing speed; the issue's case is BatchNormalization inference on
 (256, 1024) float32, no slower than real Keras 3 (TensorFlow backend).
 
-Run: ``/work/oracle-venv/bin/python tests/bench/bench_norm.py`` (Keras is measured in the
+Run: ``$ORACLE_PYTHON tests/bench/bench_norm.py`` (Keras is measured in the
 same run when ``import keras`` works; otherwise only the engine numbers are printed). The
 engine and Keras calls alternate, so both see the same machine load; medians in ms and the
 ratio engine / Keras are printed, and the outputs are checked to agree.

@@ -1,7 +1,7 @@
 """Benchmark of the recurrent and attention layers (not collected by pytest).
 
     python tests/bench/bench_rnn_attention.py                          # the engine alone
-    /work/oracle-venv/bin/python tests/bench/bench_rnn_attention.py    # also real Keras 3
+    $ORACLE_PYTHON tests/bench/bench_rnn_attention.py    # also real Keras 3
 
 Measures the forward pass (inference) of
   (a) LSTM(128) on x (32, 50, 64); target: at least 3x faster than Keras 3 (TensorFlow);

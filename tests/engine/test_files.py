@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -162,8 +163,10 @@ def test_saved_by_layerlab_file_is_committed():
 
 
 def _keras_python() -> str | None:
-    for exe in (sys.executable, "/work/oracle-venv/bin/python"):
-        if Path(exe).exists():
+    """This Python if it has Keras, else $LAYERLAB_ORACLE_PYTHON (a Python with the oracle
+    extra installed, e.g. a separate venv), else None."""
+    for exe in (sys.executable, os.environ.get("LAYERLAB_ORACLE_PYTHON", "")):
+        if exe and Path(exe).exists():
             try:
                 r = subprocess.run([exe, "-c", "import keras"], capture_output=True,
                                    timeout=120)

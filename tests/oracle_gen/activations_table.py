@@ -3,7 +3,7 @@
 Not a layer family (``CASES`` is empty, so ``python -m tests.oracle_gen`` skips it); run it
 on its own where Keras is installed:
 
-    /work/oracle-venv/bin/python -m tests.oracle_gen.activations_table
+    $ORACLE_PYTHON -m tests.oracle_gen.activations_table
 
 It writes tests/data/keras/generated/activations_k3.npz and activations_k2.npz with
 

@@ -157,7 +157,7 @@ for _impl in (1, 2, 3):
 # Keras's random draws cannot be reproduced, so these references call Keras 3's
 # ``transform_images`` with hand-picked parameters; tests/engine/test_augmentation.py feeds
 # the same parameters to the engine through a stub generator.
-# Run: /work/oracle-venv/bin/python -m tests.oracle_gen.augmentation
+# Run: $ORACLE_PYTHON -m tests.oracle_gen.augmentation
 
 
 def write_transform_refs() -> None:

@@ -1,6 +1,6 @@
 """Regenerate the model cases of tests/data/models with real Keras (oracle venv only).
 
-    cd /work/main && /work/oracle-venv/bin/python tests/data/models/gen_models.py
+    python tests/data/models/gen_models.py
 
 For each model and format (k3: Keras 3, k2: tf_keras) it writes ``<fmt>_model_<name>``
 ``.json`` (model_config = to_json, weights, inputs, outputs), ``.npz`` (x*, w*, y*),

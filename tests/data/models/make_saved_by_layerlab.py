@@ -1,6 +1,6 @@
 """Write saved_by_layerlab.keras with engine.save and check it with real Keras 3.
 
-    cd /work/main && /work/oracle-venv/bin/python tests/data/models/make_saved_by_layerlab.py
+    python tests/data/models/make_saved_by_layerlab.py
 
 saved_by_layerlab.json holds the input, layerlab's output and the output of
 ``keras.models.load_model`` on the file written by layerlab.
