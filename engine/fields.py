@@ -495,14 +495,44 @@ def collect_fields(cls: type) -> tuple[Field, ...]:
     return tuple(merged.values())
 
 
-_KEY_TABLES: dict[int, tuple[Sequence[Field], dict[str, Field]]] = {}
+_KEY_TABLES: dict[int, tuple[Sequence[Field], dict[str, Field], dict[str, tuple]]] = {}
+
+#: fast-path kinds of ``_fast_spec`` (a plain value of the expected type is kept as is)
+_FAST_BOOL, _FAST_INT, _FAST_STR, _FAST_CHOICE = 1, 2, 3, 4
 
 
-def _key_table(fields: Sequence[Field]) -> dict[str, Field]:
-    """Input key (name, alias, per-format name) -> field; cached per fields tuple."""
+def _fast_spec(f: Field) -> tuple:
+    """``(field, name, none_ok, kind, arg)``: what ``validate_config`` may accept for ``f``
+    without calling ``f.validate``, because that call would return the value unchanged.
+    Only fields whose class keeps the stock ``validate``/``_check``/``_bounds`` get a fast
+    kind; any other value (and so every error) still goes through ``f.validate``."""
+    cls = type(f)
+    if cls.validate is Object.validate:
+        return (f, f.name, f.optional and f.kind not in ("activation", "dtype"), 0, None)
+    if cls.validate is not Field.validate:
+        return (f, f.name, False, 0, None)
+    check = cls._check
+    kind, arg = 0, None
+    if check is Bool._check:
+        kind = _FAST_BOOL
+    elif check is Int._check and cls._bounds is Field._bounds:
+        kind, arg = _FAST_INT, (f.min, f.max, f.min_open, f.max_open)
+    elif check is Str._check:
+        kind = _FAST_STR
+    elif check is Choice._check:
+        lower = getattr(f, "lower", True)
+        kind = _FAST_CHOICE
+        arg = frozenset(c for c in f.choices or () if type(c) is str and
+                        (not lower or c.lower() == c))
+    return (f, f.name, f.optional, kind, arg)
+
+
+def _tables(fields: Sequence[Field]) -> tuple[dict[str, Field], dict[str, tuple]]:
+    """Input key (name, alias, per-format name) -> field, and input key -> the field's
+    ``_fast_spec``; cached per fields tuple."""
     hit = _KEY_TABLES.get(id(fields))
     if hit is not None and hit[0] is fields:
-        return hit[1]
+        return hit[1], hit[2]
     by_key: dict[str, Field] = {}
     for f in fields:
         by_key[f.name] = f
@@ -510,9 +540,15 @@ def _key_table(fields: Sequence[Field]) -> dict[str, Field]:
             by_key.setdefault(k, f)
         for k in f.names.values():
             by_key.setdefault(k, f)
+    fast = {k: _fast_spec(f) for k, f in by_key.items()}
     if isinstance(fields, tuple):  # class field tuples live as long as their class
-        _KEY_TABLES[id(fields)] = (fields, by_key)
-    return by_key
+        _KEY_TABLES[id(fields)] = (fields, by_key, fast)
+    return by_key, fast
+
+
+def _key_table(fields: Sequence[Field]) -> dict[str, Field]:
+    """Input key (name, alias, per-format name) -> field; cached per fields tuple."""
+    return _tables(fields)[0]
 
 
 def _has_other_keys(fields: Sequence[Field], by_key: dict[str, Field]) -> bool:
@@ -532,12 +568,12 @@ def validate_config(
     """Check ``config`` against ``fields``; return every field's value (defaults filled)."""
     if not isinstance(config, dict):
         raise ConfigError(path, f"expected a dict of settings, got {describe(config)}")
-    by_key = _key_table(fields)
+    by_key, fast = _tables(fields)
     out: dict[str, Any] = {}
-    seen: dict[str, str] | None = {} if _has_other_keys(fields, by_key) else None
+    seen: dict[str, str] | None = {} if len(by_key) != len(fields) else None
     for key, value in config.items():
-        f = by_key.get(key)
-        if f is None:
+        spec = fast.get(key)
+        if spec is None:
             if value is None or key in ignore_none_keys or (tolerated and tolerated(key, value)):
                 continue  # keys some Keras versions write as None (lora_rank, ...)
             hint = close_names(key, [f.name for f in fields])
@@ -545,18 +581,46 @@ def validate_config(
             known = ", ".join(f.name for f in fields)
             raise ConfigError(f"{path}.{key_text(key)}", f"unknown key for {owner}{extra} "
                               f"(known keys: {known})")
+        f, name, none_ok, kind, arg = spec
         if seen is not None:
-            if f.name in seen:
-                raise ConfigError(f"{path}.{key}", f"given twice (also as {seen[f.name]!r})")
-            seen[f.name] = key
-        out[f.name] = f.validate(value, f"{path}.{key}")
-    for f in fields:
-        if f.name in out:
-            continue
-        if f.required:
-            raise ConfigError(f"{path}.{f.name}", f"required for {owner}: {f.expected()}"
-                              + (f" ({f.doc})" if f.doc else ""))
-        out[f.name] = f.validated_default(path)
+            if name in seen:
+                raise ConfigError(f"{path}.{key}", f"given twice (also as {seen[name]!r})")
+            seen[name] = key
+        # fast paths: values f.validate would return unchanged (see _fast_spec)
+        if value is None:
+            if none_ok:
+                out[name] = None
+                continue
+        elif kind:
+            tv = type(value)
+            if kind == _FAST_BOOL:
+                if tv is bool:
+                    out[name] = value
+                    continue
+            elif kind == _FAST_INT:
+                if tv is int:
+                    lo, hi, lo_open, hi_open = arg
+                    if (lo is None or (value > lo if lo_open else value >= lo)) and \
+                            (hi is None or (value < hi if hi_open else value <= hi)):
+                        out[name] = value
+                        continue
+            elif kind == _FAST_STR:
+                if tv is str:
+                    out[name] = value
+                    continue
+            elif tv is str and value in arg:  # _FAST_CHOICE
+                out[name] = value
+                continue
+        out[name] = f.validate(value, f"{path}.{key}")
+    if len(out) != len(fields):
+        for f in fields:
+            if f.name in out:
+                continue
+            if f.required:
+                raise ConfigError(f"{path}.{f.name}", f"required for {owner}: {f.expected()}"
+                                  + (f" ({f.doc})" if f.doc else ""))
+            d = f.__dict__.get("_default_value", _MISSING)  # validated_default's cache
+            out[f.name] = d if d is not _MISSING else f.validated_default(path)
     return out
 
 

@@ -48,7 +48,7 @@ class Variable:
                  trainable: bool, initializer: Any, regularizer: Any = None,
                  constraint: Any = None, field: str | None = None):
         self.name, self.path = name, path
-        self.shape, self.dtype = tuple(int(s) for s in shape), dtype
+        self.shape, self.dtype = tuple(map(int, shape)), dtype
         self.trainable = trainable
         self.initializer, self.regularizer, self.constraint = initializer, regularizer, constraint
         self.field = field
@@ -107,6 +107,8 @@ class InputSpec:
 
 def normalize_shape(shape: Any, path: str = "input_shape") -> ShapeT | list[ShapeT]:
     """A shape, or a list of shapes for multi-input layers, as tuples."""
+    if type(shape) is tuple and all(d is None or type(d) is int and d >= 0 for d in shape):
+        return shape  # already normal (the common case): what the checks below would return
     if hasattr(shape, "shape") and not isinstance(shape, (list, tuple)):
         return tuple(shape.shape)
     if isinstance(shape, (list, tuple)) and shape and all(
