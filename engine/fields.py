@@ -429,7 +429,7 @@ class Object(Field):
             if self.optional:
                 return None
             raise ConfigError(path, f"{article(self.kind)} is required here, got None")
-        return _registry().get_object(self.kind, value, path)
+        return (_REGISTRY or _registry()).get_object(self.kind, value, path)
 
     def to_config(self, value: Any, fmt: str) -> Any:
         if value is None:

@@ -66,12 +66,10 @@ def uniform(rng: np.random.Generator, shape, low: float, high: float,
     values stay the same) without its per-call parameter broadcasting."""
     r = rng.random(shape)
     r *= high - low
+    r += low
     if dtype == _F64 or dtype.kind != "f":
-        r += low
         return r
-    out = np.empty(shape, dtype=dtype)  # the sum computed in float64, rounded once
-    np.add(r, low, out=out, casting="same_kind")
-    return out
+    return r.astype(dtype)  # the sum computed in float64, rounded once
 
 
 def truncated_normal(rng: np.random.Generator, shape, mean: float, std: float) -> np.ndarray:
@@ -93,7 +91,8 @@ class Initializer(Configurable):
 
     def __call__(self, shape, dtype: str = "float32") -> np.ndarray:
         shape = tuple(map(int, shape))
-        return np.asarray(self._sample(shape, np.dtype(dtype)), dtype=dtype)
+        dt = np.dtype(dtype)
+        return np.asarray(self._sample(shape, dt), dtype=dt)
 
     def _sample(self, shape: tuple[int, ...], dtype: np.dtype = _F64) -> np.ndarray:
         """The values (any float dtype; ``dtype`` is a hint for drawing them directly)."""

@@ -63,7 +63,8 @@ def names(kind: str) -> list[str]:
 
 
 def lookup(kind: str, name: str) -> Any | None:
-    _ensure_loaded()
+    if not _loaded:
+        _ensure_loaded()
     return REGISTRIES[kind].get(name)
 
 
@@ -138,16 +139,20 @@ def unknown_name(kind: str, name: str, path: str) -> ConfigError:
     )
 
 
+_SERIALIZATION = f"{__package__}.serialization"
+
+
 def get_object(kind: str, value: Any, path: str) -> Any:
     """Resolve ``value`` (alias string, config dict or instance) to an object of ``kind``."""
-    _ensure_loaded()
+    if not _loaded:
+        _ensure_loaded()
     if isinstance(value, str):
-        if kind in _string_resolvers:
-            return _string_resolvers[kind](value, path)
+        resolve = _string_resolvers.get(kind)
+        if resolve is not None:
+            return resolve(value, path)
         return from_string(kind, value, path)
     if isinstance(value, dict):
-        return sys.modules[f"{__package__}.serialization"].deserialize_object(
-            value, kind=kind, path=path)
+        return sys.modules[_SERIALIZATION].deserialize_object(value, kind=kind, path=path)
     resolver = _resolvers.get(kind)
     if resolver is not None:
         return resolver(value, path, None)

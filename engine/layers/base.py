@@ -265,7 +265,7 @@ class Layer(Configurable):
         return var
 
     def _check_budget(self, variables: list[Variable]) -> None:
-        total = sum(v.size for v in variables)
+        total = sum([v.size for v in variables])
         if total > self._budget:
             sizes = ", ".join(f"{v.name} {v.shape}" for v in variables)
             where = self._path or self.name
