@@ -616,7 +616,7 @@ def validate_config(
         for f in fields:
             if f.name in out:
                 continue
-            if f.required:
+            if f.default is REQUIRED:  # f.required
                 raise ConfigError(f"{path}.{f.name}", f"required for {owner}: {f.expected()}"
                                   + (f" ({f.doc})" if f.doc else ""))
             d = f.__dict__.get("_default_value", _MISSING)  # validated_default's cache
