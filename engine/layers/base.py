@@ -21,7 +21,18 @@ import numpy as np
 
 from ..configurable import Configurable, to_snake_case
 from ..errors import BudgetError, ConfigError, WeightsError, describe
-from ..fields import KERAS2, KERAS3, Bool, Field, Object, Regularizer, Shape, Str
+from ..fields import (
+    KERAS2,
+    KERAS3,
+    Bool,
+    Constraint,
+    Field,
+    Initializer,
+    Object,
+    Regularizer,
+    Shape,
+    Str,
+)
 from ..serialization import current_budget
 
 ShapeT = tuple[int | None, ...]
@@ -124,6 +135,21 @@ def activity_regularizer_field(keras3_always: bool) -> Field:
     (Conv, Embedding, RNNs) always write it. Keras 2 layers that take it always do."""
     return Regularizer("activity_regularizer", None, "Penalty on the layer's output.",
                        omit_default=() if keras3_always else (KERAS3,))
+
+
+def kernel_bias_fields(keras3_activity_always: bool) -> tuple[Field, ...]:
+    """The kernel/bias initializer, regularizer and constraint keys (with
+    activity_regularizer between them), in the order Dense, Conv, EinsumDense and
+    LocallyConnected write them."""
+    return (
+        Initializer("kernel_initializer", "glorot_uniform", "Initializer of the kernel."),
+        Initializer("bias_initializer", "zeros", "Initializer of the bias."),
+        Regularizer("kernel_regularizer", None, "Penalty on the kernel."),
+        Regularizer("bias_regularizer", None, "Penalty on the bias."),
+        activity_regularizer_field(keras3_always=keras3_activity_always),
+        Constraint("kernel_constraint", None, "Constraint on the kernel."),
+        Constraint("bias_constraint", None, "Constraint on the bias."),
+    )
 
 
 class Layer(Configurable):

@@ -44,7 +44,7 @@ from ..fields import (
     Regularizer,
 )
 from ..registry import current_format
-from .base import InputSpec, Layer, activity_regularizer_field
+from .base import InputSpec, Layer, activity_regularizer_field, kernel_bias_fields
 
 #: target number of float elements in one im2col block (about 1 MB of float32)
 BLOCK_ELEMENTS = 1 << 18
@@ -536,13 +536,7 @@ def conv_fields(rank: int, causal: bool = False) -> tuple:
             "independent convolutions.", min=1),
         Activation("activation", None),
         Bool("use_bias", True, "Whether to add a bias vector."),
-        Initializer("kernel_initializer", "glorot_uniform", "Initializer of the kernel."),
-        Initializer("bias_initializer", "zeros", "Initializer of the bias."),
-        Regularizer("kernel_regularizer", None, "Penalty on the kernel."),
-        Regularizer("bias_regularizer", None, "Penalty on the bias."),
-        activity_regularizer_field(keras3_always=True),
-        Constraint("kernel_constraint", None, "Constraint on the kernel."),
-        Constraint("bias_constraint", None, "Constraint on the bias."),
+        *kernel_bias_fields(keras3_activity_always=True),
     )
 
 
@@ -651,13 +645,7 @@ def conv_transpose_fields(rank: int, keras2_dilation: bool = True) -> tuple:
             "convolutions.", min=1, formats=(KERAS2,)),
         Activation("activation", None),
         Bool("use_bias", True, "Whether to add a bias vector."),
-        Initializer("kernel_initializer", "glorot_uniform", "Initializer of the kernel."),
-        Initializer("bias_initializer", "zeros", "Initializer of the bias."),
-        Regularizer("kernel_regularizer", None, "Penalty on the kernel."),
-        Regularizer("bias_regularizer", None, "Penalty on the bias."),
-        activity_regularizer_field(keras3_always=True),
-        Constraint("kernel_constraint", None, "Constraint on the kernel."),
-        Constraint("bias_constraint", None, "Constraint on the bias."),
+        *kernel_bias_fields(keras3_activity_always=True),
     )
 
 

@@ -30,7 +30,7 @@ from ..fields import (
     Str,
 )
 from ..initializers import VarianceScaling
-from .base import InputSpec, Layer, activity_regularizer_field, normalize_shape
+from .base import InputSpec, Layer, activity_regularizer_field, kernel_bias_fields, normalize_shape
 
 #: Keras 3 writes quantization_config (None); quantized layers are not supported.
 QUANTIZATION = Json("quantization_config", None, "Keras 3 quantization; only None is supported.",
@@ -58,13 +58,7 @@ class Dense(Layer):
         Int("units", REQUIRED, "Dimensionality of the output space.", min=1),
         Activation("activation", None),
         Bool("use_bias", True, "Whether to add a bias vector."),
-        Initializer("kernel_initializer", "glorot_uniform", "Initializer of the kernel."),
-        Initializer("bias_initializer", "zeros", "Initializer of the bias."),
-        Regularizer("kernel_regularizer", None, "Penalty on the kernel."),
-        Regularizer("bias_regularizer", None, "Penalty on the bias."),
-        activity_regularizer_field(keras3_always=False),
-        Constraint("kernel_constraint", None, "Constraint on the kernel."),
-        Constraint("bias_constraint", None, "Constraint on the bias."),
+        *kernel_bias_fields(keras3_activity_always=False),
         QUANTIZATION,
     )
     ignored_keys = ("lora_rank", "lora_alpha")
@@ -257,13 +251,7 @@ class EinsumDense(Layer):
         Str("equation", REQUIRED, "The einsum equation, e.g. 'ab,bc->ac'."),
         Activation("activation", None),
         Str("bias_axes", None, "Output letters the bias varies along (None = no bias)."),
-        Initializer("kernel_initializer", "glorot_uniform", "Initializer of the kernel."),
-        Initializer("bias_initializer", "zeros", "Initializer of the bias."),
-        Regularizer("kernel_regularizer", None, "Penalty on the kernel."),
-        Regularizer("bias_regularizer", None, "Penalty on the bias."),
-        activity_regularizer_field(keras3_always=True),
-        Constraint("kernel_constraint", None, "Constraint on the kernel."),
-        Constraint("bias_constraint", None, "Constraint on the bias."),
+        *kernel_bias_fields(keras3_activity_always=True),
         QUANTIZATION,
     )
     ignored_keys = ("lora_rank", "lora_alpha", "gptq_unpacked_column_size")

@@ -34,13 +34,10 @@ from ..fields import (
     REQUIRED,
     Activation,
     Bool,
-    Constraint,
-    Initializer,
     Int,
     IntTuple,
-    Regularizer,
 )
-from .base import InputSpec, Layer, activity_regularizer_field
+from .base import InputSpec, Layer, kernel_bias_fields
 from .conv import DataFormat, padding_field
 
 __all__ = ["LocallyConnected1D", "LocallyConnected2D", "connections"]
@@ -254,13 +251,7 @@ def _fields(rank: int) -> tuple:
         DataFormat(),
         Activation("activation", None),
         Bool("use_bias", True, "Whether to add a bias."),
-        Initializer("kernel_initializer", "glorot_uniform", "Initializer of the kernel."),
-        Initializer("bias_initializer", "zeros", "Initializer of the bias."),
-        Regularizer("kernel_regularizer", None, "Penalty on the kernel."),
-        Regularizer("bias_regularizer", None, "Penalty on the bias."),
-        activity_regularizer_field(keras3_always=True),
-        Constraint("kernel_constraint", None, "Constraint on the kernel."),
-        Constraint("bias_constraint", None, "Constraint on the bias."),
+        *kernel_bias_fields(keras3_activity_always=True),
         Int("implementation", 1, "Weights layout: 1 (per-position kernels), 2 (masked dense "
             "kernel) or 3 (sparse entries).", min=1, max=3),
     )

@@ -14,14 +14,14 @@ import os
 os.environ["OPENBLAS_NUM_THREADS"] = "1"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import statistics  # noqa: E402
 import sys  # noqa: E402
-import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from _timing import compare  # noqa: E402
 
 import engine  # noqa: E402
 
@@ -38,22 +38,6 @@ AUGMENT = [
 ]
 LOCAL = [({"filters": 16, "kernel_size": 3, "implementation": i}, (8, 32, 32, 8))
          for i in (1, 2, 3)]
-
-
-def compare(ours, theirs, repeat: int) -> tuple[float, float | None]:
-    ours()
-    if theirs is not None:
-        theirs()
-    a, b = [], []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        ours()
-        a.append(time.perf_counter() - t0)
-        if theirs is not None:
-            t0 = time.perf_counter()
-            theirs()
-            b.append(time.perf_counter() - t0)
-    return statistics.median(a) * 1e3, (statistics.median(b) * 1e3 if b else None)
 
 
 def _row(label: str, ms: float, kms: float | None) -> None:
