@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from . import registry
+from . import registry, serialization
 from .errors import ConfigError, UnsafeConfigError, describe
-from .fields import KERAS2, KERAS3
+from .formats import KERAS2, KERAS3, normalize_format
 
 Array = np.ndarray
 
@@ -284,7 +284,8 @@ _FNS: dict[str, ActivationFn] = {n: ActivationFn(n, f) for n, f in BUILTINS.item
 _K2_HARD_SIGMOID = ActivationFn("hard_sigmoid", hard_sigmoid_keras2)
 _K2_SWISH = ActivationFn("swish", silu)
 for _name, _fn in _FNS.items():
-    registry.register("activation", _name, _fn)
+    registry.register("activation", _name, _fn,
+                      tuple(a for a, target in K3_ALIASES.items() if target == _name))
 
 
 def names() -> list[str]:
@@ -292,20 +293,21 @@ def names() -> list[str]:
     return sorted(set(BUILTINS) | set(K3_ALIASES))
 
 
-def get(identifier: Any, path: str = "activation") -> ActivationFn:
-    """Resolve None, a name, a function dict or a callable to an :class:`ActivationFn`."""
+def get(identifier: Any, path: str = "activation", fmt: str = KERAS3) -> ActivationFn:
+    """Resolve None, a name, a function dict or a callable to an :class:`ActivationFn`
+    (``fmt``: the format the name comes from; Keras 2 names a few functions differently)."""
     if identifier is None:
         return _FNS["linear"]
-    return registry.get_object("activation", identifier, path)
+    return serialization.get_object("activation", identifier, path, normalize_format(fmt))
 
 
-def _from_string(name: str, path: str) -> ActivationFn:
+def _from_string(name: str, path: str, fmt: str = KERAS3) -> ActivationFn:
+    """A name read in format ``fmt`` (Keras 2 names a few functions differently)."""
     custom = registry.custom_objects().get(name)
     if custom is not None:
         return _from_callable(custom, path, name)
-    fmt = registry.current_format()
     if fmt == KERAS2 and name in K2_LAYER_NAMES + ("PReLU",):
-        return _from_layer_dict({"class_name": name, "config": {}}, path)
+        return _from_layer_dict({"class_name": name, "config": {}}, path, fmt)
     if fmt == KERAS2 and name == "hard_sigmoid":
         return _K2_HARD_SIGMOID
     if fmt == KERAS2 and name == "swish":
@@ -315,14 +317,13 @@ def _from_string(name: str, path: str) -> ActivationFn:
                           "which a config cannot give; use a ReLU layer with threshold= instead")
     fn = _FNS.get(K3_ALIASES.get(name, name))
     if fn is None:
-        raise registry.unknown_name("activation", name, path)
+        raise serialization.unknown_name("activation", name, path)
     return fn
 
 
-def _from_layer_dict(value: dict[str, Any], path: str) -> LayerActivation:
-    from .serialization import deserialize_object
-
-    return _layer_activation(deserialize_object(value, kind="layer", path=path), path)
+def _from_layer_dict(value: dict[str, Any], path: str, fmt: str) -> LayerActivation:
+    layer = serialization.deserialize_object(value, kind="layer", path=path, fmt=fmt)
+    return _layer_activation(layer, path)
 
 
 def _from_callable(value: Any, path: str, name: str | None) -> ActivationFn:
@@ -335,7 +336,7 @@ def _from_callable(value: Any, path: str, name: str | None) -> ActivationFn:
     raise ConfigError(path, f"expected an activation name, got {describe(value)}")
 
 
-def from_function_dict(value: dict[str, Any], path: str) -> ActivationFn:
+def from_function_dict(value: dict[str, Any], path: str, fmt: str = KERAS3) -> ActivationFn:
     """``{'class_name': 'function', 'config': 'name'}`` (K3) -> the named function."""
     cls = value.get("class_name")
     if cls == "__lambda__":
@@ -347,7 +348,7 @@ def from_function_dict(value: dict[str, Any], path: str) -> ActivationFn:
         # a layer used as an activation: {'class_name': 'LeakyReLU', 'config': {...}}
         if getattr(registry.custom_objects().get(cls), "registry_kind", None) == "layer" or (
                 cls in K2_LAYER_NAMES + ("PReLU",) and registry.lookup("layer", cls)):
-            return _from_layer_dict(value, path)
+            return _from_layer_dict(value, path, fmt)
     if not isinstance(name, str):
         raise ConfigError(f"{path}.config", f"expected the function's name, got "
                           f"{describe(name)}")
@@ -356,10 +357,10 @@ def from_function_dict(value: dict[str, Any], path: str) -> ActivationFn:
     for key in (reg, name):
         if isinstance(key, str) and key in custom:
             return _from_callable(custom[key], path, name)
-    return _from_string(name, path)
+    return _from_string(name, path, fmt)
 
 
-registry.set_string_resolver("activation", _from_string)
-registry.set_resolver("activation", _from_callable)
+registry.set_hooks("activation", from_string=_from_string, from_dict=from_function_dict,
+                   from_other=lambda value, path: _from_callable(value, path, None))
 
 __all__ = ["ActivationFn", "LayerActivation", "get", "names", "BUILTINS", "erf", "KERAS2", "KERAS3"]

@@ -1,18 +1,27 @@
-"""The base of every serializable engine object: fields in, config out."""
+"""The base of every serializable engine object: fields in, config out.
+
+A subclass declares its config keys once, as ``fields``. From them it gets:
+
+- a constructor taking exactly those keys (validated, defaults filled),
+- one attribute per field, backed by the one value store ``_values``: reading gives the
+  validated value, writing validates the new value and is seen by ``get_config``,
+- ``get_config(format)`` in Keras's key order, for Keras 3 or Keras 2,
+- a real ``inspect.signature`` (for ``help()``, IDEs and Shift-Tab in notebooks).
+"""
 
 from __future__ import annotations
 
 import functools
+import inspect
 import re
 from typing import Any, ClassVar
 
-from .errors import ConfigError
-from .fields import KERAS2, KERAS3, Field, collect_fields, config_to_dict, validate_config
-from .registry import register
+from . import registry
+from .errors import ConfigError, describe
+from .fields import REQUIRED, Field, collect_fields, config_to_dict, validate_config
+from .formats import KERAS2, KERAS3, normalize_format
 
 _PACKAGE = __name__.split(".")[0]
-#: per class, the field names stored as plain attributes (not properties)
-_SETTABLE: dict[type, frozenset[str]] = {}
 
 
 def _is_builtin_module(module: str) -> bool:
@@ -27,13 +36,74 @@ def to_snake_case(name: str) -> str:
     return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
-def check_format(fmt: str) -> str:
-    aliases = {"keras3": KERAS3, "k3": KERAS3, "3": KERAS3, "keras2": KERAS2, "k2": KERAS2,
-               "2": KERAS2}
-    out = aliases.get(str(fmt).lower())
-    if out is None:
-        raise ValueError(f"format: expected 'keras3' or 'keras2', got {fmt!r}")
-    return out
+class FieldValue:
+    """The attribute of one field: reads the value store, validates writes."""
+
+    __slots__ = ("field", "name")
+
+    def __init__(self, field: Field):
+        self.field = field
+        self.name = field.name
+
+    def __get__(self, obj: Any, cls: type | None = None) -> Any:
+        if obj is None:
+            return self.field  # Dense.units is the field spec
+        try:
+            return obj._values[self.name]
+        except (AttributeError, KeyError):
+            raise AttributeError(self.name) from None
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        obj._set_field(self.field, value)
+
+
+class _ClassSignature:
+    """``cls.__signature__``: built from the fields on first use (None on instances, so
+    that ``inspect.signature(layer)`` describes the call)."""
+
+    def __get__(self, obj: Any, cls: type) -> inspect.Signature | None:
+        if obj is not None:
+            return None
+        sig = cls.__dict__.get("_signature")
+        if sig is None:
+            sig = _signature_of(cls)
+            type.__setattr__(cls, "_signature", sig)
+        return sig
+
+
+def _signature_of(cls: Any) -> inspect.Signature:
+    P = inspect.Parameter
+    params: list[inspect.Parameter] = []
+    positional = cls._positional_names()
+    keyword_only = seen_default = False
+    by_name = {f.name: f for f in cls.all_fields()}
+    for name in positional:
+        f = by_name.get(name)
+        if f is None:
+            continue
+        default = P.empty if f.required else f.default
+        if f.required and seen_default:
+            keyword_only = True  # a required argument after optional ones: by name only
+        seen_default = seen_default or not f.required
+        params.append(P(name, P.KEYWORD_ONLY if keyword_only else P.POSITIONAL_OR_KEYWORD,
+                        default=default))
+    done = set(positional)
+    for f in cls.all_fields():
+        if f.name not in done:
+            params.append(P(f.name, P.KEYWORD_ONLY,
+                            default=P.empty if f.required else f.default))
+    return inspect.Signature(params)
+
+
+def _normalizing(get_config: Any) -> Any:
+    """Wrap a ``get_config`` override so it always receives a normalized format."""
+
+    @functools.wraps(get_config)
+    def wrapper(self: Any, format: Any = KERAS3, *args: Any, **kwargs: Any) -> Any:
+        return get_config(self, normalize_format(format), *args, **kwargs)
+
+    wrapper._normalizes_format = True  # type: ignore[attr-defined]
+    return wrapper
 
 
 class Configurable:
@@ -52,23 +122,51 @@ class Configurable:
     keras_formats: ClassVar[tuple[str, ...]] = (KERAS3, KERAS2)
     #: output key order for Keras 2 when it differs from ``fields`` order
     keras2_order: ClassVar[tuple[str, ...] | None] = None
+    #: the constructor's positional order when it differs from the config key order
+    positional: ClassVar[tuple[str, ...] | None] = None
     #: keys some Keras versions write as None that we accept and ignore
     ignored_keys: ClassVar[tuple[str, ...]] = ()
+    #: fields that may still be written once a layer is built
+    mutable_when_built: ClassVar[frozenset[str]] = frozenset()
     abstract: ClassVar[bool] = True
     _all_fields: ClassVar[tuple[Field, ...]] = ()
+    __signature__ = _ClassSignature()
 
     def __init_subclass__(cls, **kwargs: Any):
         super().__init_subclass__(**kwargs)
         cls._all_fields = collect_fields(cls)
+        cls._install_field_attributes()
+        own = cls.__dict__.get("get_config")
+        if own is not None and not getattr(own, "_normalizes_format", False):
+            cls.get_config = _normalizing(own)
         if "abstract" not in cls.__dict__:
             cls.abstract = False
         # Only the engine's own classes are built-ins: a user's subclass (defined anywhere
         # else) is found through custom_objects only and never replaces a built-in name.
         if not cls.abstract and cls.registry_kind and _is_builtin_module(cls.__module__):
-            register(cls.registry_kind, cls.__name__, cls, tuple(cls.aliases))
+            registry.register(cls.registry_kind, cls.__name__, cls, tuple(cls.aliases))
+
+    @classmethod
+    def _install_field_attributes(cls) -> None:
+        for f in cls._all_fields:
+            current = None
+            for klass in cls.__mro__:
+                if f.name in klass.__dict__:
+                    current = klass.__dict__[f.name]
+                    break
+            if isinstance(current, FieldValue):
+                if current.field is not f:
+                    setattr(cls, f.name, FieldValue(f))
+            elif current is None or not hasattr(type(current), "__set__"):
+                if callable(current) and not isinstance(current, (str, int, float, tuple)):
+                    raise TypeError(f"{cls.__name__}.{f.name} is both a method and a config "
+                                    f"field")
+                setattr(cls, f.name, FieldValue(f))
+            # else: the class defines its own property for this field (name, trainable)
 
     # -- construction ---------------------------------------------------------------
-    def __init__(self, *args: Any, _config_path: str = "", **kwargs: Any):
+    def __init__(self, *args: Any, _config_path: str = "", _source_format: str = KERAS3,
+                 **kwargs: Any):
         if args:
             own = [self.field(n) for n in self._positional_names()]
             if len(args) > len(own):
@@ -80,27 +178,24 @@ class Configurable:
                                       "given both by position and by name")
                 kwargs[f.name] = a
         self._path = _config_path
+        self._source_format = _source_format
         root = _config_path
         try:
-            values = validate_config(self.all_fields(), kwargs, root or "<args>",
-                                     owner=type(self).__name__,
-                                     ignore_none_keys=self.ignored_keys,
-                                     tolerated=self._tolerate_key)
+            self._values = validate_config(self.all_fields(), kwargs, root or "<args>",
+                                           owner=type(self).__name__, fmt=_source_format,
+                                           ignore_none_keys=self.ignored_keys,
+                                           tolerated=self._tolerate_key)
         except ConfigError as e:
             if not root and e.path.startswith("<args>"):
                 raise ConfigError(e.path[len("<args>."):], e.reason) from None
             raise
-        self._values = values
-        settable = _SETTABLE.get(type(self))
-        if settable is None:
-            cls = type(self)
-            settable = _SETTABLE[cls] = frozenset(
-                f.name for f in cls._all_fields
-                if not hasattr(type(getattr(cls, f.name, None)), "__set__"))  # no properties
-        attrs = self.__dict__  # plain attributes: written directly (no descriptor lookups)
-        for name in settable:
-            attrs[name] = values[name]
         self._post_init()
+
+    @property
+    def source_format(self) -> str:
+        """The format this object was read in: ``keras2`` or ``keras3`` (the default for an
+        object made in Python). Keras 2 meanings are converted when reading."""
+        return self._source_format
 
     @classmethod
     def all_fields(cls) -> tuple[Field, ...]:
@@ -115,6 +210,8 @@ class Configurable:
 
     @classmethod
     def _positional_names(cls) -> list[str]:
+        if cls.positional is not None:
+            return list(cls.positional)
         base_names = {"name", "trainable", "dtype", "activity_regularizer", "batch_input_shape"}
         return [f.name for f in cls._all_fields if f.name not in base_names]
 
@@ -128,13 +225,27 @@ class Configurable:
         path = f"{self._path}.{field}" if self._path else field
         return ConfigError(path, message)
 
-    @classmethod
-    def from_config(cls, config: dict[str, Any], *, path: str = "config") -> Configurable:
-        if not isinstance(config, dict):
-            from .errors import describe
+    def _set_field(self, f: Field, value: Any) -> None:
+        """``obj.<field> = value``: validated, stored in the one value store."""
+        if getattr(self, "built", False) and f.name not in self.mutable_when_built:
+            raise self.config_error(f.name, f"cannot change {f.name!r} of the built "
+                                    f"{type(self).__name__} {getattr(self, 'name', '')!r}: its "
+                                    f"weights were made for the old value. Make a new layer from "
+                                    f"the changed config: deserialize(serialize(layer)) after "
+                                    f"editing it")
+        path = f"{self._path}.{f.name}" if self._path else f.name
+        if f.takes_format:
+            self._values[f.name] = f.validate(value, path, self._source_format)
+        else:
+            self._values[f.name] = f.validate(value, path)
 
+    @classmethod
+    def from_config(cls, config: dict[str, Any], *, path: str = "config",
+                    fmt: str = KERAS3) -> Configurable:
+        """Make the object from its config dict, read in format ``fmt``."""
+        if not isinstance(config, dict):
             raise ConfigError(path, f"expected a dict of settings, got {describe(config)}")
-        return cls(_config_path=path, **config)
+        return cls(_config_path=path, _source_format=normalize_format(fmt), **config)
 
     # -- output ---------------------------------------------------------------------
     @property
@@ -143,7 +254,7 @@ class Configurable:
         return dict(self._values)
 
     def get_config(self, format: str = KERAS3) -> dict[str, Any]:
-        fmt = check_format(format)
+        fmt = normalize_format(format)
         fields = self.all_fields()
         if fmt == KERAS2 and self.keras2_order:
             order = {n: i for i, n in enumerate(self.keras2_order)}
@@ -162,3 +273,5 @@ class Configurable:
         return self.get_config() == other.get_config()  # type: ignore[attr-defined]
 
     __hash__ = object.__hash__
+
+__all__ = ["Configurable", "FieldValue", "to_snake_case", "REQUIRED"]

@@ -12,7 +12,7 @@ import numpy as np
 
 from . import registry
 from .errors import ConfigError, describe, excerpt
-from .fields import KERAS3
+from .formats import KERAS3
 
 _POLICIES = {
     # name: (compute dtype, variable dtype)
@@ -60,7 +60,7 @@ def names() -> list[str]:
     return list(_POLICIES)
 
 
-def _from_string(name: str, path: str) -> DTypePolicy:
+def _from_string(name: str, path: str, fmt: str = KERAS3) -> DTypePolicy:
     if name not in _POLICIES:
         hint = ("; bfloat16 has no NumPy type, use float32 or mixed_float16"
                 if "bfloat16" in name else "")
@@ -84,7 +84,7 @@ def _from_other(value: Any, path: str, _name: str | None = None) -> DTypePolicy:
                       f"got {describe(value)}")
 
 
-def from_dict(value: dict[str, Any], path: str) -> DTypePolicy:
+def from_dict(value: dict[str, Any], path: str, fmt: str = KERAS3) -> DTypePolicy:
     cls = value.get("class_name")
     if cls not in _POLICY_CLASSES:
         raise ConfigError(f"{path}.class_name", f"expected one of {', '.join(_POLICY_CLASSES)}, "
@@ -96,5 +96,8 @@ def from_dict(value: dict[str, Any], path: str) -> DTypePolicy:
     return _from_string(cfg["name"], f"{path}.config.name")
 
 
-registry.set_string_resolver("dtype", _from_string)
-registry.set_resolver("dtype", _from_other)
+for _name in _POLICIES:
+    registry.register("dtype", _name, _from_string(_name, "dtype"))
+
+registry.set_hooks("dtype", from_string=_from_string, from_dict=from_dict,
+                   from_other=lambda value, path: _from_other(value, path))

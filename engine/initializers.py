@@ -227,7 +227,7 @@ class VarianceScaling(Initializer):
 
     def _post_init(self):
         if self.distribution == "normal":
-            self.distribution = self._values["distribution"] = "truncated_normal"
+            self.distribution = "truncated_normal"
         # As in Keras, the axes count only when both are given (else the default rule).
 
     def _n(self, shape) -> float:
@@ -270,9 +270,10 @@ class _Preset(VarianceScaling):
     keras2_order = ("seed",)
     preset: ClassVar[tuple[float, str, str]] = (1.0, "fan_in", "truncated_normal")
 
-    def _post_init(self):
-        self.scale, self.mode, self.distribution = self.preset
-        super()._post_init()
+    # the preset's scale, mode and distribution (not config keys of these classes)
+    scale = property(lambda self: self.preset[0])
+    mode = property(lambda self: self.preset[1])
+    distribution = property(lambda self: self.preset[2])
 
 
 class GlorotUniform(_Preset):

@@ -1,34 +1,70 @@
-"""Name -> class registries, one per kind, and the custom_objects scope.
+"""Name -> object tables, one per kind, and the custom_objects scope.
 
-Resolution goes through these tables only. A module named in a config is never
-imported: ``module`` is read as a hint and checked, nothing more.
+A leaf module: it imports nothing from the engine but its errors and the catalog (a data
+table). Built-in classes are listed by name in :mod:`engine.catalog` with the module that
+defines them; a module is imported the first time one of its names is looked up, and its
+classes register themselves when it runs. A module named in a config is never imported:
+only modules of the catalog are.
+
+Kinds may install hooks (how a string, a dict or another value becomes an object of that
+kind); :mod:`engine.serialization` uses them. Resolution itself lives there.
 """
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
-import sys
+import importlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from .errors import ConfigError, article, close_names, describe, excerpt
+from . import catalog
+from .errors import ConfigError, describe
 
 KINDS = ("layer", "initializer", "regularizer", "constraint", "activation", "dtype")
 
 _custom: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
     "custom_objects", default=None)
-_format: contextvars.ContextVar[str | None] = contextvars.ContextVar("source_format",
-                                                                     default=None)
+
+
+#: the only modules the engine ever imports by name: its own, listed in the catalog
+def _with_parents(modules: set[str]) -> frozenset[str]:
+    out = set(modules)
+    for m in modules:
+        parts = m.split(".")
+        out.update(".".join(parts[:i]) for i in range(2, len(parts)))
+    return frozenset(out)
+
+
+ENGINE_MODULES = _with_parents(
+    {module for table in catalog.OBJECTS.values() for module, _ in table.values()}
+    | set(catalog.KIND_MODULES.values()) | set(catalog.PUBLIC_MODULES))
+
+
+def import_engine_module(module: str) -> Any:
+    """Import one of the engine's own modules (from the catalog) by name; any other name
+    is refused, so nothing named in a config can ever be imported."""
+    if module not in ENGINE_MODULES:
+        raise ValueError(f"{module!r} is not a module of the engine's catalog")
+    return importlib.import_module(module)
 
 
 class Registry:
-    """Names (canonical and aliases) of one kind of object."""
+    """Names (canonical and aliases) of one kind of object.
 
-    def __init__(self, kind: str):
+    A value is the object, or (until its module is imported) the name of the catalog module
+    that defines it.
+    """
+
+    def __init__(self, kind: str, listed: dict[str, tuple[str, tuple[str, ...]]]):
         self.kind = kind
         self._by_name: dict[str, Any] = {}
         self._canonical: dict[str, Any] = {}
+        for name, (module, aliases) in listed.items():
+            self._canonical[name] = module
+            self._by_name[name] = module
+            for a in aliases:
+                self._by_name.setdefault(a, module)
 
     def add(self, name: str, obj: Any, aliases: tuple[str, ...] = ()) -> None:
         self._canonical[name] = obj
@@ -37,7 +73,14 @@ class Registry:
             self._by_name[a] = obj
 
     def get(self, name: str) -> Any | None:
-        return self._by_name.get(name)
+        obj = self._by_name.get(name)
+        if type(obj) is str:  # a catalog module not imported yet
+            import_engine_module(obj)
+            obj = self._by_name.get(name)
+            if type(obj) is str:
+                raise RuntimeError(f"catalog: {obj} does not define the {self.kind} {name!r}; "
+                                   f"regenerate engine/catalog.py (tests/gen_catalog.py)")
+        return obj
 
     def names(self) -> list[str]:
         return sorted(self._canonical)
@@ -45,42 +88,78 @@ class Registry:
     def all_names(self) -> list[str]:
         return sorted(self._by_name)
 
+    def module_of(self, name: str) -> str | None:
+        """The catalog module that defines ``name`` (without importing it)."""
+        obj = self._by_name.get(name)
+        if obj is None:
+            return None
+        return obj if type(obj) is str else getattr(obj, "__module__", None)
+
+    def load_all(self) -> None:
+        for name in list(self._canonical):
+            self.get(name)
+
     def items(self) -> list[tuple[str, Any]]:
+        self.load_all()
         return sorted(self._canonical.items())
 
 
-REGISTRIES: dict[str, Registry] = {k: Registry(k) for k in KINDS}
+REGISTRIES: dict[str, Registry] = {k: Registry(k, catalog.OBJECTS.get(k, {})) for k in KINDS}
 
 
 def register(kind: str, name: str, obj: Any, aliases: tuple[str, ...] = ()) -> None:
+    """Add a built-in ``name`` (and its aliases) of ``kind``."""
     REGISTRIES[kind].add(name, obj, aliases)
 
 
 def names(kind: str) -> list[str]:
-    """Canonical names of every built-in object of ``kind`` (for dropdowns)."""
-    _ensure_loaded()
+    """Canonical names of every built-in object of ``kind`` (nothing is imported)."""
     return REGISTRIES[kind].names()
 
 
+def all_names(kind: str) -> list[str]:
+    """Canonical names and aliases of ``kind`` (nothing is imported)."""
+    return REGISTRIES[kind].all_names()
+
+
 def lookup(kind: str, name: str) -> Any | None:
-    if not _loaded:
-        _ensure_loaded()
+    """The built-in object of ``kind`` called ``name`` (canonical or alias), or None."""
     return REGISTRIES[kind].get(name)
 
 
-_loaded = False
+def module_of(kind: str, name: str) -> str | None:
+    return REGISTRIES[kind].module_of(name)
 
 
-def _ensure_loaded() -> None:
-    # Importing the package registers every built-in class (layers register on definition).
-    global _loaded
-    if not _loaded:
-        import engine  # noqa: F401
+# -- per-kind hooks ----------------------------------------------------------------------
 
-        _loaded = True
+#: hook names: from_string(name, path, fmt), from_dict(value, path, fmt),
+#: from_other(value, path) -> the object (see engine.serialization.get_object)
+#: and for the "model_file" kind: load_weights(model, path, **kw), save(model, path, **kw)
+HOOK_NAMES = ("from_string", "from_dict", "from_other", "load_weights", "save")
+_hooks: dict[str, dict[str, Callable[..., Any]]] = {}
 
 
-# -- custom objects and source format ---------------------------------------------------
+def set_hooks(kind: str, **hooks: Callable[..., Any]) -> None:
+    """Install how values of ``kind`` are read (called by the module that defines it)."""
+    unknown = set(hooks) - set(HOOK_NAMES)
+    if unknown:
+        raise TypeError(f"unknown hook(s) {sorted(unknown)}; expected {HOOK_NAMES}")
+    _hooks.setdefault(kind, {}).update(hooks)
+
+
+def hook(kind: str, name: str) -> Callable[..., Any] | None:
+    """The ``name`` hook of ``kind``, importing the kind's module on first use."""
+    table = _hooks.get(kind)
+    if table is None:
+        module = catalog.KIND_MODULES.get(kind)
+        if module is not None:
+            import_engine_module(module)
+        table = _hooks.setdefault(kind, {})
+    return table.get(name)
+
+
+# -- custom objects -----------------------------------------------------------------------
 
 
 @contextlib.contextmanager
@@ -89,108 +168,24 @@ def custom_object_scope(objects: dict[str, Any] | None) -> Iterator[None]:
     if objects is not None and not isinstance(objects, dict):
         raise ConfigError("custom_objects", f"expected a dict of name -> class or function, got "
                           f"{describe(objects)}")
-    merged = {**(_custom.get() or {}), **(objects or {})}
-    token = _custom.set(merged)
+    token = push_custom_objects(objects)
     try:
         yield
     finally:
         _custom.reset(token)
 
 
+def push_custom_objects(objects: dict[str, Any] | None) -> contextvars.Token:
+    """Merge ``objects`` into the scope; undo with ``pop_custom_objects(token)``."""
+    if not objects:
+        return _custom.set(_custom.get())
+    return _custom.set({**(_custom.get() or {}), **objects})
+
+
+def pop_custom_objects(token: contextvars.Token) -> None:
+    _custom.reset(token)
+
+
 def custom_objects() -> dict[str, Any]:
     return _custom.get() or {}
 
-
-@contextlib.contextmanager
-def source_format(fmt: str | None) -> Iterator[None]:
-    """The format the config being read is in (``keras2`` changes a few meanings)."""
-    token = _format.set(fmt)
-    try:
-        yield
-    finally:
-        _format.reset(token)
-
-
-def current_format() -> str | None:
-    return _format.get()
-
-
-# -- resolving an identifier of a kind -------------------------------------------------
-
-_resolvers: dict[str, Callable[[Any, str], Any]] = {}
-
-
-def set_resolver(kind: str, fn: Callable[[Any, str], Any]) -> None:
-    """Install how non-string, non-dict values of ``kind`` are accepted (instances...)."""
-    _resolvers[kind] = fn
-
-
-def unknown_name(kind: str, name: str, path: str) -> ConfigError:
-    _ensure_loaded()
-    pool = REGISTRIES[kind].all_names() + list(custom_objects())
-    hint = close_names(name, pool)
-    near = f" Close names: {', '.join(hint)}." if hint else ""
-    shown = excerpt(name, 60)
-    return ConfigError(
-        path,
-        f"unknown {kind} {shown}.{near} If it is your own "
-        f"{'class' if kind != 'activation' else 'function'}, pass it in custom_objects, "
-        f"e.g. deserialize(config, custom_objects={{{shown}: ...}}).",
-    )
-
-
-_SERIALIZATION = f"{__package__}.serialization"
-
-
-def get_object(kind: str, value: Any, path: str) -> Any:
-    """Resolve ``value`` (alias string, config dict or instance) to an object of ``kind``."""
-    if not _loaded:
-        _ensure_loaded()
-    if isinstance(value, str):
-        resolve = _string_resolvers.get(kind)
-        if resolve is not None:
-            return resolve(value, path)
-        return from_string(kind, value, path)
-    if isinstance(value, dict):
-        return sys.modules[_SERIALIZATION].deserialize_object(value, kind=kind, path=path)
-    resolver = _resolvers.get(kind)
-    if resolver is not None:
-        return resolver(value, path, None)
-    # an object made in Python (Dense(3, kernel_initializer=HeNormal())), as Keras takes it
-    own_kind = getattr(type(value), "registry_kind", None)
-    if own_kind == kind:
-        return value
-    if own_kind is not None:
-        raise ConfigError(path, f"{describe(value)} is {article(own_kind)}, but "
-                          f"{article(kind)} is expected here")
-    if kind in _CALLABLE_KINDS and callable(value) and not isinstance(value, type):
-        return value  # the caller's own initializer/regularizer/constraint function
-    raise ConfigError(path, f"expected {article(kind)} name or config dict, got "
-                      f"{describe(value)}")
-
-
-#: kinds where Keras also takes a plain callable given in Python
-_CALLABLE_KINDS = ("initializer", "regularizer", "constraint")
-
-
-_string_resolvers: dict[str, Callable[[str, str], Any]] = {}
-
-
-def from_string(kind: str, name: str, path: str) -> Any:
-    """A name (custom_objects first, then built-in names and aliases) -> a new object."""
-    found = custom_objects().get(name)
-    if found is None:
-        found = REGISTRIES[kind].get(name)
-    if found is None:
-        raise unknown_name(kind, name, path)
-    return _instantiate(found, {}, path, kind)
-
-
-def set_string_resolver(kind: str, fn: Callable[[str, str], Any]) -> None:
-    _string_resolvers[kind] = fn
-
-
-def _instantiate(cls: Any, config: dict[str, Any], path: str, kind: str) -> Any:
-    from .serialization import instantiate
-
-    return instantiate(cls, config, path, kind)

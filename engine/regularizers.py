@@ -11,7 +11,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from . import registry
+from . import registry, serialization
 from .configurable import Configurable
 from .errors import ConfigError
 from .fields import KERAS2, KERAS3, Choice, Float
@@ -112,10 +112,10 @@ class OrthogonalRegularizer(Regularizer):
         return float(self.factor * 0.5 * off.sum() / max(n * (n - 1) / 2, 1))
 
 
-def _from_string(name: str, path: str) -> Regularizer:
+def _from_string(name: str, path: str, fmt: str) -> Regularizer:
     if name == "l1_l2" and name not in registry.custom_objects():
         return L1L2(l1=0.01, l2=0.01)  # Keras 2's 'l1_l2' string
-    return registry.from_string("regularizer", name, path)
+    return serialization.object_from_string("regularizer", name, path, fmt)
 
 
-registry.set_string_resolver("regularizer", _from_string)
+registry.set_hooks("regularizer", from_string=_from_string)

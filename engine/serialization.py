@@ -1,52 +1,45 @@
 """deserialize / serialize: Keras 2 and Keras 3 config dicts in, either format out.
 
-A config is data. Classes and functions are found through the engine's registries and the
-caller's ``custom_objects`` only; a ``module`` key is never imported, and nothing in a
-config is evaluated, unpickled or unmarshalled.
+All name resolution lives here. A config is data: classes and functions are found through
+the engine's registry (built-ins) and the caller's ``custom_objects`` only; a ``module`` key
+is never imported, and nothing in a config is evaluated, unpickled or unmarshalled.
 """
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
-from collections.abc import Iterator
 from typing import Any
 
 from . import registry
-from .configurable import Configurable, check_format
-from .errors import ConfigError, UnsafeConfigError, article, describe, excerpt, key_text
-from .fields import KERAS2, KERAS3
+from .budget import (
+    DEFAULT_MAX_WEIGHT_ELEMENTS,
+    check_budget_value,
+    current_budget,
+    reset_budget,
+    set_budget,
+    weight_budget,
+)
+from .errors import (
+    ConfigError,
+    UnsafeConfigError,
+    article,
+    close_names,
+    describe,
+    excerpt,
+    key_text,
+)
+from .formats import KERAS2, KERAS3, normalize_format
 
-#: default size budget: the most weight elements one layer may allocate
-DEFAULT_MAX_WEIGHT_ELEMENTS = 2**28
-
-_budget: contextvars.ContextVar[int] = contextvars.ContextVar(
-    "max_weight_elements", default=DEFAULT_MAX_WEIGHT_ELEMENTS)
+__all__ = ["deserialize", "serialize", "deserialize_object", "get_object", "detect_format",
+           "resolve_class", "DEFAULT_MAX_WEIGHT_ELEMENTS", "weight_budget", "current_budget"]
 
 _TOP_KEYS = {"class_name", "config", "module", "registered_name", "build_config",
              "compile_config", "shared_object_id", "name", "inbound_nodes", "keras_version",
              "backend"}
 
 
-def _check_budget_value(max_weight_elements: Any) -> None:
-    if isinstance(max_weight_elements, bool) or not isinstance(max_weight_elements, int) or \
-            max_weight_elements < 1:
-        raise ValueError(f"max_weight_elements: expected a positive int, got "
-                         f"{describe(max_weight_elements)}")
-
-
-@contextlib.contextmanager
-def weight_budget(max_weight_elements: int) -> Iterator[None]:
-    _check_budget_value(max_weight_elements)
-    token = _budget.set(max_weight_elements)
-    try:
-        yield
-    finally:
-        _budget.reset(token)
-
-
-def current_budget() -> int:
-    return _budget.get()
+def is_engine_class(cls: Any) -> bool:
+    """A class declared with the engine's fields (built-in or a user's subclass)."""
+    return isinstance(cls, type) and hasattr(cls, "all_fields") and hasattr(cls, "registry_kind")
 
 
 def detect_format(config: Any) -> str:
@@ -108,7 +101,7 @@ def deserialize(
         >>> layer.build((None, 4)); layer.kernel.shape
         (4, 8)
     """
-    if isinstance(config, Configurable):
+    if is_engine_class(type(config)):
         return config
     if not isinstance(config, dict):
         hint = ""
@@ -117,30 +110,30 @@ def deserialize(
                     f"'config': {{...}}}}, for JSON text use json.loads first")
         raise ConfigError("config", f"expected a dict with 'class_name' and 'config', got "
                           f"{describe(config)}{hint}")
-    _check_budget_value(max_weight_elements)
+    check_budget_value(max_weight_elements)
     if custom_objects is not None and not isinstance(custom_objects, dict):
         raise ConfigError("custom_objects", f"expected a dict of name -> class or function, "
                           f"got {describe(custom_objects)}")
-    # contextvars set directly (not through the context managers): this is the hot path
-    t_budget = _budget.set(max_weight_elements)
-    t_format = registry._format.set(detect_format(config))
-    t_custom = registry._custom.set({**(registry._custom.get() or {}), **custom_objects}) \
-        if custom_objects else None
+    fmt = detect_format(config)
+    t_budget = set_budget(max_weight_elements)
+    t_custom = registry.push_custom_objects(custom_objects) if custom_objects else None
     try:
-        return deserialize_object(config, kind="layer", path="")
+        return deserialize_object(config, kind="layer", path="", fmt=fmt)
     finally:
         if t_custom is not None:
-            registry._custom.reset(t_custom)
-        registry._format.reset(t_format)
-        _budget.reset(t_budget)
+            registry.pop_custom_objects(t_custom)
+        reset_budget(t_budget)
 
 
 def _sub(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
 
-def deserialize_object(value: Any, *, kind: str, path: str) -> Any:
-    """One ``{'class_name', 'config', ...}`` dict of ``kind`` -> the object."""
+def deserialize_object(value: Any, *, kind: str, path: str, fmt: str | None = None) -> Any:
+    """One ``{'class_name', 'config', ...}`` dict of ``kind`` -> the object.
+
+    ``fmt`` is the format the config is in (detected from it when None).
+    """
     if not isinstance(value, dict):
         raise ConfigError(path or "config", f"expected a dict with 'class_name' and 'config', "
                           f"got {describe(value)}")
@@ -154,17 +147,11 @@ def deserialize_object(value: Any, *, kind: str, path: str) -> Any:
                           f"{describe(class_name)}")
     if class_name == "__lambda__" or kind == "layer" and _has_lambda(value.get("config")):
         raise UnsafeConfigError(path or "config", _LAMBDA_MESSAGE)
-    if kind == "activation":
-        from .activations import from_function_dict
-
-        return from_function_dict(value, path)
-    if kind == "dtype":
-        from .dtypes import from_dict
-
-        return from_dict(value, path)
-    if kind == "layer" and registry.current_format() is None:
-        with registry.source_format(detect_format(value)):
-            return deserialize_object(value, kind=kind, path=path)
+    if fmt is None:
+        fmt = detect_format(value) if kind == "layer" else KERAS3
+    from_dict = registry.hook(kind, "from_dict")
+    if from_dict is not None:
+        return from_dict(value, path, fmt)
     if kind == "layer":
         for key in value:
             if key not in _TOP_KEYS:
@@ -175,8 +162,8 @@ def deserialize_object(value: Any, *, kind: str, path: str) -> Any:
     cfg = value.get("config", {})
     if cfg is None:
         cfg = {}
-    obj = instantiate(cls, cfg, _sub(path, "config"), kind)
-    if kind == "layer":
+    obj = instantiate(cls, cfg, _sub(path, "config"), kind, fmt)
+    if kind == "layer" and fmt == KERAS3:
         _maybe_build(obj, value.get("build_config"), _sub(path, "build_config"))
     return obj
 
@@ -215,7 +202,7 @@ def resolve_class(value: dict[str, Any], *, kind: str, path: str) -> Any:
             raise ConfigError(_sub(path, "class_name"), f"{class_name!r} is {article(other[0])}, "
                               f"but {article(kind)} is expected here")
         module = value.get("module")
-        err = registry.unknown_name(kind, class_name, _sub(path, "class_name"))
+        err = unknown_name(kind, class_name, _sub(path, "class_name"))
         if isinstance(module, str) and module.startswith("keras") and kind == "layer":
             raise ConfigError(err.path, f"{key_text(module)}.{key_text(class_name)} is not "
                               f"supported by layerlab (yet). {err.reason}")
@@ -227,9 +214,10 @@ def resolve_class(value: dict[str, Any], *, kind: str, path: str) -> Any:
     return cls
 
 
-def instantiate(cls: Any, config: Any, path: str, kind: str) -> Any:
-    if isinstance(cls, type) and issubclass(cls, Configurable):
-        return cls.from_config(config, path=path)
+def instantiate(cls: Any, config: Any, path: str, kind: str, fmt: str = KERAS3) -> Any:
+    """``cls`` made from its ``config`` (read in format ``fmt``)."""
+    if is_engine_class(cls):
+        return cls.from_config(config, path=path, fmt=fmt)
     # The caller's own class (from custom_objects): Keras's from_config contract.
     if not isinstance(config, dict):
         raise ConfigError(path, f"expected a dict of settings, got {describe(config)}")
@@ -245,7 +233,7 @@ def instantiate(cls: Any, config: Any, path: str, kind: str) -> Any:
 
 
 def _maybe_build(obj: Any, build_config: Any, path: str) -> None:
-    if build_config is None or registry.current_format() == KERAS2:
+    if build_config is None:
         return
     if not isinstance(build_config, dict):
         raise ConfigError(path, f"expected {{'input_shape': [...]}}, got {describe(build_config)}")
@@ -255,23 +243,79 @@ def _maybe_build(obj: Any, build_config: Any, path: str) -> None:
     obj.build_from_config(build_config, path=path)
 
 
+# -- an identifier of a kind -> an object ----------------------------------------------------
+
+#: kinds where Keras also takes a plain callable given in Python
+_CALLABLE_KINDS = ("initializer", "regularizer", "constraint")
+
+
+def get_object(kind: str, value: Any, path: str, fmt: str = KERAS3) -> Any:
+    """Resolve ``value`` (alias string, config dict or instance) to an object of ``kind``,
+    as Keras's ``get()`` does; ``fmt`` is the format of the config it comes from."""
+    if isinstance(value, str):
+        from_string = registry.hook(kind, "from_string")
+        if from_string is not None:
+            return from_string(value, path, fmt)
+        return object_from_string(kind, value, path, fmt)
+    if isinstance(value, dict):
+        return deserialize_object(value, kind=kind, path=path, fmt=fmt)
+    from_other = registry.hook(kind, "from_other")
+    if from_other is not None:
+        return from_other(value, path)
+    # an object made in Python (Dense(3, kernel_initializer=HeNormal())), as Keras takes it
+    own_kind = getattr(type(value), "registry_kind", None)
+    if own_kind == kind:
+        return value
+    if own_kind is not None:
+        raise ConfigError(path, f"{describe(value)} is {article(own_kind)}, but "
+                          f"{article(kind)} is expected here")
+    if kind in _CALLABLE_KINDS and callable(value) and not isinstance(value, type):
+        return value  # the caller's own initializer/regularizer/constraint function
+    raise ConfigError(path, f"expected {article(kind)} name or config dict, got "
+                      f"{describe(value)}")
+
+
+def object_from_string(kind: str, name: str, path: str, fmt: str = KERAS3) -> Any:
+    """A name (custom_objects first, then built-in names and aliases) -> a new object."""
+    found = registry.custom_objects().get(name)
+    if found is None:
+        found = registry.lookup(kind, name)
+    if found is None:
+        raise unknown_name(kind, name, path)
+    return instantiate(found, {}, path, kind, fmt)
+
+
+def unknown_name(kind: str, name: str, path: str) -> ConfigError:
+    """The error for a name that is neither built-in nor in custom_objects."""
+    pool = registry.all_names(kind) + list(registry.custom_objects())
+    hint = close_names(name, pool)
+    near = f" Close names: {', '.join(hint)}." if hint else ""
+    shown = excerpt(name, 60)
+    return ConfigError(
+        path,
+        f"unknown {kind} {shown}.{near} If it is your own "
+        f"{'class' if kind != 'activation' else 'function'}, pass it in custom_objects, "
+        f"e.g. deserialize(config, custom_objects={{{shown}: ...}}).",
+    )
+
+
 def serialize(obj: Any, format: str = KERAS3) -> Any:
     """The config dict real Keras writes for ``obj`` (``format`` 'keras3' or 'keras2')."""
-    fmt = check_format(format)
+    fmt = normalize_format(format)
     if obj is None:
         return None
-    if hasattr(obj, "serialize") and not isinstance(obj, Configurable):
+    cls = type(obj)
+    engine_obj = is_engine_class(cls)
+    if hasattr(obj, "serialize") and not engine_obj:
         return obj.serialize(fmt)
     if hasattr(obj, "keras_serialize"):  # models: their own top-level keys
         return obj.keras_serialize(fmt)
     if not hasattr(obj, "get_config"):
         raise TypeError(f"cannot serialize {describe(obj)}: it has no get_config()")
-    cls = type(obj)
-    if isinstance(obj, Configurable) and fmt not in cls.keras_formats:
+    if engine_obj and fmt not in cls.keras_formats:
         raise ValueError(f"{cls.__name__} does not exist in Keras 2; export it as keras3")
-    config = obj.get_config(fmt) if isinstance(obj, Configurable) else obj.get_config()
-    builtin = isinstance(obj, Configurable) and registry.lookup(
-        cls.registry_kind or "layer", cls.__name__) is cls
+    config = obj.get_config(fmt) if engine_obj else obj.get_config()
+    builtin = engine_obj and registry.lookup(cls.registry_kind or "layer", cls.__name__) is cls
     if fmt == KERAS2:
         return {"class_name": cls.__name__, "config": config}
     out: dict[str, Any] = {

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import activations, registry
+from .. import activations
 from ..fields import (
     KERAS2,
     REQUIRED,
@@ -111,7 +111,7 @@ class LeakyReLU(_ElementwiseLayer):
 
     def _post_init(self) -> None:
         # Keras 3 refuses a negative slope; tf_keras accepts any number.
-        if self.negative_slope < 0 and registry.current_format() != KERAS2:
+        if self.negative_slope < 0 and self.source_format != KERAS2:
             raise self.config_error("negative_slope", f"must be >= 0, got "
                                     f"{self.negative_slope!r}")
 
@@ -150,7 +150,7 @@ class PReLU(Layer):
             if a < 1:
                 raise self.config_error(f"shared_axes[{i}]", f"must be >= 1 (axis 0 is the "
                                         f"batch), got {a}")
-        self.shared_axes = self._values["shared_axes"] = axes
+        self.shared_axes = axes
 
     def build(self, input_shape):
         shape = list(input_shape[1:])

@@ -7,18 +7,21 @@ the size budget before any is allocated. ``call(inputs, ...)`` is the forward pa
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import functools
 import inspect
 import itertools
 import math
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 
+from .. import serialization
+from ..budget import current_budget
 from ..configurable import Configurable, to_snake_case
 from ..errors import BudgetError, ConfigError, WeightsError, describe
 from ..fields import (
@@ -26,22 +29,33 @@ from ..fields import (
     KERAS3,
     Bool,
     Constraint,
+    DType,
     Field,
     Initializer,
-    Object,
     Regularizer,
     Shape,
     Str,
 )
-from ..serialization import current_budget
 
 ShapeT = tuple[int | None, ...]
 
 _name_counters: dict[str, itertools.count] = defaultdict(itertools.count)
 
-#: set by engine.files while building a model whose weights come from a file
+#: set by build_without_initializers(): weights are declared but not filled
 _skip_initializers: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "skip_initializers", default=False)
+
+
+@contextlib.contextmanager
+def build_without_initializers() -> Iterator[None]:
+    """Layers built inside the block declare their weights (shapes, dtypes, paths) without
+    running the initializers; the caller fills every weight (engine.files reads them from
+    a file, lazily)."""
+    token = _skip_initializers.set(True)
+    try:
+        yield
+    finally:
+        _skip_initializers.reset(token)
 
 
 def unique_name(base: str) -> str:
@@ -172,7 +186,7 @@ class Layer(Configurable):
     fields: ClassVar[tuple[Field, ...]] = (
         Str("name", None, "The layer's name (unique within a model)."),
         Bool("trainable", True, "Whether the weights are updated in training."),
-        Object("dtype", "float32", "Compute/weight dtype policy.", kind="dtype"),
+        DType("dtype", "float32", "Compute/weight dtype policy."),
         Regularizer("activity_regularizer", None, "Penalty on the layer's output.",
                     formats=(KERAS3,), omit_default=(KERAS3,)),
         Shape("batch_input_shape", None, "Keras 2: the input shape, batch included.",
@@ -273,9 +287,8 @@ class Layer(Configurable):
                    dtype: str | None = None, field: str | None = None) -> Variable:
         """Declare a weight; it is allocated once ``build`` returns and the budget allows."""
         if isinstance(initializer, str):
-            from ..registry import get_object
-
-            initializer = get_object("initializer", initializer, name)
+            initializer = serialization.get_object("initializer", initializer, name,
+                                                   self.source_format)
         var = Variable(name, f"{self.name}/{name}", tuple(shape), dtype or self.dtype,
                        trainable, initializer, regularizer, constraint, field)
         for d in var.shape:
@@ -310,6 +323,37 @@ class Layer(Configurable):
                 field = v.field or f"{v.name}_initializer"
                 base = f"{self._path}.{field}" if self._path else field
                 raise ConfigError(base, e.reason) from None
+
+    def add_bias(self, shape: Sequence[int]) -> Variable | None:
+        """The ``bias`` weight from the ``bias_*`` fields, or None when ``use_bias`` is off."""
+        if not self.use_bias:
+            return None
+        return self.add_weight("bias", shape, self.bias_initializer,
+                               regularizer=self.bias_regularizer,
+                               constraint=self.bias_constraint, field="bias_initializer")
+
+    def set_weight_paths(self, prefix: str = "") -> None:
+        """Keras 3 weight paths: the chain of layer names, e.g. ``lstm/lstm_cell/kernel``."""
+        base = f"{prefix}{self.name}"
+        for w in self._weights:
+            w.path = f"{base}/{w.name}"
+        for sub in self._sublayers:
+            sub.set_weight_paths(base + "/")
+
+    @property
+    def own_weights(self) -> list[Variable]:
+        """The weights this layer declared itself (not its sublayers'), in order."""
+        return list(self._weights)
+
+    @property
+    def sublayers(self) -> list[Layer]:
+        """The layers this layer holds (a wrapper's inner layer, a model's cells...)."""
+        return list(self._sublayers)
+
+    @property
+    def build_shape(self) -> Any:
+        """The input shape the layer was built for (None before build)."""
+        return self._build_shape
 
     @property
     def weights(self) -> list[Variable]:
@@ -375,7 +419,7 @@ class Layer(Configurable):
         shape = build_config.get("input_shape")
         if shape is None:
             return
-        self.build(_shape_from_json(shape, f"{path}.input_shape"))
+        self.build(shape_from_json(shape, f"{path}.input_shape"))
 
     def get_build_config(self) -> dict[str, Any] | None:
         if not self.built or self._build_shape is None or self.keras_builds_at_init:
@@ -460,7 +504,7 @@ class Layer(Configurable):
     # -- config ----------------------------------------------------------------------
     def get_config(self, format: str = KERAS3) -> dict[str, Any]:
         cfg = super().get_config(format)
-        if format in (KERAS3, "k3") and cfg.get("activity_regularizer") is not None and \
+        if format == KERAS3 and cfg.get("activity_regularizer") is not None and \
                 "dtype" in cfg:
             # Keras 3's base Layer puts a set activity_regularizer right after dtype.
             items = list(cfg.items())
@@ -510,10 +554,10 @@ def _shapes_of(x: Any) -> Any:
     return tuple(x.shape)
 
 
-def _shape_from_json(shape: Any, path: str) -> Any:
+def shape_from_json(shape: Any, path: str) -> Any:
     if isinstance(shape, (list, tuple)) and shape and all(
             isinstance(s, (list, tuple)) for s in shape):
-        return [_shape_from_json(s, f"{path}[{i}]") for i, s in enumerate(shape)]
+        return [shape_from_json(s, f"{path}[{i}]") for i, s in enumerate(shape)]
     if isinstance(shape, dict):
         raise ConfigError(path, f"expected a shape list, got {describe(shape)}")
     return Shape("input_shape").validate(shape, path)

@@ -29,32 +29,17 @@ from typing import Any
 
 import numpy as np
 
-from ..fields import (
-    KERAS2,
-    REQUIRED,
-    Activation,
-    Bool,
-    Int,
-    IntTuple,
-)
+from ..fields import KERAS2, REQUIRED, Activation, Bool, DataFormat, Int, IntTuple
 from .base import InputSpec, Layer, kernel_bias_fields
-from .conv import DataFormat, padding_field
+from .conv import conv_output_length, padding_field
 
 __all__ = ["LocallyConnected1D", "LocallyConnected2D", "connections"]
-
-
-def _out_length(size: int | None, k: int, s: int, padding: str) -> int | None:
-    if size is None:
-        return None
-    if padding == "valid":
-        return (size - k) // s + 1
-    return -(-size // s)
 
 
 def _axis_pairs(size: int, k: int, s: int, padding: str) -> tuple[np.ndarray, np.ndarray]:
     """(output position, input position) pairs connected along one axis (tf.keras's
     ``conv_connected_inputs``), ordered by output then input position."""
-    out = _out_length(size, k, s, padding)
+    out = conv_output_length(size, k, s, 1, padding)
     left = k // 2
     centre = np.arange(out)[:, None] * s + (left if padding == "valid" else 0)
     inp = centre - left + np.arange(k)[None, :]
@@ -102,7 +87,7 @@ class _LocallyConnected(Layer):
         return tuple(shape[1:-1]), shape[-1]
 
     def _out_spatial(self, spatial: tuple) -> tuple:
-        out = tuple(_out_length(n, k, s, self.padding) for n, k, s in
+        out = tuple(conv_output_length(n, k, s, 1, self.padding) for n, k, s in
                     zip(spatial, self.kernel_size, self.strides))
         for o in out:
             if o is not None and o <= 0:
@@ -143,12 +128,7 @@ class _LocallyConnected(Layer):
                                       regularizer=self.kernel_regularizer,
                                       constraint=self.kernel_constraint,
                                       field="kernel_initializer")
-        self.bias = None
-        if self.use_bias:
-            self.bias = self.add_weight("bias", out + (f,), self.bias_initializer,
-                                        regularizer=self.bias_regularizer,
-                                        constraint=self.bias_constraint,
-                                        field="bias_initializer")
+        self.bias = self.add_bias(out + (f,))
         self.input_spec = InputSpec(ndim=self.rank + 2, axes={1 if cf else -1: chans})
 
     def _entries(self, o: np.ndarray, i: np.ndarray) -> None:

@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 
-from .. import registry
 from ..errors import describe
 from ..fields import KERAS2, REQUIRED, Axis, Bool
 from .base import Layer
@@ -56,7 +55,7 @@ class _Merge(Layer):
     max_inputs: int | None = None
 
     def _post_init(self) -> None:
-        self._keras2 = registry.current_format() == KERAS2
+        self._keras2 = self.source_format == KERAS2
 
     @property
     def _who(self) -> str:

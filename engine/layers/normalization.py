@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import registry
+from .. import serialization
 from ..fields import (
     KERAS2,
     KERAS3,
@@ -33,8 +33,6 @@ __all__ = ["BatchNormalization", "LayerNormalization", "GroupNormalization",
            "UnitNormalization", "RMSNormalization", "SpectralNormalization"]
 
 
-def _from_keras2() -> bool:
-    return registry.current_format() == KERAS2
 
 
 def resolve_axes(layer: Layer, axis: Any, ndim: int, field: str = "axis") -> list[int]:
@@ -135,7 +133,7 @@ class BatchNormalization(Layer):
     ignored_keys = ("fused", "adjustment")
 
     def _post_init(self) -> None:
-        self._keras2 = _from_keras2()
+        self._keras2 = self.source_format == KERAS2
         if self.virtual_batch_size is not None:
             raise self.config_error("virtual_batch_size", "ghost batch normalization is not "
                                     "supported by layerlab; set it to None")
@@ -154,7 +152,7 @@ class BatchNormalization(Layer):
                                         f"rmax={rmax}, rmin={rmin}")
             if dmax is not None and dmax < 0:
                 raise self.config_error("renorm_clipping", f"dmax must be >= 0, got {dmax}")
-            self._values["renorm_clipping"] = self.renorm_clipping = dict(clip)
+            self.renorm_clipping = dict(clip)
         self._axes: list[int] | None = None
 
     def build(self, input_shape):
@@ -293,7 +291,7 @@ class BatchNormalization(Layer):
 
     def get_config(self, format: str = KERAS3) -> dict[str, Any]:
         cfg = super().get_config(format)
-        if format in (KERAS2, "k2", "2"):
+        if format == KERAS2:
             if self._axes is not None:
                 cfg["axis"] = list(self._axes)
             if not self.renorm:
@@ -334,7 +332,7 @@ class LayerNormalization(Layer):
                                  f"must be known, got shape {shape}")
         self._axes = axes
         order = sorted([self.axis] if isinstance(self.axis, int) else list(self.axis))
-        self._values["axis"] = self.axis = order  # Keras 3 writes a sorted list once built
+        self._values["axis"] = order  # Keras 3 writes a sorted list once built
         pshape = tuple(shape[a] for a in axes)
         self._bcast = _bshape(len(shape), axes, shape)
         self.gamma = self.beta = None
@@ -374,7 +372,7 @@ class LayerNormalization(Layer):
 
     def get_config(self, format: str = KERAS3) -> dict[str, Any]:
         cfg = super().get_config(format)
-        if format in (KERAS2, "k2", "2") and self._axes is not None:
+        if format == KERAS2 and self._axes is not None:
             cfg["axis"] = list(self._axes)
         return cfg
 
@@ -409,7 +407,7 @@ class GroupNormalization(Layer):
             raise ValueError(f"GroupNormalization {self.name!r}: axis {self.axis} of the input "
                              f"must be known, got shape {shape}")
         if self.groups == -1:
-            self._values["groups"] = self.groups = dim
+            self.groups = dim
         if dim < self.groups:
             raise self.config_error("groups", f"cannot be more than the number of channels "
                                     f"({dim}), got {self.groups}")
@@ -465,7 +463,7 @@ class UnitNormalization(Layer):
     fields = (Axis("axis", -1, "Axis or axes over which the norm is taken."),)
 
     def _post_init(self) -> None:
-        self._keras2 = _from_keras2()
+        self._keras2 = self.source_format == KERAS2
 
     def build(self, input_shape):
         resolve_axes(self, self.axis, len(tuple(input_shape)))
@@ -505,7 +503,7 @@ class RMSNormalization(Layer):
         shape = tuple(input_shape)
         axes = resolve_axes(self, self.axis, len(shape))
         order = sorted([self.axis] if isinstance(self.axis, int) else list(self.axis))
-        self._values["axis"] = self.axis = order
+        self._values["axis"] = order
         self._axes = axes
         self._bcast = _bshape(len(shape), axes, shape)
         self.scale = self.add_weight("scale", tuple(shape[a] for a in axes), "ones")
@@ -551,7 +549,7 @@ class SpectralNormalization(Layer):
     )
 
     def _post_init(self) -> None:
-        self._keras2 = _from_keras2()
+        self._keras2 = self.source_format == KERAS2
         if not isinstance(self.layer, Layer):
             raise self.config_error("layer", f"expected a layer, got {self.layer!r}")
         self._sublayers = [self.layer]
@@ -572,7 +570,7 @@ class SpectralNormalization(Layer):
             if not w.path.startswith(f"{self.name}/"):
                 w.path = f"{self.name}/{w.path}"
         self.vector_u = self.add_weight("vector_u", (1, kernel.shape[-1]),
-                                        registry.get_object("initializer", {
+                                        serialization.get_object("initializer", {
                                             "class_name": "TruncatedNormal",
                                             "config": {"stddev": 0.02}}, "vector_u"),
                                         trainable=False, dtype=kernel.dtype)

@@ -16,11 +16,9 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from ..fields import KERAS2, KERAS3, REQUIRED, Bool, IntTuple
-from ..registry import current_format
+from ..fields import KERAS2, KERAS3, REQUIRED, Bool, DataFormat, IntTuple
 from .base import InputSpec, Layer
 from .conv import (
-    DataFormat,
     check_window_fits,
     conv_output_length,
     conv_paddings,
@@ -75,19 +73,17 @@ class Pooling(Layer):
     rank = 2
     mode = "max"
 
-    @classmethod
-    def _positional_names(cls) -> list[str]:
-        return ["pool_size", "strides", "padding", "data_format"]  # Keras's signature
+    positional = ("pool_size", "strides", "padding", "data_format")  # Keras's signature
 
     def _post_init(self) -> None:
         if self.pool_size is None:
-            if current_format() == KERAS2:
-                self._values["pool_size"] = self.pool_size = (2,) * self.rank
+            if self.source_format == KERAS2:
+                self.pool_size = (2,) * self.rank
             else:
                 raise self.config_error("pool_size", f"required for {type(self).__name__}: "
                                         f"an int or a list of {self.rank} ints >= 1")
         if self.strides is None:
-            self._values["strides"] = self.strides = tuple(self.pool_size)
+            self.strides = tuple(self.pool_size)
         self.input_spec = InputSpec(ndim=self.rank + 2)
 
     def _spatial(self, shape: Sequence[Any]) -> tuple:

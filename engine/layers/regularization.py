@@ -13,10 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from ..fields import KERAS2, KERAS3, REQUIRED, Bool, Float, Seed, Shape, Str
+from ..fields import KERAS2, KERAS3, REQUIRED, Bool, Float, PlainDType, Seed, Shape, Str
 from ..regularizers import L1L2
 from .base import InputSpec, Layer, normalize_shape
-from .core import PlainDType
 from .reshaping import DataFormat
 
 #: SELU's constants: AlphaDropout keeps SELU's self-normalization

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError, describe
-from ..fields import KERAS3, REQUIRED, Choice, Field, Int, IntTuple, _is_int
+from ..fields import KERAS3, REQUIRED, Choice, Field, Int, IntTuple, is_int
 from .base import InputSpec, Layer, normalize_shape
 
 
@@ -40,7 +40,7 @@ class Pairs(Field):
 
     def _check(self, value: Any, path: str) -> tuple[tuple[int, int], ...]:
         n = self.length or 0
-        if _is_int(value):
+        if is_int(value):
             items: list[Any] = [value] * n
         elif isinstance(value, (list, tuple)):
             items = list(value)

@@ -6,7 +6,7 @@ same run when ``import keras`` works; otherwise only the engine numbers are prin
 engine and Keras calls alternate, so both see the same machine load; the script prints the
 medians in ms, the ratio engine / Keras, and the peak traced memory (tracemalloc) of one
 engine call as a multiple of its input + output bytes. The engine's own worker threads are
-also timed off (``conv.THREADS = 1``) for the main case.
+also timed off (``engine.layers.conv.ops.THREADS = 1``) for the main case.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import engine  # noqa: E402
-from engine.layers import conv  # noqa: E402
+from engine.layers.conv import ops as conv  # noqa: E402
 
 MAIN = ("Conv2D", {"filters": 64, "kernel_size": 3, "padding": "same"}, (8, 64, 64, 32))
 OTHERS = [

@@ -10,7 +10,7 @@ Measures the forward pass (inference) of
 Both layers get the same weights in both libraries, the outputs are compared, and each
 time is the median of REPEATS calls after a warm-up, engine and Keras calls interleaved.
 BLAS runs one thread; large attention projections are split over the engine's worker
-threads (engine.layers.conv.THREADS), as convolutions are. When ``keras`` imports, Keras runs in
+threads (engine.layers.conv.ops.THREADS), as convolutions are. When ``keras`` imports, Keras runs in
 the same process on the same input and the ratios are printed.
 """
 

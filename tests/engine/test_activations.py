@@ -14,7 +14,7 @@ from oracle import DATA
 from scipy import special
 
 import engine
-from engine import ConfigError, UnsafeConfigError, activations, registry
+from engine import ConfigError, UnsafeConfigError, activations
 from engine.fields import KERAS2, KERAS3
 from engine.layers.core import Dense
 
@@ -109,8 +109,7 @@ def test_the_tables_cover_every_engine_activation():
 
 
 def _get(name: str, fmt: str):
-    with registry.source_format(fmt):
-        return activations.get(name)
+    return activations.get(name, fmt=fmt)
 
 
 # -- independent formulas (float64) ----------------------------------------------------

@@ -2,7 +2,9 @@
 RandomSaturation, RandomColorJitter, RandomGaussianBlur, RandomErasing, RandomPerspective,
 Equalization, MixUp, CutMix) and LocallyConnected1D/2D: transformations with chosen
 parameters against Keras 3's (tests/data/keras/generated/augmentation_transforms.npz,
-written by ``python -m tests.oracle_gen.augmentation``), seeding, shapes, bad configs."""
+written by ``python -m tests.oracle_gen.augmentation``), seeding, shapes, bad configs;
+the typed fields of the preprocessing layers (engine.fields.ranges) and the Keras 2 <->
+Keras 3 conversions they carry."""
 
 from __future__ import annotations
 
@@ -12,6 +14,16 @@ from oracle import DATA
 
 import engine
 from engine.errors import ConfigError
+from engine.fields import Json
+from engine.fields.ranges import (
+    ContrastFactor,
+    Factor,
+    FactorRange,
+    NumberList,
+    NumberOrList,
+    OddSizes,
+    ValueRange,
+)
 
 REFS = np.load(DATA / "generated" / "augmentation_transforms.npz")
 IMG = REFS["images"]
@@ -407,3 +419,173 @@ def test_dict_inputs_through_a_pipeline():
     np.testing.assert_allclose(out["labels"].sum(axis=1), 1.0, atol=1e-6)
     with pytest.raises(ValueError, match="bounding"):
         k3("RandomFlip")({"images": IMG, "bounding_boxes": {}}, training=True)
+
+
+# -- typed fields of the preprocessing layers (engine.fields.ranges) ------------------------
+
+GOOD_FIELDS = [
+    # field, value given, value held, written for Keras 3, written for Keras 2
+    (Factor("f"), 0.2, (-0.2, 0.2), [-0.2, 0.2], 0.2),
+    (Factor("f"), -0.2, (-0.2, 0.2), [-0.2, 0.2], -0.2),
+    (Factor("f"), [0.3, -0.1], (-0.1, 0.3), [-0.1, 0.3], [0.3, -0.1]),
+    (Factor("f", min=0), 0.5, (0, 0.5), [0, 0.5], 0.5),
+    (Factor("f", min=0), 0.0, (-0.0, 0.0), [-0.0, 0.0], 0.0),
+    (Factor("f", min=0, number="from_zero"), 0.0, (0, 0.0), [0, 0.0], 0.0),
+    (Factor("f", writes_pair=()), [-0.2, 0.2], (-0.2, 0.2), [-0.2, 0.2], [-0.2, 0.2]),
+    (Factor("f", writes_pair=()), 0.1, (-0.1, 0.1), 0.1, 0.1),
+    (Factor("f", max=float("inf")), 2.5, (-1, 2.5), [-1, 2.5], 2.5),
+    (Factor("f", min=1, max=8, integers=True), 6.0, (1, 6.0), [1, 6], 6.0),
+    (Factor("f", min=1, max=8, integers=True), [2, 5], (2, 5), [2, 5], [2, 5]),
+    (Factor("f", number_min=0), [-0.5, 0.5], (-0.5, 0.5), [-0.5, 0.5], [-0.5, 0.5]),
+    (ContrastFactor("f"), 0.1, (0, 0.1), [0, 0.1], [0, 0.1]),
+    (ContrastFactor("f"), [0.1, 0.4], (0.1, 0.4), [0.1, 0.4], [0.1, 0.4]),
+    (ValueRange(), [0, 255], (0, 255), [0, 255], [0, 255]),
+    (ValueRange(), (1.0, -1.0), (-1.0, 1.0), [-1.0, 1.0], [-1.0, 1.0]),
+    (ValueRange(sort=False), [255, 0], (255, 0), [255, 0], [255, 0]),
+    (OddSizes("k"), 3, (3, 3), [3, 3], [3, 3]),
+    (OddSizes("k"), [1, 5], (1, 5), [1, 5], [1, 5]),
+    (NumberOrList("s"), 0.5, 0.5, 0.5, 0.5),
+    (NumberOrList("s"), [[1, 2], [3, 4.5]], [[1, 2], [3, 4.5]], [[1, 2], [3, 4.5]],
+     [[1, 2], [3, 4.5]]),
+    (NumberOrList("s", length=3), [1, 2, 3], [1, 2, 3], [1, 2, 3], [1, 2, 3]),
+    (NumberOrList("s"), np.array([0.5, 2.0]), [0.5, 2.0], [0.5, 2.0], [0.5, 2.0]),
+    (NumberOrList("v", min=0), [0, 2.0], [0, 2.0], [0, 2.0], [0, 2.0]),
+    (NumberList("b", ascending=True), (0, 1.5, 1.5), [0, 1.5, 1.5], [0, 1.5, 1.5],
+     [0, 1.5, 1.5]),
+]
+
+
+@pytest.mark.parametrize("field,value,held,k3_out,k2_out", GOOD_FIELDS,
+                         ids=[f"{type(g[0]).__name__}-{i}" for i, g in enumerate(GOOD_FIELDS)])
+def test_range_fields_read_and_write_keras_forms(field, value, held, k3_out, k2_out):
+    got = field.validate(value, f"config.{field.name}")
+    assert got == held and type(got) is type(held) or isinstance(got, FactorRange)
+    assert field.to_config(got, "keras3") == k3_out
+    assert field.to_config(got, "keras2") == k2_out
+    # the number types Keras writes (0 for a bound, 0.0 for a float given)
+    assert repr(field.to_config(got, "keras3")) == repr(k3_out)
+    assert field.validate(got, "x") == got  # a held value reads back as itself
+
+
+BAD_FIELDS = [
+    (Factor("factor"), 1.5, "must be in [-1, 1], got 1.5"),
+    (Factor("factor"), [0.1, 2], "values must be in [-1, 1]"),
+    (Factor("factor"), [0.1, 0.2, 0.3], "expected a number in [-1, 1] or a list of two"),
+    (Factor("factor"), "big", "got the str 'big'"),
+    (Factor("factor"), True, "got the bool True"),
+    (Factor("factor"), float("nan"), "expected a number"),
+    (Factor("factor", min=0), -0.5, "must be in [0, 1], got -0.5"),
+    (Factor("x_factor", number_min=0), -0.5, "must be in [0, 1], got -0.5"),
+    (Factor("factor", max=float("inf"), lower_open=True), 1.0, "lower bound must be > -1"),
+    (ContrastFactor("factor"), [-0.1, 0.5], "values must be in [0, 1]"),
+    (ValueRange(), [0], "expected a list of two numbers [low, high], got the list [0]"),
+    (ValueRange(), 255, "expected a list of two numbers"),
+    (ValueRange(), [0, float("inf")], "expected a list of two numbers"),
+    (OddSizes("kernel_size"), 4, "expected an odd positive int or a list of 2 of them"),
+    (OddSizes("kernel_size"), [3, 3, 3], "expected an odd positive int"),
+    (OddSizes("kernel_size"), [3.0, 3], "expected an odd positive int"),
+    (OddSizes("kernel_size"), -1, "expected an odd positive int"),
+    (NumberOrList("scale"), "1/255", "expected a number or a list of numbers, got the str"),
+    (NumberOrList("scale"), [1, None], "expected a number or a list of numbers"),
+    (NumberOrList("scale"), [1, float("inf")], "expected finite numbers"),
+    (NumberOrList("scale"), [[1, 2], [3]], "expected a number or a list of numbers"),
+    (NumberOrList("fill_value", length=3), [1, 2], "a list of 3 numbers"),
+    (NumberOrList("variance", min=0), [1, -1], "must be >= 0"),
+    (NumberList("bin_boundaries", ascending=True), [1, 0], "must be sorted ascending"),
+    (NumberList("bin_boundaries"), 3, "expected a list of numbers, got the int 3"),
+]
+
+
+@pytest.mark.parametrize("field,value,message", BAD_FIELDS,
+                         ids=[f"{g[0].name}-{i}" for i, g in enumerate(BAD_FIELDS)])
+def test_range_fields_refuse_bad_values_naming_the_field(field, value, message):
+    with pytest.raises(ConfigError) as err:
+        field.validate(value, f"config.{field.name}")
+    assert str(err.value).startswith(f"config.{field.name}: "), str(err.value)
+    assert message in str(err.value)
+
+
+def test_range_fields_have_their_own_control_kinds():
+    kinds = {type(f).__name__: f.kind for f, *_ in GOOD_FIELDS}
+    assert kinds == {"Factor": "factor", "ContrastFactor": "factor",
+                     "ValueRange": "value_range", "OddSizes": "odd_sizes",
+                     "NumberOrList": "number_or_list", "NumberList": "number_list"}
+    for cls in (engine.layers.preprocessing.RandomContrast,
+                engine.layers.preprocessing.RandomGaussianBlur,
+                engine.layers.preprocessing.RandomErasing,
+                engine.layers.preprocessing.Rescaling):
+        assert not [f.name for f in cls.all_fields() if isinstance(f, Json)], cls.__name__
+
+
+class Bounds:
+    """A stand-in generator recording the bounds of each uniform draw."""
+
+    def __init__(self):
+        self.calls = []
+
+    def uniform(self, low=0.0, high=1.0, size=None):
+        self.calls.append((float(low), float(high)))
+        return np.full(() if size is None else size, low, np.float64)
+
+
+def _contrast_range(layer):
+    rng = Bounds()
+    layer.__dict__["_rng_generator"] = rng
+    layer(IMG, training=True)
+    return rng.calls[0]
+
+
+@pytest.mark.parametrize("factor,want", [(0.2, (0.8, 1.2)), ([0.1, 0.4], (0.9, 1.4)),
+                                         (0.0, (1.0, 1.0))])
+def test_keras2_contrast_keeps_its_range_when_written_for_keras3(factor, want):
+    k2_layer = k2("RandomContrast", factor=factor, seed=1)
+    np.testing.assert_allclose(_contrast_range(k2_layer), want)
+    as_k3 = engine.serialize(k2_layer, "keras3")
+    k3_layer = engine.deserialize(as_k3)
+    np.testing.assert_allclose(_contrast_range(k3_layer), want)  # not [1.0, 1.2]
+    assert engine.serialize(k2_layer, "keras2")["config"]["factor"] == factor
+    # and back: the Keras 3 layer written for Keras 2 still draws from the same range
+    again = engine.deserialize(engine.serialize(k3_layer, "keras2"))
+    np.testing.assert_allclose(_contrast_range(again), want)
+
+
+def test_keras3_contrast_keeps_its_range_when_written_for_keras2():
+    layer = k3("RandomContrast", factor=0.2)
+    np.testing.assert_allclose(_contrast_range(layer), (1.0, 1.2))
+    out = engine.serialize(layer, "keras2")
+    assert out["config"]["factor"] == [0, 0.2]
+    np.testing.assert_allclose(_contrast_range(engine.deserialize(out)), (1.0, 1.2))
+
+
+def test_format_differences_without_an_equivalent_are_refused_on_export():
+    unsorted = k2("RandomContrast", factor=[0.3, 0.1])
+    np.testing.assert_allclose(_contrast_range(unsorted), (0.7, 1.1))
+    assert engine.serialize(unsorted, "keras2")["config"]["factor"] == [0.3, 0.1]
+    with pytest.raises(ConfigError, match=r"^config.factor: .*\[0\.7, 1\.1\].*Keras 3"):
+        engine.serialize(unsorted, "keras3")
+    clipped = k3("RandomContrast", factor=0.2, value_range=[0, 1])
+    with pytest.raises(ConfigError, match=r"value_range: Keras 2's RandomContrast always "
+                                          r"clips to \[0, 255\]"):
+        engine.serialize(clipped, "keras2")
+    for make, other in ((k2, "keras3"), (k3, "keras2")):
+        # the flips' random stream differs in training only: the export is allowed
+        assert engine.serialize(make("RandomFlip"), other)["config"]["mode"] == \
+            "horizontal_and_vertical"
+        with pytest.raises(ConfigError, match="height: at inference"):
+            engine.serialize(make("RandomCrop", height=2, width=2), other)
+
+
+def test_keras2_flip_draws_each_axis_on_its_own():
+    x = np.arange(4, dtype=np.float32).reshape(1, 2, 2, 1)
+    seen = {tuple(k2("RandomFlip", seed=s)(x, training=True).ravel()) for s in range(40)}
+    assert len(seen) == 4  # none, horizontal, vertical, both
+    seen = {tuple(k3("RandomFlip", seed=s)(x, training=True).ravel()) for s in range(40)}
+    assert len(seen) == 2  # none or both
+
+
+def test_positional_arguments_follow_keras():
+    pp = engine.layers.preprocessing
+    assert pp.RandomContrast(0.2).factor == (0, 0.2)
+    assert pp.RandomFlip("vertical", 3).seed == 3
+    assert (pp.Resizing(3, 4).height, pp.Resizing(3, 4).width) == (3, 4)
+    assert pp.Solarization(0.1, 0.2).threshold_factor == (0, 0.2)

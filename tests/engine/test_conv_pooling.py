@@ -14,7 +14,6 @@ from oracle import all_cases
 
 import engine
 from engine import ConfigError
-from engine.layers import conv as convmod
 from engine.layers.conv import (
     Conv1D,
     Conv2D,
@@ -30,6 +29,7 @@ from engine.layers.conv import (
     transpose_output_length,
     transpose_pad_before,
 )
+from engine.layers.conv import ops as convmod
 from engine.layers.pooling import AveragePooling2D, GlobalAveragePooling1D, MaxPooling2D
 
 

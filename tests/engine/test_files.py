@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import io
 import json
 import os
@@ -16,9 +17,8 @@ import numpy as np
 import pytest
 
 import engine
-from engine import files
 from engine.errors import WeightsError
-from engine.files import FileError, UnsafeFileError
+from engine.files import FileError, UnsafeFileError, safety
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 EX = DATA / "keras" / "examples"
@@ -374,7 +374,7 @@ def test_zip_bomb_member_refused(tmp_path):
 
 
 def test_oversized_member_refused(tmp_path, monkeypatch):
-    monkeypatch.setattr(files, "MAX_WEIGHTS_BYTES", 1000)
+    monkeypatch.setattr(safety, "MAX_WEIGHTS_BYTES", 1000)
     with pytest.raises(UnsafeFileError, match="member 'model.weights.h5' declares .* over "
                        "the limit"):
         engine.load(EX / "k3_tiny_seq.keras")
@@ -407,3 +407,123 @@ def test_weights_only_h5_has_clear_error():
 def test_bad_json():
     with pytest.raises(FileError, match="not valid JSON"):
         engine.load(io.BytesIO(b"{not json"))
+
+
+# -- closing a lazily loaded model ----------------------------------------------------------
+
+
+def _open_fds(path: Path) -> list[str]:
+    """The file descriptors of this process that point at ``path``."""
+    target = os.path.realpath(path)
+    out = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            if os.readlink(f"/proc/self/fd/{fd}") == target:
+                out.append(fd)
+        except OSError:
+            continue
+    return out
+
+
+needs_proc = pytest.mark.skipif(not os.path.isdir("/proc/self/fd"),
+                                reason="needs /proc/self/fd")
+
+
+@pytest.fixture(params=[".keras", ".h5"])
+def model_file(request, tmp_path) -> Path:
+    dst = tmp_path / f"m{request.param}"
+    shutil.copy(CORPUS / "k3" / f"k3_model_mlp{request.param}", dst)
+    return dst
+
+
+@needs_proc
+def test_close_releases_the_file(model_file):
+    model = engine.load(model_file)
+    assert _open_fds(model_file)  # lazy: open until the weights are read
+    first = model.layers[0].get_weights()
+    model.close()
+    assert _open_fds(model_file) == []
+    np.testing.assert_array_equal(model.layers[0].get_weights()[0], first[0])  # kept
+    with pytest.raises(WeightsError, match=r"file was closed.*before weight .* was read"
+                       r".*lazy=False"):
+        model.get_weights()
+    model.close()  # idempotent
+
+
+@needs_proc
+def test_with_block_closes_the_file(model_file):
+    with engine.load(model_file) as model:
+        assert _open_fds(model_file)
+        y = model(np.ones((2, 20), "float32"))
+    assert y.shape[0] == 2
+    assert _open_fds(model_file) == []
+
+
+@needs_proc
+def test_garbage_collection_closes_the_file(model_file):
+    model = engine.load(model_file)
+    assert _open_fds(model_file)
+    del model
+    gc.collect()
+    assert _open_fds(model_file) == []
+
+
+@needs_proc
+def test_a_kept_layer_still_reads_after_the_model_is_dropped(model_file):
+    layer = engine.load(model_file).layers[0]
+    gc.collect()
+    assert len(layer.get_weights()) == 2  # its file stays open while it may be read
+    del layer
+    gc.collect()
+    assert _open_fds(model_file) == []
+
+
+@needs_proc
+def test_eager_load_closes_at_once(model_file, count_reads):
+    model = engine.load(model_file, lazy=False)
+    assert _open_fds(model_file) == []
+    assert len(count_reads) == len(model.weights)
+    model.close()
+    assert len(model.get_weights()) == len(model.weights)
+
+
+@needs_proc
+def test_file_closed_after_the_last_read(model_file):
+    model = engine.load(model_file)
+    model.get_weights()
+    assert _open_fds(model_file) == []
+
+
+@needs_proc
+def test_load_weights_lazy_then_close(tmp_path):
+    wfile = tmp_path / "w.weights.h5"
+    shutil.copy(EX / "k3_tiny_seq.weights.h5", wfile)
+    model = engine.load(EX / "k3_tiny_seq.json")
+    model.load_weights(wfile, lazy=True)
+    assert _open_fds(wfile)
+    model.close()
+    assert _open_fds(wfile) == []
+    with pytest.raises(WeightsError, match="file was closed"):
+        model.get_weights()
+    model.load_weights(wfile)  # eager by default: read at once, file closed
+    assert _open_fds(wfile) == []
+    np.testing.assert_allclose(model(_io("k3")["x"]), _io("k3")["k3_tiny_seq_y"], atol=1e-6)
+
+
+def test_close_on_a_model_from_a_config_is_harmless():
+    with engine.load(EX / "k3_tiny_seq.json") as model:
+        assert len(model.get_weights()) == 4
+    model.close()
+
+
+@needs_proc
+def test_failed_load_leaves_no_file_open(tmp_path):
+    dst = tmp_path / "bad.h5"
+    shutil.copy(EX / "k3_tiny_seq.h5", dst)
+    with h5py.File(dst, "a") as f:
+        del f["model_weights/hidden/tiny_seq/hidden/kernel"]
+        f["model_weights/hidden/tiny_seq/hidden/kernel"] = np.zeros((3, 7), "float32")
+    with pytest.raises(WeightsError):
+        engine.load(dst)
+    gc.collect()
+    assert _open_fds(dst) == []

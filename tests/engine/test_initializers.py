@@ -40,11 +40,7 @@ def _make(key: str, entry: dict, fmt: str) -> initializers.Initializer:
 
 
 def _deserialize(cfg: dict, fmt: str) -> initializers.Initializer:
-    from engine import registry
-    from engine.registry import get_object
-
-    with registry.source_format("keras2" if fmt == "k2" else "keras3"):
-        return get_object("initializer", cfg, "init")
+    return engine.get_object("initializer", cfg, "init", "keras2" if fmt == "k2" else "keras3")
 
 
 def _rows(kind: str | None = None):

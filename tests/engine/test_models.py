@@ -423,3 +423,102 @@ def test_incompatible_shapes_found_before_running():
     with pytest.raises(ConfigError, match=r"config\.layers\[1\]\.inbound_nodes\[1\].*'d'.*"
                        r"\(None, 2\)"):
         engine.deserialize(cfg)
+
+
+# -- a layer's own bug is an error naming the layer, never swallowed ----------------------
+
+
+def _odd_layer(kind: str):
+    from engine.layers.base import Layer
+
+    class Odd(Layer):
+        supports_masking = True
+
+        def call(self, inputs):
+            return inputs
+
+        def compute_mask(self, inputs, mask=None):
+            if kind == "mask":
+                raise KeyError("a bug in compute_mask")
+            return super().compute_mask(inputs, mask)
+
+        def compute_output_shape(self, input_shape):
+            if kind == "shape":
+                raise ZeroDivisionError("a bug in compute_output_shape")
+            if kind == "unknown":
+                raise NotImplementedError
+            return input_shape
+
+    return Odd
+
+
+def _fn_around(class_name: str) -> dict:
+    return {"class_name": "Functional", "config": {"name": "f", "layers": [
+        {"class_name": "InputLayer", "config": {"batch_input_shape": [None, 3], "name": "x"},
+         "name": "x", "inbound_nodes": []},
+        {"class_name": class_name, "config": {"name": "odd"}, "name": "odd",
+         "inbound_nodes": [[["x", 0, 0, {}]]]},
+        {"class_name": "Dense", "config": {"name": "d", "units": 2}, "name": "d",
+         "inbound_nodes": [[["odd", 0, 0, {}]]]}],
+        "input_layers": [["x", 0, 0]], "output_layers": [["d", 0, 0]]}}
+
+
+def test_compute_mask_bug_names_the_layer():
+    model = engine.deserialize(_fn_around("Odd"), custom_objects={"Odd": _odd_layer("mask")})
+    with pytest.raises(ConfigError, match=r"config\.layers\[1\] \(odd\)\.compute_mask: "
+                       r"Odd\.compute_mask failed: KeyError") as e:
+        model(np.ones((2, 3), "float32"))
+    assert isinstance(e.value.__cause__, KeyError)
+
+
+def test_compute_mask_bug_names_the_layer_in_sequential():
+    cfg = {"class_name": "Sequential", "config": {"name": "s", "layers": [
+        {"class_name": "Odd", "config": {"name": "odd", "batch_input_shape": [None, 3]}},
+        {"class_name": "Dense", "config": {"name": "d", "units": 2}}]}}
+    model = engine.deserialize(cfg, custom_objects={"Odd": _odd_layer("mask")})
+    with pytest.raises(ConfigError, match=r"layers\[1\] \(odd\)\.compute_mask: .*KeyError"):
+        model(np.ones((2, 3), "float32"))
+
+
+def test_shape_inference_bug_names_the_node():
+    with pytest.raises(ConfigError, match=r"config\.layers\[1\]\.inbound_nodes\[0\]: layer "
+                       r"'odd' \(Odd\).*ZeroDivisionError: a bug in compute_output_shape") as e:
+        engine.deserialize(_fn_around("Odd"), custom_objects={"Odd": _odd_layer("shape")})
+    assert isinstance(e.value.__cause__, ZeroDivisionError)
+
+
+def test_unknown_output_shape_is_not_an_error():
+    model = engine.deserialize(_fn_around("Odd"), custom_objects={"Odd": _odd_layer("unknown")})
+    assert not model.get_layer("d").built  # built on the first call instead
+    assert model(np.ones((4, 3), "float32")).shape == (4, 2)
+
+
+def test_layer_without_compute_mask_runs():
+    class Plain:  # a callable of the user's, not a Layer: no masks
+        name = "odd"
+        built = True
+        weights: list = []
+
+        def __call__(self, x, **kwargs):
+            return x
+
+        def count_params(self):
+            return 0
+
+        @classmethod
+        def from_config(cls, config):
+            return cls()
+
+    model = engine.deserialize(_fn_around("Plain"), custom_objects={"Plain": Plain})
+    assert model(np.ones((4, 3), "float32")).shape == (4, 2)
+
+
+def test_input_layer_written_by_the_input_layer_class():
+    from engine.layers.core import InputLayer
+
+    model = engine.Sequential([engine.layers.Dense(2, name="d")], name="s")
+    model.build((None, 3))
+    for fmt in ("keras3", "keras2"):
+        written = engine.serialize(model, fmt)["config"]["layers"][0]
+        assert written == engine.serialize(InputLayer(batch_shape=[None, 3], name="d_input"),
+                                           fmt)

@@ -9,7 +9,7 @@ import pytest
 
 import engine
 from engine.errors import ConfigError
-from engine.layers.resizing import resize_images, resize_weights
+from engine.layers.preprocessing import resize_images, resize_weights
 
 
 def k3(class_name: str, **config):

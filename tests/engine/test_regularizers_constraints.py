@@ -11,7 +11,7 @@ import pytest
 from oracle import DATA
 
 import engine
-from engine import ConfigError, constraints, registry, regularizers
+from engine import ConfigError, constraints, regularizers
 from engine.fields import KERAS2, KERAS3
 
 
@@ -24,8 +24,7 @@ TABLES = {KERAS3: _table("k3"), KERAS2: _table("k2")}
 
 
 def _obj(kind: str, cfg, fmt: str):
-    with registry.source_format(fmt):
-        return registry.get_object(kind, cfg, kind)
+    return engine.get_object(kind, cfg, kind, fmt)
 
 
 def _rows(section: str):

@@ -369,7 +369,7 @@ def test_attention_fully_masked_query_rows():
 
 
 def test_mha_batch_parallel_path_equals_serial(monkeypatch):
-    from engine.layers import conv
+    from engine.layers.conv import ops as conv
 
     rng = np.random.default_rng(5)
     q, v = rng.standard_normal((5, 4, 6)).astype("float32"), \

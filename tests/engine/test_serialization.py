@@ -657,11 +657,9 @@ def test_property_dense_configs_round_trip_in_both_formats(config, with_module):
 @settings(max_examples=150, deadline=None)
 @given(init=_initializer(), fmt=st.sampled_from(["keras3", "keras2"]))
 def test_property_initializer_configs_round_trip(init, fmt):
-    with registry.source_format(fmt):
-        obj = registry.get_object("initializer", init, "init")
+    obj = engine.get_object("initializer", init, "init", fmt)
     once = json_roundtrip(engine.serialize(obj, fmt))
-    with registry.source_format(fmt):
-        again = registry.get_object("initializer", once, "init")
+    again = engine.get_object("initializer", once, "init", fmt)
     assert json_roundtrip(engine.serialize(again, fmt)) == once
     assert again.theory((4, 3)) == obj.theory((4, 3))
     if getattr(obj, "seed", None) is not None:

@@ -1,9 +1,9 @@
-"""Image resizing layers: Resizing, CenterCrop, UpSampling1D/2D/3D, and the interpolation
-they (and the random augmentation layers) share.
+"""``tf.image.resize`` in NumPy, and the crops around it (what Resizing, CenterCrop,
+UpSampling2D, RandomCrop and the Keras 2 RandomHeight/RandomWidth use).
 
-:func:`resize_images` reproduces TensorFlow's ``tf.image.resize`` (what Keras uses) without
-loops over pixels: each spatial axis gets a 1-D weight matrix (output x input), applied to
-that axis alone, so a 2-D resize is two separable 1-D passes.
+:func:`resize_images` reproduces TensorFlow's ``tf.image.resize`` without loops over
+pixels: each spatial axis gets a 1-D weight matrix (output x input), applied to that axis
+alone, so a 2-D resize is two separable 1-D passes.
 
 * ``nearest``: half-pixel centers, ``floor((i + 0.5) * in / out)`` (an index gather).
 * ``bilinear``: half-pixel centers, edge pixels clamped (``resize_bilinear``).
@@ -21,40 +21,14 @@ one ``np.take`` and one multiply-add per tap over the whole batch.
 from __future__ import annotations
 
 import functools
-from typing import Any
 
 import numpy as np
 
-from .. import registry
-from ..fields import KERAS2, KERAS3, REQUIRED, Bool, Choice, Float, Int, IntTuple
-from .base import InputSpec, Layer
-
-__all__ = ["Resizing", "CenterCrop", "UpSampling1D", "UpSampling2D", "UpSampling3D",
-           "resize_images", "resize_weights", "RESIZE_METHODS", "DataFormat"]
-
-#: methods of Keras 3's Resizing; Keras 2 also has gaussian and mitchellcubic
 RESIZE_METHODS = ("bilinear", "nearest", "bicubic", "area", "lanczos3", "lanczos5",
                   "gaussian", "mitchellcubic")
 
+
 _F = np.float32
-
-
-class DataFormat(Choice):
-    """``channels_last`` or ``channels_first``; None means Keras's default,
-    ``channels_last``."""
-
-    def __init__(self, name: str = "data_format", default: Any = "channels_last", doc: str = "",
-                 **kw: Any):
-        super().__init__(name, default, doc or "Position of the channels axis.",
-                         choices=("channels_last", "channels_first"), **kw)
-
-    def validate(self, value: Any, path: str) -> Any:
-        if value is None:
-            return "channels_last"
-        return super().validate(value, path)
-
-
-# -- kernels of scale_and_translate ----------------------------------------------------
 
 
 def _lanczos(radius: float):
@@ -278,73 +252,14 @@ def resize_images(x: np.ndarray, size: tuple[int, int], method: str = "bilinear"
     return np.ascontiguousarray(out)
 
 
-def _hw_axes(ndim: int, data_format: str) -> tuple[int, int]:
+def hw_axes(ndim: int, data_format: str) -> tuple[int, int]:
+    """The height and width axes of images of rank ``ndim``."""
     return (ndim - 2, ndim - 1) if data_format == "channels_first" else (ndim - 3, ndim - 2)
-
-
-def image_output_shape(layer: Layer, input_shape: Any, height: int, width: int,
-                       data_format: str) -> tuple:
-    shape = list(input_shape)
-    if len(shape) not in (3, 4):
-        raise ValueError(f"{type(layer).__name__} {layer.name!r} expects images of rank 3 or 4, "
-                         f"got shape {tuple(shape)}")
-    h, w = _hw_axes(len(shape), data_format)
-    shape[h], shape[w] = height, width
-    return tuple(shape)
-
-
-class Resizing(Layer):
-    """Resizes images to ``(height, width)`` with ``interpolation`` (see the module doc);
-    ``crop_to_aspect_ratio`` first takes the largest centred window of the target aspect,
-    ``pad_to_aspect_ratio`` (Keras 3) pads with ``fill_value`` instead. Integer images
-    come back rounded in their own dtype (Keras 3; a Keras 2 config gives float32).
-
-    Input shape: ``(batch, H, W, C)`` or ``(H, W, C)`` (channels first per data_format).
-    Output shape: the same with ``H, W = height, width``. No weights.
-    """
-
-    fields = (
-        DataFormat(formats=(KERAS3,)),
-        Int("height", REQUIRED, "Output height.", min=1),
-        Int("width", REQUIRED, "Output width.", min=1),
-        Choice("interpolation", "bilinear", "Interpolation method.", choices=RESIZE_METHODS),
-        Bool("crop_to_aspect_ratio", False, "Centre-crop to the target aspect first."),
-        Bool("pad_to_aspect_ratio", False, "Pad to the target aspect first (Keras 3).",
-             formats=(KERAS3,)),
-        Choice("fill_mode", "constant", "Padding mode (only 'constant').",
-               choices=("constant",), formats=(KERAS3,)),
-        Float("fill_value", 0.0, "Padding value.", formats=(KERAS3,)),
-        Bool("antialias", False, "Widen the kernel when downscaling (Keras 3).",
-             formats=(KERAS3,)),
-    )
-
-    autocast = False
-
-    def _post_init(self) -> None:
-        self._keras2 = registry.current_format() == KERAS2
-        if self.crop_to_aspect_ratio and self.pad_to_aspect_ratio:
-            raise self.config_error("pad_to_aspect_ratio", "only one of crop_to_aspect_ratio "
-                                    "and pad_to_aspect_ratio can be true")
-
-    def call(self, inputs):
-        out = resize_images(inputs, (self.height, self.width), self.interpolation,
-                            antialias=self.antialias, data_format=self.data_format,
-                            crop_to_aspect_ratio=self.crop_to_aspect_ratio,
-                            pad_to_aspect_ratio=self.pad_to_aspect_ratio,
-                            fill_value=self.fill_value)
-        dt = np.asarray(inputs).dtype
-        if np.issubdtype(dt, np.integer) and not self._keras2:
-            info = np.iinfo(dt)
-            return np.clip(np.round(out), info.min, info.max).astype(dt)
-        return out.astype(self.compute_dtype, copy=False)
-
-    def compute_output_shape(self, input_shape):
-        return image_output_shape(self, input_shape, self.height, self.width, self.data_format)
 
 
 def center_crop(x: np.ndarray, height: int, width: int, data_format: str) -> np.ndarray:
     """Keras's CenterCrop: a centred crop, or (input smaller) crop to aspect + resize."""
-    h_ax, w_ax = _hw_axes(x.ndim, data_format)
+    h_ax, w_ax = hw_axes(x.ndim, data_format)
     dh, dw = x.shape[h_ax] - height, x.shape[w_ax] - width
     if dh >= 0 and dw >= 0:
         index = [slice(None)] * x.ndim
@@ -353,115 +268,3 @@ def center_crop(x: np.ndarray, height: int, width: int, data_format: str) -> np.
         return x[tuple(index)]
     return resize_images(x, (height, width), "bilinear", data_format=data_format,
                          crop_to_aspect_ratio=True)
-
-
-class CenterCrop(Layer):
-    """Crops the centre ``(height, width)`` window; an input smaller than the target is
-    instead centre-cropped to the target aspect and resized (bilinear), as Keras does.
-
-    Input shape: ``(batch, H, W, C)`` or ``(H, W, C)``. Output shape: ``H, W = height,
-    width``. No weights.
-    """
-
-    fields = (
-        DataFormat(formats=(KERAS3,)),
-        Int("height", REQUIRED, "Output height.", min=1),
-        Int("width", REQUIRED, "Output width.", min=1),
-    )
-
-    def call(self, inputs):
-        if inputs.ndim not in (3, 4):
-            raise ValueError(f"CenterCrop {self.name!r} expects images of rank 3 or 4, got "
-                             f"shape {inputs.shape}")
-        out = center_crop(inputs, self.height, self.width, self.data_format)
-        return out.astype(self.compute_dtype, copy=False)
-
-    def compute_output_shape(self, input_shape):
-        return image_output_shape(self, input_shape, self.height, self.width, self.data_format)
-
-
-def _times(n: int | None, k: int) -> int | None:
-    return None if n is None else n * k
-
-
-class UpSampling1D(Layer):
-    """Repeats each step ``size`` times along the time axis.
-
-    Input shape: ``(batch, steps, features)``. Output: ``(batch, steps * size, features)``.
-    """
-
-    fields = (Int("size", 2, "Upsampling factor.", min=1),)
-
-    def build(self, input_shape):
-        self.input_spec = InputSpec(ndim=3)
-
-    def call(self, inputs):
-        return np.repeat(inputs, self.size, axis=1)
-
-    def compute_output_shape(self, input_shape):
-        b, t, c = tuple(input_shape)
-        return (b, _times(t, self.size), c)
-
-
-class UpSampling2D(Layer):
-    """Upsamples rows and columns by ``size``: ``nearest`` repeats pixels, other
-    interpolations resize like ``tf.image.resize`` (bilinear: half-pixel centers).
-
-    Input shape: 4-D (channels last or first). Output shape: rows and cols times size.
-    """
-
-    fields = (
-        IntTuple("size", (2, 2), "Upsampling factors for rows and columns.", length=2, min=1),
-        DataFormat(),
-        Choice("interpolation", "nearest", "Interpolation method.", choices=RESIZE_METHODS),
-    )
-
-    def build(self, input_shape):
-        self.input_spec = InputSpec(ndim=4)
-
-    def call(self, inputs):
-        h, w = _hw_axes(4, self.data_format)
-        if self.interpolation == "nearest":
-            out = np.repeat(np.repeat(inputs, self.size[0], axis=h), self.size[1], axis=w)
-            return out
-        size = (inputs.shape[h] * self.size[0], inputs.shape[w] * self.size[1])
-        out = resize_images(inputs, size, self.interpolation, data_format=self.data_format)
-        return out.astype(self.compute_dtype, copy=False)
-
-    def compute_output_shape(self, input_shape):
-        shape = list(input_shape)
-        h, w = _hw_axes(4, self.data_format)
-        shape[h], shape[w] = _times(shape[h], self.size[0]), _times(shape[w], self.size[1])
-        return tuple(shape)
-
-
-class UpSampling3D(Layer):
-    """Repeats each voxel ``size`` times along the three spatial axes.
-
-    Input shape: 5-D (channels last or first). Output shape: spatial dims times size.
-    """
-
-    fields = (
-        IntTuple("size", (2, 2, 2), "Upsampling factors for the three spatial axes.",
-                 length=3, min=1),
-        DataFormat(),
-    )
-
-    def build(self, input_shape):
-        self.input_spec = InputSpec(ndim=5)
-
-    def call(self, inputs):
-        first = 2 if self.data_format == "channels_first" else 1
-        out = inputs
-        for i, k in enumerate(self.size):
-            if k != 1:
-                out = np.repeat(out, k, axis=first + i)
-        return out
-
-    def compute_output_shape(self, input_shape):
-        shape = list(input_shape)
-        first = 2 if self.data_format == "channels_first" else 1
-        for i, k in enumerate(self.size):
-            shape[first + i] = _times(shape[first + i], k)
-        return tuple(shape)
-
