@@ -96,11 +96,14 @@ def _signature_of(cls: Any) -> inspect.Signature:
 
 
 def _normalizing(get_config: Any) -> Any:
-    """Wrap a ``get_config`` override so it always receives a normalized format."""
+    """Wrap ``get_config`` so it always receives a normalized format: the one given, or
+    the format the object was read in when none is given (``deserialize(c).get_config()``
+    gives back the form of ``c``, as Keras does)."""
 
     @functools.wraps(get_config)
-    def wrapper(self: Any, format: Any = KERAS3, *args: Any, **kwargs: Any) -> Any:
-        return get_config(self, normalize_format(format), *args, **kwargs)
+    def wrapper(self: Any, format: Any = None, *args: Any, **kwargs: Any) -> Any:
+        fmt = self._source_format if format is None else normalize_format(format)
+        return get_config(self, fmt, *args, **kwargs)
 
     wrapper._normalizes_format = True  # type: ignore[attr-defined]
     return wrapper
@@ -253,8 +256,11 @@ class Configurable:
         """The validated value of every field (a copy)."""
         return dict(self._values)
 
-    def get_config(self, format: str = KERAS3) -> dict[str, Any]:
-        fmt = normalize_format(format)
+    @_normalizing
+    def get_config(self, format: str | None = None) -> dict[str, Any]:
+        """The config dict in Keras's key order: in ``format`` ('keras3' or 'keras2'), or
+        in the format this object was read in (Keras 3 for one made in Python)."""
+        fmt = format
         fields = self.all_fields()
         if fmt == KERAS2 and self.keras2_order:
             order = {n: i for i, n in enumerate(self.keras2_order)}

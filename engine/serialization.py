@@ -237,10 +237,10 @@ def _maybe_build(obj: Any, build_config: Any, path: str) -> None:
         return
     if not isinstance(build_config, dict):
         raise ConfigError(path, f"expected {{'input_shape': [...]}}, got {describe(build_config)}")
-    shape = build_config.get("input_shape")
-    if shape is None or not hasattr(obj, "build_from_config"):
+    if build_config.get("input_shape") is None and build_config.get("shapes_dict") is None:
         return
-    obj.build_from_config(build_config, path=path)
+    if hasattr(obj, "build_from_config"):
+        obj.build_from_config(build_config, path=path)
 
 
 # -- an identifier of a kind -> an object ----------------------------------------------------
@@ -299,13 +299,17 @@ def unknown_name(kind: str, name: str, path: str) -> ConfigError:
     )
 
 
-def serialize(obj: Any, format: str = KERAS3) -> Any:
-    """The config dict real Keras writes for ``obj`` (``format`` 'keras3' or 'keras2')."""
-    fmt = normalize_format(format)
+def serialize(obj: Any, format: str | None = None) -> Any:
+    """The config dict real Keras writes for ``obj``: in ``format`` ('keras3' or 'keras2'),
+    or by default in the format ``obj`` was read in (Keras 3 for one made in Python)."""
     if obj is None:
         return None
     cls = type(obj)
     engine_obj = is_engine_class(cls)
+    if format is None:
+        fmt = getattr(obj, "source_format", KERAS3) if engine_obj else KERAS3
+    else:
+        fmt = normalize_format(format)
     if hasattr(obj, "serialize") and not engine_obj:
         return obj.serialize(fmt)
     if hasattr(obj, "keras_serialize"):  # models: their own top-level keys

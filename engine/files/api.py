@@ -17,7 +17,6 @@ from typing import Any
 from .. import registry
 from ..budget import DEFAULT_MAX_WEIGHT_ELEMENTS
 from ..errors import describe
-from ..formats import KERAS3
 from ..layers.base import Layer
 from ..models import Model, Sequential
 from . import safety
@@ -121,11 +120,12 @@ def materialize(model: Any) -> None:
         _ = w.value
 
 
-def save(obj: Any, path: Any, *, format: str = KERAS3) -> None:
+def save(obj: Any, path: Any, *, format: str | None = None) -> None:
     """Write ``obj`` (a model, or a built layer) to ``path``.
 
     ``.keras``: an archive real Keras 3 loads (``keras.models.load_model``) with the same
-    outputs. ``.json``: the config (``model.to_json()``) in ``format`` 'keras3' or 'keras2'.
+    outputs. ``.json``: the config (``model.to_json()``) in ``format`` 'keras3' or 'keras2'
+    (by default the format the model was read in).
     """
     name = os.fspath(path) if isinstance(path, (str, os.PathLike)) else \
         str(getattr(path, "name", ""))

@@ -23,7 +23,7 @@ import numpy as np
 from .. import serialization
 from ..budget import current_budget
 from ..configurable import Configurable, to_snake_case
-from ..errors import BudgetError, ConfigError, WeightsError, describe
+from ..errors import BudgetError, ConfigError, WeightsError, describe, key_text
 from ..fields import (
     KERAS2,
     KERAS3,
@@ -416,7 +416,15 @@ class Layer(Configurable):
         """Create the weights for inputs of ``input_shape`` (batch dimension included)."""
 
     def build_from_config(self, build_config: dict[str, Any], path: str = "build_config"):
+        """Build as Keras 3 does from a ``build_config``: ``{'input_shape': shape}``, or
+        ``{'shapes_dict': {'query_shape': ..., 'value_shape': ...}}`` for layers built
+        with several tensors (the shapes are passed to ``build`` in that order)."""
+        shapes = build_config.get("shapes_dict")
         shape = build_config.get("input_shape")
+        if shape is None and isinstance(shapes, dict):
+            self.build(*[shape_from_json(v, f"{path}.shapes_dict.{key_text(k)}")
+                         for k, v in shapes.items()])
+            return
         if shape is None:
             return
         self.build(shape_from_json(shape, f"{path}.input_shape"))

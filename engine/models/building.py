@@ -15,7 +15,7 @@ from typing import Any
 
 from ..errors import ConfigError, MultipleConfigErrors, describe
 from ..formats import KERAS2
-from ..layers.base import Layer, shape_from_json
+from ..layers.base import Layer
 from ..serialization import deserialize_object, serialize
 from .ops import Operation, make_operation
 
@@ -101,9 +101,7 @@ def _build_one(layer: Layer, bc: Any, where: str, fmt: str) -> None:
     path = f"{where}.build_config"
     shapes = bc.get("shapes_dict") if isinstance(bc, dict) else None
     if isinstance(shapes, dict) and bc.get("input_shape") is None:
-        # Keras 3 layers built with several tensors: build(query_shape=..., ...)
-        layer.build(*[shape_from_json(v, f"{path}.shapes_dict.{k}")
-                      for k, v in shapes.items()])
+        layer.build_from_config(bc, path)  # Keras 3 layers built with several tensors
         return
     if fmt == KERAS2:  # tf_keras writes build_config too; Keras 2 layers build on call
         return

@@ -136,9 +136,10 @@ class Model(Layer):
                 "config": self.get_config(KERAS3), "registered_name": self._registered_name,
                 "build_config": self.get_build_config(), "compile_config": {}}
 
-    def to_json(self, format: str = KERAS3, **kwargs: Any) -> str:
-        """``model.to_json()``: the serialized model as JSON text (either format)."""
-        fmt = normalize_format(format)
+    def to_json(self, format: str | None = None, **kwargs: Any) -> str:
+        """``model.to_json()``: the serialized model as JSON text, in ``format`` or in the
+        format the model was read in."""
+        fmt = self.source_format if format is None else normalize_format(format)
         data = self.keras_serialize(fmt)
         if fmt == KERAS2:
             data["keras_version"] = "2.21.0"

@@ -145,3 +145,21 @@ def test_nested_cells_are_read_in_their_config_format(form):
           "config": {"cell": {"module": "keras.layers", "registered_name": None, **cell}}}
     got3 = float(engine.deserialize(k3).cell.recurrent_activation(np.array([1.0]))[0])
     assert got3 == pytest.approx(1 / 6 + 0.5)
+
+
+def test_deserialize_builds_from_a_shapes_dict():
+    """Keras 3 writes build_config {'shapes_dict': {...}} for layers built with several
+    tensors (MultiHeadAttention); deserialize builds from it as Keras does."""
+    mha = engine.lookup("layer", "MultiHeadAttention")(num_heads=2, key_dim=3)
+    q, v = np.ones((1, 4, 5), np.float32), np.ones((1, 6, 7), np.float32)
+    mha(q, v)
+    config = engine.serialize(mha)
+    assert set(config["build_config"]["shapes_dict"]) == {"query_shape", "value_shape"}
+    again = engine.deserialize(config)
+    assert again.built
+    assert [w.shape for w in again.weights] == [w.shape for w in mha.weights]
+    again.set_weights(mha.get_weights())  # before any call, as after Keras's load
+    np.testing.assert_array_equal(again(q, v), mha(q, v))
+    bad = {**config, "build_config": {"shapes_dict": {"query_shape": {"x": 1}}}}
+    with pytest.raises(ConfigError, match="build_config.shapes_dict.query_shape"):
+        engine.deserialize(bad)

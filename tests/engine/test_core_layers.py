@@ -233,7 +233,7 @@ def test_lambda_with_custom_objects_runs_and_round_trips():
     layer = engine.deserialize(LAMBDA_K3, custom_objects={"scale_by": scale_by})
     x = np.arange(6, dtype="float32").reshape(2, 3)
     np.testing.assert_allclose(layer(x), 3 * x)
-    cfg = layer.get_config()
+    cfg = layer.get_config("keras3")
     assert cfg["function"] == LAMBDA_K3["config"]["function"]
     assert list(cfg) == ["name", "trainable", "dtype", "function", "arguments"]
     k2cfg = layer.get_config("keras2")

@@ -62,11 +62,11 @@ def test_seed_example_gives_dense32_relu_with_the_seeds_config():
 def test_seed_example_keras3_serialization_equals_what_keras3_writes():
     layer = engine.deserialize(SEED)
     layer.build(tuple(K3_SEED["serialized"]["build_config"]["input_shape"]))
-    got = json_roundtrip(engine.serialize(layer))
+    got = json_roundtrip(engine.serialize(layer, "keras3"))
     assert got == K3_SEED["serialized"]
     assert list(got) == list(K3_SEED["serialized"])
     assert list(got["config"]) == list(K3_SEED["serialized"]["config"])
-    assert json_roundtrip(layer.get_config()) == K3_SEED["config"]
+    assert json_roundtrip(layer.get_config("keras3")) == K3_SEED["config"]
 
 
 def test_seed_example_keras3_form_reads_back_built():
@@ -115,7 +115,8 @@ def test_both_formats_in_and_out():
 def test_format_aliases():
     layer = engine.deserialize(SEED)
     assert engine.serialize(layer, "k2") == engine.serialize(layer, "keras2")
-    assert engine.serialize(layer, "K3") == engine.serialize(layer)
+    assert engine.serialize(layer, "K3") == engine.serialize(layer, "keras3")
+    assert engine.serialize(layer, 3) == engine.serialize(layer, "keras3")
 
 
 def test_keys_left_out_take_keras_defaults():
@@ -127,7 +128,7 @@ def test_keys_left_out_take_keras_defaults():
     assert cfg["bias_initializer"] == {"class_name": "Zeros", "config": {}}
     assert cfg["dtype"] == "float32" and cfg["trainable"] is True
     assert cfg["name"].startswith("dense")
-    k3 = layer.get_config()
+    k3 = layer.get_config("keras3")
     assert k3["dtype"] == {"module": "keras", "class_name": "DTypePolicy",
                            "config": {"name": "float32"}, "registered_name": None}
     assert "activity_regularizer" not in k3 and k3["quantization_config"] is None
@@ -255,11 +256,12 @@ def test_a_users_subclass_is_not_registered_globally():
     layer = engine.deserialize({"class_name": "MyDense", "config": {"units": 2}},
                                custom_objects={"MyDense": MyDense})
     assert type(layer) is MyDense
-    ser = engine.serialize(layer)
+    ser = engine.serialize(layer, "keras3")
     assert ser["module"] == __name__ and ser["registered_name"] == "MyDense"
     assert engine.serialize(layer, "keras2")["class_name"] == "MyDense"
     again = engine.deserialize(ser, custom_objects={"MyDense": MyDense})
-    assert type(again) is MyDense and again.get_config() == layer.get_config()
+    assert type(again) is MyDense
+    assert again.get_config("keras3") == layer.get_config("keras3")
 
 
 def test_registered_name_none_keeps_the_builtin():
@@ -737,3 +739,20 @@ def test_string_dtype_with_keras3_only_keys_reads_as_keras3():
     layer = engine.deserialize(cfg)
     assert not layer.built
     np.testing.assert_allclose(layer.activation(np.array([2.0])), [0.9])  # 0.2x + 1/2
+
+
+def test_get_config_gives_back_the_form_it_was_read_in():
+    """The tf.keras 2.9 page's promise: deserialize(config).get_config() is the same dict
+    (every default filled in); an explicit format still converts."""
+    layer = engine.deserialize(SEED)
+    assert layer.source_format == "keras2"
+    assert layer.get_config() == SEED["config"]
+    assert engine.serialize(layer) == SEED
+    assert layer.get_config("keras3")["dtype"]["class_name"] == "DTypePolicy"
+    k3 = engine.deserialize(K3_SEED["serialized"])
+    assert k3.source_format == "keras3"
+    assert json_roundtrip(engine.serialize(k3)) == K3_SEED["serialized"]
+    assert engine.serialize(k3, "keras2") == SEED | {"config": {**SEED["config"],
+                                                               "name": k3.name}}
+    made = engine.lookup("layer", "Dense")(units=3)
+    assert made.source_format == "keras3" and "module" in engine.serialize(made)

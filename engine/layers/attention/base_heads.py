@@ -131,13 +131,6 @@ class HeadsAttention(Layer):
             d["key_shape"] = list(k)
         return {"shapes_dict": d}
 
-    def build_from_config(self, build_config, path="build_config"):
-        sd = build_config.get("shapes_dict")
-        if isinstance(sd, dict):
-            self.build(sd.get("query_shape"), sd.get("value_shape"), sd.get("key_shape"))
-        elif build_config.get("input_shape") is not None:
-            super().build_from_config(build_config, path)
-
     def _masks(self, query, value, mask, query_mask, value_mask, key_mask, attention_mask,
                use_causal_mask):
         qm, vm, km = _split_masks(mask)
