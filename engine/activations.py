@@ -124,10 +124,26 @@ def linear(x):
     return x
 
 
-def relu(x, negative_slope=0.0, max_value=None, threshold=0.0):
-    y = np.where(x > threshold, x, negative_slope * (x - threshold) if negative_slope else 0.0)
-    if max_value is not None:
-        y = np.minimum(y, max_value)
+def relu(x, negative_slope=0.0, max_value=None, threshold=0.0, keras2=False):
+    """Keras's relu, in Keras's steps, so NaN and inf come out as Keras's: NaN stays NaN
+    (relu and relu6 propagate it), except where Keras 3's threshold path maps it to 0;
+    Keras 2 masks by multiplying (``x * (x > threshold)``), which turns -inf into NaN."""
+    neg = None
+    if negative_slope != 0.0:
+        if max_value is None and threshold == 0:
+            return np.where(x > 0, x, negative_slope * x)  # tf.nn.leaky_relu
+        neg = np.maximum(threshold - x, 0.0)
+    clip_max = max_value is not None
+    if threshold != 0:
+        y = x * (x > threshold) if keras2 else np.where(x > threshold, x, 0.0)
+    elif max_value == 6:
+        y, clip_max = np.minimum(np.maximum(x, 0.0), 6.0), False
+    else:
+        y = np.maximum(x, 0.0)
+    if clip_max:
+        y = np.clip(y, 0.0, max_value)
+    if neg is not None:
+        y = y - negative_slope * neg
     return y
 
 
@@ -140,8 +156,17 @@ def tanh(x):
 
 
 def softmax(x, axis=-1):
-    e = np.exp(x - np.max(x, axis=axis, keepdims=True))
-    return e / np.sum(e, axis=axis, keepdims=True)
+    """exp(x - max) / sum. Along a row holding NaN or +inf, TensorFlow gives NaN at those
+    entries and 0 elsewhere (measured: tests/oracle_gen/activations_nonfinite.py)."""
+    bad = np.isnan(x) | np.isposinf(x)
+    if not bad.any():
+        e = np.exp(x - np.max(x, axis=axis, keepdims=True))
+        return e / np.sum(e, axis=axis, keepdims=True)
+    row_bad = np.any(bad, axis=axis, keepdims=True)
+    safe = np.where(row_bad, 0.0, x)
+    e = np.exp(safe - np.max(safe, axis=axis, keepdims=True))
+    out = e / np.sum(e, axis=axis, keepdims=True)
+    return np.where(row_bad, np.where(bad, np.nan, 0.0), out)
 
 
 def log_softmax(x, axis=-1):
@@ -184,7 +209,7 @@ def mish(x):
 
 
 def relu6(x):
-    return np.clip(x, 0.0, 6.0)
+    return np.minimum(np.maximum(x, 0.0), 6.0)
 
 
 def leaky_relu(x, negative_slope=0.2):

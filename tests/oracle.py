@@ -20,13 +20,18 @@ from engine import registry
 DATA = Path(__file__).parent / "data" / "keras"
 CORPUS = DATA / "corpus"
 
-#: tolerance per family (float32 results); anything not listed uses DEFAULT_TOL
+#: the one tolerance of every oracle case (atol, rtol; float32 results). A case may carry
+#: a wider one only when its generator recorded it (meta "tolerance", with a "reason": Keras's
+#: own float32 arithmetic needs it), and only up to what WIDER_TOLERANCES allows: a test
+#: fails when a tolerance loosens.
 DEFAULT_TOL = (1e-5, 1e-5)
-FAMILY_TOL = {
-    "rnn": (1e-4, 1e-4),
-    "attention": (1e-4, 1e-4),
-    "conv": (1e-4, 1e-5),
-    "resize_bicubic": (1e-3, 1e-3),
+WIDER_TOLERANCES: dict[str, tuple[float, float]] = {}
+
+#: classes Keras has that the engine does not implement yet: explicit expected failures
+#: (strict: a class that starts working must leave this list). A class in the recorded data
+#: that is neither registered nor listed here is an error, never a silent xfail.
+NOT_IMPLEMENTED = {
+    "StringLookup", "IntegerLookup", "TextVectorization", "Hashing", "HashedCrossing",
 }
 
 
@@ -96,7 +101,23 @@ def all_cases(classes: set[str] | None = None) -> list[Case]:
 
 
 def implemented(class_name: str) -> bool:
-    return registry.lookup("layer", class_name) is not None
+    """Whether the engine has ``class_name``; a class neither registered nor listed in
+    NOT_IMPLEMENTED is a registry bug and raises."""
+    found = registry.lookup("layer", class_name) is not None
+    if found and class_name in NOT_IMPLEMENTED:
+        raise AssertionError(f"{class_name} is registered now: remove it from NOT_IMPLEMENTED")
+    if not found and class_name not in NOT_IMPLEMENTED:
+        raise AssertionError(f"{class_name} is in the recorded data but not registered (and "
+                             f"not listed in tests/oracle.py NOT_IMPLEMENTED)")
+    return found
+
+
+def xfail_unless_implemented(class_name: str) -> None:
+    """An explicit, strict expected failure for a listed class (see NOT_IMPLEMENTED)."""
+    import pytest
+
+    if not implemented(class_name):
+        pytest.xfail(f"layer {class_name} is not implemented yet (NOT_IMPLEMENTED)")
 
 
 def build_layer(case: Case, *, form: str = "serialized") -> engine.Layer:
@@ -156,7 +177,9 @@ def json_roundtrip(x: Any) -> Any:
     return json.loads(json.dumps(x))
 
 
-def tolerance(case: Case, family: str | None = None) -> tuple[float, float]:
-    if "bicubic" in case.name or "lanczos" in case.name:
-        return FAMILY_TOL["resize_bicubic"]
-    return FAMILY_TOL.get(family or "", DEFAULT_TOL)
+def tolerance(case: Case) -> tuple[float, float]:
+    """DEFAULT_TOL, or the wider tolerance the case's generator recorded."""
+    recorded = case.meta.get("tolerance")
+    if recorded is None:
+        return DEFAULT_TOL
+    return float(recorded[0]), float(recorded[1])

@@ -91,7 +91,8 @@ class ReLU(_ElementwiseLayer):
 
     def call(self, inputs):
         return activations.relu(inputs, negative_slope=self.negative_slope,
-                                max_value=self.max_value, threshold=self.threshold
+                                max_value=self.max_value, threshold=self.threshold,
+                                keras2=self.source_format == KERAS2
                                 ).astype(inputs.dtype, copy=False)
 
 
@@ -242,8 +243,7 @@ class Softmax(_ElementwiseLayer):
             big = -3e4 if x.dtype == np.float16 else -1e9
             x = np.where(m, x, np.asarray(big, dtype=x.dtype))
         axis = tuple(self.axis) if isinstance(self.axis, (list, tuple)) else self.axis
-        e = np.exp(x - np.max(x, axis=axis, keepdims=True))
-        y = e / np.sum(e, axis=axis, keepdims=True)
+        y = activations.softmax(x, axis=axis)
         if mask is not None:
             y = np.where(m, y, np.zeros((), dtype=y.dtype))
         return y.astype(inputs.dtype, copy=False)
