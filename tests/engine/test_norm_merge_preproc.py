@@ -4,8 +4,11 @@ augmentation, and shape inference with unknown dimensions."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
+from oracle import DATA
 
 import engine
 from engine.errors import ConfigError
@@ -336,23 +339,20 @@ def test_normalization_set_weights_quirk_keras3_only():
 
 
 def test_discretization_adapt_matches_keras():
-    data = np.round(np.random.default_rng(5).standard_normal((40, 3)), 3).astype("float32")
-    # keras 3.15.1 Discretization(num_bins, epsilon).adapt(data).bin_boundaries
-    for num_bins, eps, want in (
-            (4, 0.01, [-0.9410008192062378, -0.256000280380249, 0.40999796986579895]),
-            (3, 0.2, [-0.6483333706855774, 0.18466655910015106]),
-            (5, 0.01, [-1.0550012588500977, -0.44500184059143066, -0.0070008826442062855,
-                       0.5680007338523865])):
-        layer = k3("Discretization", num_bins=num_bins, epsilon=eps)
-        layer.adapt(data)
-        np.testing.assert_allclose(layer.bin_boundaries, want, rtol=1e-6, atol=1e-6)
+    """Keras 3's adapt boundaries, recorded by tests/oracle_gen/discretization_adapt.py."""
+    rec = json.loads((DATA / "generated" / "discretization_adapt.json").read_text())
+    data = np.round(np.random.default_rng(rec["seed"]).standard_normal(rec["shape"]),
+                    rec["decimals"]).astype("float32")
+    assert len(rec["cases"]) >= 5
+    for case in rec["cases"]:
+        layer = k3("Discretization", num_bins=case["num_bins"], epsilon=case["epsilon"])
+        b = rec["batch"]
+        layer.adapt([data[i:i + b] for i in range(0, len(data), b)] if case["batched"]
+                    else data)
+        np.testing.assert_allclose(layer.bin_boundaries, case["bin_boundaries"], rtol=1e-6,
+                                   atol=1e-6, err_msg=str(case))
         assert layer.get_config()["bin_boundaries"] == layer.bin_boundaries
-        assert layer(data).max() == num_bins - 1
-    batched = k3("Discretization", num_bins=4)
-    batched.adapt([data[:25], data[25:]])
-    np.testing.assert_allclose(batched.bin_boundaries, [-0.9409977197647095,
-                                                        -0.2559993863105774,
-                                                        0.4100002944469452], atol=1e-6)
+        assert layer(data).max() == case["num_bins"] - 1
 
 
 def test_resize_weights_rows_sum_to_one_and_identity():
