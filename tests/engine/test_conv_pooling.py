@@ -335,6 +335,9 @@ CONFIGS = [  # spatial, kernel, strides, dilation, padding, channels, filters, g
     ((6, 5), (1, 1), (2, 2), (1, 1), "valid", 3, 2, 1),
     ((4, 5, 6), (2, 3, 2), (1, 1, 1), (1, 1, 2), "same", 2, 3, 1),
     ((5, 4, 6), (3, 2, 2), (2, 1, 2), (1, 1, 1), "valid", 4, 2, 2),
+    ((9, 8), (3, 3), (2, 2), (1, 1), "same", 3, 4, 1),
+    ((11,), (5,), (3,), (1,), "valid", 2, 3, 1),
+    ((7, 9), (2, 3), (2, 2), (1, 1), "valid", 3, 2, 1),
 ]
 
 
@@ -351,6 +354,44 @@ def test_conv_nd_equals_direct_reference(spatial, k, s, d, padding, c, f, g, thr
     pads = conv_paddings(spatial, k, s, d, padding)
     got = conv_nd(x, w, s, d, pads, g)
     np.testing.assert_allclose(got, direct_conv(x, w, s, d, pads, g), atol=1e-4, rtol=1e-5)
+
+
+WIDE_CONFIGS = [  # spatial, kernel, strides, dilation, padding, channels, filters, kernel run
+    ((40, 40), (3, 3), (1, 1), (1, 1), "same", 64, 8, "grid_taps"),
+    ((200,), (3,), (1,), (2,), "same", 65, 5, "grid_taps"),
+    ((60,), (5,), (1,), (1,), "valid", 64, 4, "grid_taps"),
+    ((12, 40), (3, 2), (1, 1), (2, 3), "valid", 64, 6, "gather_taps"),
+    ((9, 11), (3, 3), (2, 2), (1, 1), "same", 72, 7, "gather_taps"),
+    ((6, 5, 7), (2, 3, 2), (1, 1, 1), (1, 1, 1), "same", 64, 3, "gather_taps"),
+    ((4, 4), (3, 3), (1, 1), (1, 1), "same", 64, 5, "im2col"),
+    ((10, 9), (1, 1), (1, 1), (1, 1), "valid", 36, 6, "pointwise"),
+    ((10, 9), (3, 3), (1, 1), (1, 1), "same", 40, 6, "grid_im2col"),
+    ((9, 11), (3, 3), (2, 2), (1, 1), "same", 40, 6, "im2col"),
+    ((10, 9), (1, 1), (2, 2), (1, 1), "valid", 64, 6, "gather_taps"),
+]
+
+
+@pytest.mark.parametrize("spatial,k,s,d,padding,c,f,kind", WIDE_CONFIGS)
+@pytest.mark.parametrize("threads", [1, 2])
+def test_every_conv_kernel_equals_direct_reference(spatial, k, s, d, padding, c, f, kind,
+                                                   threads, monkeypatch):
+    """Each kernel conv_nd picks (channels >= 64: one GEMM per tap), with small row blocks so
+    that there are many, partial ones too, on one and two worker threads."""
+    monkeypatch.setattr(convmod, "THREADS", threads)
+    monkeypatch.setattr(convmod, "PARALLEL_FLOPS", 0)
+    monkeypatch.setattr(convmod, "TAP_ACC_ELEMENTS", 64)
+    monkeypatch.setattr(convmod, "TAP_ROWS_MIN", 7)
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((3,) + spatial + (c,)).astype("float32")
+    w = (rng.standard_normal(k + (c, f)) / np.sqrt(np.prod(k) * c)).astype("float32")
+    pads = conv_paddings(spatial, k, s, d, padding)
+    padded = (3,) + tuple(n + a + b for n, (a, b) in zip(spatial, pads)) + (c,)
+    out = tuple(conv_output_length(n, kk, ss, dd, padding)
+                for n, kk, ss, dd in zip(spatial, k, s, d))
+    assert convmod.conv_kernel(padded, w.shape, s, out, 1) == kind
+    got = conv_nd(x, w, s, d, pads)
+    assert got.shape == (3,) + out + (f,)
+    np.testing.assert_allclose(got, direct_conv(x, w, s, d, pads), atol=1e-5, rtol=1e-5)
 
 
 @pytest.mark.parametrize("spatial,k,s,d,padding,c,_f,_g", CONFIGS)

@@ -11,11 +11,16 @@ The arithmetic follows TensorFlow (what Keras 2 and Keras 3 on the TF backend co
   ``same -> in * s`` or ``(in - 1) * s + dk % 2 + op`` when ``output_padding`` is given.
 
 Every kernel runs on channels-last arrays (channels-first inputs are transposed while
-being padded). A regular convolution is an im2col GEMM done in row blocks: the block's
-column buffer stays in cache and each block is one BLAS call, so there is no Python loop
-over pixels or batch items, and the extra memory is one block plus the padded input. When
-BLAS is pinned to one thread, large convolutions split their blocks over ``THREADS`` worker
-threads (NumPy releases the GIL inside BLAS), as TensorFlow uses every core.
+being padded). A regular convolution is GEMMs on row blocks, never a Python loop over pixels
+or batch items; :func:`conv_kernel` picks one of five kernels by shape (measured with
+tests/bench/bench_applications.py, which compares them with the machine's sgemm). With 64
+or more channels it is one GEMM per kernel tap, ``acc += x[shifted rows] @ w[tap]``, on
+zero-copy slices of the flattened padded input for stride 1 ('grid_taps') or on gathered
+blocks otherwise ('gather_taps'), so the input is never copied nine times; 1x1 convolutions
+are one GEMM on the input; few channels use an im2col (deep GEMM) in cache-sized blocks. The
+extra memory is one block plus the padded input. When BLAS is pinned to one thread, large
+convolutions split their blocks over ``THREADS`` worker threads (NumPy releases the GIL
+inside BLAS), as TensorFlow uses every core.
 """
 
 from __future__ import annotations
@@ -32,6 +37,17 @@ from numpy.lib.stride_tricks import as_strided
 
 #: target number of float elements in one im2col block (about 1 MB of float32)
 BLOCK_ELEMENTS = 1 << 18
+#: one GEMM per kernel tap: accumulator elements of one row block (cache-sized), and the
+#: least rows of a block (shorter GEMMs lose speed)
+TAP_ACC_ELEMENTS = 1 << 17
+TAP_ROWS_MIN = 256
+#: fewer output positions than this (tiny images): one im2col GEMM instead
+TAP_MIN_POSITIONS = 64
+#: fewer input channels than this: im2col (a GEMM per tap would be too shallow)
+TAP_MIN_CHANNELS = 64
+#: the stride-1 grid kernels compute (padded grid / valid outputs) times the rows needed;
+#: above this ratio (small images) the valid positions are gathered instead
+GRID_MAX_WASTE = 1.12
 
 
 def _default_threads() -> int:
@@ -155,6 +171,18 @@ def _tap_view(xp: np.ndarray, tap: Sequence[int], strides: Sequence[int],
     return xp[(slice(None),) + idx]
 
 
+def _row_window_view(xp: np.ndarray, outer: Sequence[int], strides: Sequence[int],
+                     dilation: Sequence[int], out: Sequence[int], kw: int) -> np.ndarray:
+    """The (N, *out, kw * C) view of padded channels-last ``xp`` whose last axis is the
+    window of ``kw`` consecutive positions along the last spatial axis (dilation 1 there),
+    for the taps ``outer`` of the other spatial axes."""
+    start = xp[(slice(None),) + tuple(slice(t * d, None) for t, d in zip(outer, dilation))]
+    st = xp.strides
+    return as_strided(start, shape=(xp.shape[0],) + tuple(out) + (kw * xp.shape[-1],),
+                      strides=(st[0],) + tuple(a * s for a, s in zip(st[1:-1], strides)) +
+                      (st[-1],), writeable=False)
+
+
 def _taps(kernel_size: Sequence[int]):
     return list(itertools.product(*(range(k) for k in kernel_size)))
 
@@ -182,17 +210,109 @@ def conv_nd(x: np.ndarray, kernel: np.ndarray, strides: Sequence[int],
     if any(o <= 0 for o in out):  # a window larger than the input: empty output
         return np.zeros((xp.shape[0],) + tuple(max(o, 0) for o in out) + kernel.shape[-1:],
                         dtype=np.result_type(xp.dtype, kernel.dtype))
-    if groups == 1 and all(s == 1 for s in strides) and xp.size:
-        return _conv_stride1(xp, kernel, dilation, out)
-    return _conv_blocked(xp, kernel, strides, dilation, out, groups)
+    return _CONV_KERNELS[conv_kernel(xp.shape, kernel.shape, strides, out, groups)](
+        xp, kernel, strides, dilation, out, groups)
 
 
-def _conv_stride1(xp: np.ndarray, kernel: np.ndarray, dilation: Sequence[int],
-                  out: tuple[int, ...]) -> np.ndarray:
-    """Stride-1 convolution on the padded grid, flattened: every kernel tap reads the rows
-    of the flattened input shifted by a constant offset, and the taps along the last axis
-    are one overlapping window of the row, so a block's im2col is a few big copies. Rows of
-    the grid that are not valid outputs are computed and dropped (a few percent)."""
+def conv_kernel(padded_shape: Sequence[int], kernel_shape: Sequence[int],
+                strides: Sequence[int], out: Sequence[int], groups: int) -> str:
+    """Which kernel :func:`conv_nd` runs (chosen by measurement, tests/bench):
+
+    * ``'pointwise'``: 1x1 stride 1, one GEMM on the input itself;
+    * ``'grid_taps'``: stride 1, >= TAP_MIN_CHANNELS channels, images large enough that the
+      padded grid adds at most GRID_MAX_WASTE: one GEMM per tap on shifted slices, no copy;
+    * ``'gather_taps'``: other convolutions of >= TAP_MIN_CHANNELS channels (small images,
+      strides, dilation): one GEMM per tap on a gathered block;
+    * ``'grid_im2col'``: stride 1 with few channels: an im2col of the grid, one deep GEMM;
+    * ``'im2col'``: the rest (groups, strides with few channels, tiny images)."""
+    ksize, chans = kernel_shape[:-2], padded_shape[-1]
+    stride1 = all(s == 1 for s in strides)
+    if groups != 1 or math.prod(padded_shape) == 0:
+        return "im2col"
+    if stride1 and math.prod(ksize) == 1:
+        return "pointwise"
+    if chans < TAP_MIN_CHANNELS:
+        return "grid_im2col" if stride1 else "im2col"
+    # rows of the padded grid computed per valid output by the grid kernels
+    if stride1 and math.prod(padded_shape[1:-1]) <= GRID_MAX_WASTE * math.prod(out):
+        return "grid_taps"
+    if padded_shape[0] * math.prod(out) >= TAP_MIN_POSITIONS:
+        return "gather_taps"
+    return "im2col"
+
+
+def _conv_pointwise(xp: np.ndarray, kernel: np.ndarray, strides: Sequence[int],
+                    dilation: Sequence[int], out: tuple[int, ...], groups: int = 1,
+                    ) -> np.ndarray:
+    """1x1 stride-1 convolution: (rows, C) @ (C, F) on the input itself (row blocks split
+    over the worker threads when large)."""
+    chans, filters = kernel.shape[-2:]
+    flat = xp.reshape(-1, chans)
+    w = kernel.reshape(chans, filters)
+    result = np.empty((flat.shape[0], filters), dtype=np.result_type(xp.dtype, kernel.dtype))
+    rows = flat.shape[0]
+    n = max(1, min(THREADS, rows // TAP_ROWS_MIN))
+    step = -(-rows // n)
+    spans = [(r, min(rows, r + step)) for r in range(0, rows, step)]
+
+    def work(parts: list[tuple[int, int]]) -> None:
+        for a, b in parts:
+            np.matmul(flat[a:b], w, out=result[a:b])
+
+    _run_blocks(work, spans, rows * chans * filters)
+    return result.reshape(xp.shape[:-1] + (filters,))
+
+
+def _conv_grid_taps(xp: np.ndarray, kernel: np.ndarray, strides: Sequence[int],
+                    dilation: Sequence[int], out: tuple[int, ...], groups: int = 1,
+                    ) -> np.ndarray:
+    """Stride-1 convolution on the padded grid, flattened to (rows, channels): kernel tap
+    ``t`` reads the rows shifted by a constant offset, a zero-copy slice of the input, so the
+    convolution is one GEMM per tap, ``acc += x[rows + offset] @ w[t]``, with no im2col.
+    The rows are done in blocks whose accumulator stays in cache; rows of the grid that are
+    not valid outputs (the padding columns) are computed and dropped, so this is used when
+    they are few (:func:`conv_nd`). Returns the valid (N, *out, F) part, a strided view."""
+    n_batch, sizes, chans = xp.shape[0], xp.shape[1:-1], xp.shape[-1]
+    ksize, filters = kernel.shape[:-2], kernel.shape[-1]
+    flat = xp.reshape(-1, chans)
+    row_stride = [math.prod(sizes[i + 1:]) for i in range(len(sizes))]
+    taps = _taps(ksize)
+    offsets = [sum(t * d * rs for t, d, rs in zip(tap, dilation, row_stride)) for tap in taps]
+    total = flat.shape[0]
+    valid_rows = total - max(offsets)
+    wt = kernel.reshape(len(taps), chans, filters)
+    dtype = np.result_type(xp.dtype, kernel.dtype)
+    grid = np.empty((n_batch,) + tuple(sizes) + (filters,), dtype=dtype)
+    acc_all = grid.reshape(total, filters)
+    block = min(valid_rows, max(TAP_ROWS_MIN, TAP_ACC_ELEMENTS // filters))
+
+    def work(starts: list[int]) -> None:
+        tmp = np.empty((block, filters), dtype=dtype)
+        for r0 in starts:
+            n = min(block, valid_rows - r0)
+            acc, t_n = acc_all[r0:r0 + n], tmp[:n]
+            np.matmul(flat[r0 + offsets[0]:r0 + offsets[0] + n], wt[0], out=acc)
+            for off, w in zip(offsets[1:], wt[1:]):
+                np.matmul(flat[r0 + off:r0 + off + n], w, out=t_n)
+                acc += t_n
+
+    starts = list(range(0, valid_rows, block))
+    per = -(-len(starts) // max(1, min(THREADS, len(starts))))
+    runs = [starts[i:i + per] for i in range(0, len(starts), per)]
+    _run_blocks(lambda rs: [work(r) for r in rs], runs,
+                valid_rows * len(taps) * chans * filters)
+    # the valid outputs (the grid's last rows were never written)
+    return grid[(slice(None),) + tuple(slice(0, o) for o in out)]
+
+
+def _conv_grid_im2col(xp: np.ndarray, kernel: np.ndarray, strides: Sequence[int],
+                      dilation: Sequence[int], out: tuple[int, ...], groups: int = 1,
+                      ) -> np.ndarray:
+    """Stride-1 convolution of few channels on the padded grid, flattened: every kernel tap
+    reads the rows of the flattened input shifted by a constant offset, and the taps along
+    the last axis are one overlapping window of the row, so a block's im2col is a few big
+    copies and one GEMM of depth taps * channels. Rows of the grid that are not valid
+    outputs are computed and dropped (a few percent at the sizes this is used for)."""
     n_batch, sizes, chans = xp.shape[0], xp.shape[1:-1], xp.shape[-1]
     ksize, filters = kernel.shape[:-2], kernel.shape[-1]
     flat = xp.reshape(-1, chans)
@@ -248,6 +368,43 @@ def _blocks(n_batch: int, out: tuple[int, ...], row_budget: int):
             yield slice(b, b + 1), slice(r, min(out[0], r + step))
 
 
+def _conv_gather_taps(xp: np.ndarray, kernel: np.ndarray, strides: Sequence[int],
+                      dilation: Sequence[int], out: tuple[int, ...], groups: int = 1,
+                      ) -> np.ndarray:
+    """Convolution as one GEMM per kernel tap on gathered valid positions: for a block of
+    output positions, each tap's strided view is copied into a (rows, channels) buffer and
+    ``acc += buffer @ w[t]``; buffer, scratch and accumulator stay in cache, and the extra
+    memory is one block, not the nine-fold im2col."""
+    n_batch, chans = xp.shape[0], xp.shape[-1]
+    ksize, filters = kernel.shape[:-2], kernel.shape[-1]
+    taps = _taps(ksize)
+    wt = kernel.reshape(len(taps), chans, filters)
+    dtype = np.result_type(xp.dtype, kernel.dtype)
+    result = np.empty((n_batch,) + out + (filters,), dtype=dtype)
+    views = [_tap_view(xp, tap, strides, dilation, out) for tap in taps]
+    row_budget = max(TAP_ROWS_MIN, TAP_ACC_ELEMENTS // filters)
+
+    def work(blocks: list[tuple[slice, slice]]) -> None:
+        for bs, rs in blocks:
+            shape = (bs.stop - bs.start, rs.stop - rs.start) + out[1:]
+            m = math.prod(shape)
+            gathered = np.empty(shape + (chans,), dtype=xp.dtype)
+            flat = gathered.reshape(m, chans)
+            tmp = np.empty((m, filters), dtype=dtype)
+            dest = result[bs, rs].reshape(m, filters)
+            for t, v in enumerate(views):
+                np.copyto(gathered, v[bs, rs])
+                if t == 0:
+                    np.matmul(flat, wt[0], out=dest)
+                else:
+                    np.matmul(flat, wt[t], out=tmp)
+                    dest += tmp
+
+    _run_blocks(work, list(_blocks(n_batch, out, row_budget)),
+                result.size * len(taps) * chans)
+    return result
+
+
 def _conv_blocked(xp: np.ndarray, kernel: np.ndarray, strides: Sequence[int],
                   dilation: Sequence[int], out: tuple[int, ...], groups: int) -> np.ndarray:
     """General convolution (strides, groups): im2col of a block of output positions, one
@@ -264,7 +421,16 @@ def _conv_blocked(xp: np.ndarray, kernel: np.ndarray, strides: Sequence[int],
     # kernel as (groups, taps * cg, fg), matching the (groups, taps, cg) column layout
     kg = kernel.reshape(n_taps, cg, groups, fg).transpose(2, 0, 1, 3).reshape(
         groups, n_taps * cg, fg)
-    views = [_tap_view(xp, tap, strides, dilation, out) for tap in taps]
+    kw = ksize[-1]
+    if groups == 1 and dilation[-1] == 1 and kw > 1:
+        # the taps along the last axis read kw * C consecutive floats of a row: one
+        # overlapping window view per outer tap, so a block's im2col is fewer, longer copies
+        views = [_row_window_view(xp, tap, strides, dilation, out, kw)
+                 for tap in _taps(ksize[:-1])]
+        parts = (len(views), kw * chans)
+    else:
+        views = [_tap_view(xp, tap, strides, dilation, out) for tap in taps]
+        parts = (groups, n_taps, cg)
     row_budget = _block_rows(n_taps * chans, xp.size + result.size)
 
     def work(blocks: list[tuple[slice, slice]]) -> None:
@@ -272,9 +438,12 @@ def _conv_blocked(xp: np.ndarray, kernel: np.ndarray, strides: Sequence[int],
             nb = bs.stop - bs.start
             shape = (nb, rs.stop - rs.start) + out[1:]
             m = math.prod(shape)
-            col = np.empty(shape + (groups, n_taps, cg), dtype=xp.dtype)
+            col = np.empty(shape + parts, dtype=xp.dtype)
             for t, v in enumerate(views):
-                col[..., t, :] = v[bs, rs].reshape(shape + (groups, cg))
+                if len(parts) == 2:
+                    col[..., t, :] = v[bs, rs]
+                else:
+                    col[..., t, :] = v[bs, rs].reshape(shape + (groups, cg))
             block = result[bs, rs]
             assert block.flags.c_contiguous  # whole images, or rows of one image
             dest = block.reshape(m, filters)
@@ -288,6 +457,10 @@ def _conv_blocked(xp: np.ndarray, kernel: np.ndarray, strides: Sequence[int],
                 result.size // filters * n_taps * cg * filters)
     return result
 
+
+_CONV_KERNELS = {"pointwise": _conv_pointwise, "grid_taps": _conv_grid_taps,
+                 "gather_taps": _conv_gather_taps, "grid_im2col": _conv_grid_im2col,
+                 "im2col": _conv_blocked}
 
 #: output elements per block of the tap-by-tap loops (depthwise, pooling): L2-sized
 TAP_BLOCK_ELEMENTS = 1 << 16
