@@ -59,15 +59,46 @@ def describe(value: Any) -> str:
     return f"{article(type(value).__name__)} object {excerpt(value)}"
 
 
+#: at most this many candidates are compared in full for a "close names" hint
+_CLOSE_POOL = 40
+#: longest error message (a huge one is cut, saying how much was left out)
+MAX_MESSAGE_CHARS = 4000
+#: at most this many problems are listed in a MultipleConfigErrors message
+MAX_LISTED_ERRORS = 20
+
+
 def close_names(name: str, candidates: Iterable[str], n: int = 5) -> list[str]:
-    if not isinstance(name, str) or len(name) > 100:
+    """Up to ``n`` candidates close to ``name``, for "did you mean" hints.
+
+    Linear in the number of candidates: only those of a similar length that share a
+    character with ``name`` are kept (at most 40, the first ones), and only those are
+    compared with difflib, so thousands of unknown names against thousands of candidates
+    stay fast."""
+    if not isinstance(name, str) or not name or len(name) > 100:
         return []
     import difflib  # only when a message needs it (keeps `import engine` light)
 
-    cands = list(candidates)
-    lowered = {c.lower(): c for c in cands}
-    hits = difflib.get_close_matches(str(name).lower(), list(lowered), n=n, cutoff=0.6)
+    low = name.lower()
+    size, chars = len(low), set(low)
+    slack = size // 2 + 2
+    lowered: dict[str, str] = {}
+    for c in candidates:
+        if not isinstance(c, str) or abs(len(c) - size) > slack:
+            continue
+        lc = c.lower()
+        if lc[:1] in chars or lc[-1:] in chars:
+            lowered.setdefault(lc, c)
+            if len(lowered) >= _CLOSE_POOL:
+                break
+    hits = difflib.get_close_matches(low, list(lowered), n=n, cutoff=0.6)
     return [lowered[h] for h in hits]
+
+
+def cap_message(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """``text``, cut to ``limit`` characters with a note of how much was left out."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text) - limit:,} more characters left out)"
 
 
 class ConfigError(ValueError):
@@ -78,6 +109,8 @@ class ConfigError(ValueError):
     """
 
     def __init__(self, path: str, message: str):
+        path = cap_message(str(path), 400)
+        message = cap_message(str(message))
         self.path = path
         self.reason = message
         super().__init__(f"{path}: {message}" if path else message)
@@ -95,7 +128,14 @@ class UnsafeConfigError(ConfigError):
 
 
 class BudgetError(ConfigError):
-    """A layer would allocate more weight elements than the size budget allows."""
+    """Something would take more memory (weights, constants, a layer's output) or time
+    than the budget allows (engine.budget); raised before anything is allocated."""
+
+
+class InputError(ConfigError):
+    """The data given to a layer or model does not fit it (wrong rank or sizes, an empty
+    axis it cannot reduce, complex or string values where real numbers are expected).
+    ``path`` names the layer and the input."""
 
 
 class WeightsError(ValueError):
@@ -111,5 +151,9 @@ class MultipleConfigErrors(ConfigError):
             self.errors = []
             return
         self.errors = list(errors)
-        lines = "\n".join(f"  - {e}" for e in self.errors)
+        shown = self.errors[:MAX_LISTED_ERRORS]
+        lines = "\n".join(f"  - {cap_message(str(e), 100)}" for e in shown)
+        more = len(self.errors) - len(shown)
+        if more:
+            lines += f"\n  ... and {more:,} more (see .errors)"
         super().__init__(path, f"{len(self.errors)} problems:\n{lines}")

@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from .budget import current_budget
 from .configurable import Configurable
 from .errors import ConfigError
 from .fields import KERAS2, KERAS3, Axis, Choice, Field, Float, Seed
@@ -330,7 +331,12 @@ class Orthogonal(Initializer):
             raise ConfigError("", f"the Orthogonal initializer needs a weight of rank >= 2, "
                               f"got shape {shape}; use another initializer for this weight")
         rows, cols = math.prod(shape[:-1]), shape[-1]
-        a = _rng(self.seed).standard_normal((max(rows, cols), min(rows, cols)))
+        big, small = max(rows, cols), min(rows, cols)
+        budget = current_budget()  # a QR costs about 2 * big * small**2 operations
+        where = f"Orthogonal initializer of a weight of shape {tuple(shape)}"
+        budget.check_flops(2 * big * small * small, "", where)
+        budget.check_bytes(3 * 8 * big * small, "", f"{where}: its float64 QR work arrays")
+        a = _rng(self.seed).standard_normal((big, small))
         q, r = np.linalg.qr(a)
         q *= np.sign(np.diag(r))
         if rows < cols:

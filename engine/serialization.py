@@ -7,18 +7,24 @@ is never imported, and nothing in a config is evaluated, unpickled or unmarshall
 
 from __future__ import annotations
 
+import contextvars
 from typing import Any
 
 from . import registry
 from .budget import (
+    DEFAULT_MAX_ACTIVATION_BYTES,
+    DEFAULT_MAX_WEIGHT_BYTES,
     DEFAULT_MAX_WEIGHT_ELEMENTS,
-    check_budget_value,
+    MAX_CONFIG_DEPTH,
+    Budget,
     current_budget,
+    make_budget,
     reset_budget,
     set_budget,
     weight_budget,
 )
 from .errors import (
+    BudgetError,
     ConfigError,
     UnsafeConfigError,
     article,
@@ -30,7 +36,12 @@ from .errors import (
 from .formats import KERAS2, KERAS3, normalize_format
 
 __all__ = ["deserialize", "serialize", "deserialize_object", "get_object", "detect_format",
-           "resolve_class", "DEFAULT_MAX_WEIGHT_ELEMENTS", "weight_budget", "current_budget"]
+           "resolve_class", "DEFAULT_MAX_WEIGHT_ELEMENTS", "DEFAULT_MAX_WEIGHT_BYTES",
+           "DEFAULT_MAX_ACTIVATION_BYTES", "weight_budget", "current_budget", "check_depth"]
+
+#: shared_object_id -> (class_name, config, path) of its first use, in one deserialize call
+_shared: contextvars.ContextVar[dict | None] = contextvars.ContextVar(
+    "layerlab_shared_objects", default=None)
 
 _TOP_KEYS = {"class_name", "config", "module", "registered_name", "build_config",
              "compile_config", "shared_object_id", "name", "inbound_nodes", "keras_version",
@@ -77,7 +88,10 @@ def deserialize(
     config: dict[str, Any],
     custom_objects: dict[str, Any] | None = None,
     *,
-    max_weight_elements: int = DEFAULT_MAX_WEIGHT_ELEMENTS,
+    max_weight_bytes: int | None = None,
+    max_activation_bytes: int | None = None,
+    budget: Budget | None = None,
+    max_weight_elements: int | None = None,
 ) -> Any:
     """Create a layer (or model) from its config, like ``tf.keras.layers.deserialize``.
 
@@ -86,14 +100,25 @@ def deserialize(
             form with ``module``, ``registered_name`` and ``build_config``. Keys left out of
             ``config`` take Keras's defaults. A Keras 3 ``build_config`` builds the layer.
         custom_objects: name -> your own class or function, as in Keras.
-        max_weight_elements: the most weight elements one layer may allocate; a layer over
-            it is refused with a ``BudgetError`` before anything is allocated.
+        max_weight_bytes: the most bytes the weights and constants of everything this
+            config makes may take together (default ``DEFAULT_MAX_WEIGHT_BYTES``, 1 GiB;
+            float64 weights count twice float32). Over it: a ``BudgetError`` before
+            anything is allocated.
+        max_activation_bytes: the most bytes one layer call's output may take (default
+            ``DEFAULT_MAX_ACTIVATION_BYTES``, 1 GiB), checked from the shapes before the
+            layer runs, for the lifetime of the layer.
+        budget: an ``engine.budget.Budget`` instead of the keywords (shared by several
+            calls, or with ``max_init_flops``).
+        max_weight_elements: deprecated element count for the whole config.
 
     Returns:
         The layer.
 
     Raises:
-        ConfigError: the message starts with the path of the bad field.
+        ConfigError: the message starts with the path of the bad field; also for lists
+            or dicts nested deeper than ``MAX_CONFIG_DEPTH`` (64), layers inside layers
+            deeper than ``MAX_LAYER_DEPTH`` (16), and a config that contains itself.
+        BudgetError: the weights, a constant or an output would pass the budget.
         UnsafeConfigError: the config holds code (a Lambda's bytecode).
 
     Example:
@@ -110,23 +135,63 @@ def deserialize(
                     f"'config': {{...}}}}, for JSON text use json.loads first")
         raise ConfigError("config", f"expected a dict with 'class_name' and 'config', got "
                           f"{describe(config)}{hint}")
-    check_budget_value(max_weight_elements)
+    the_budget = make_budget(budget, max_weight_bytes=max_weight_bytes,
+                             max_activation_bytes=max_activation_bytes,
+                             max_weight_elements=max_weight_elements)
+    check_depth(config)
     if custom_objects is not None and not isinstance(custom_objects, dict):
         raise ConfigError("custom_objects", f"expected a dict of name -> class or function, "
                           f"got {describe(custom_objects)}")
     fmt = detect_format(config)
-    t_budget = set_budget(max_weight_elements)
+    t_budget = set_budget(the_budget)
+    t_shared = _shared.set({})
     t_custom = registry.push_custom_objects(custom_objects) if custom_objects else None
     try:
-        return deserialize_object(config, kind="layer", path="", fmt=fmt)
+        with the_budget.deferring():
+            return deserialize_object(config, kind="layer", path="", fmt=fmt)
+    except RecursionError as e:  # a backstop: check_depth bounds the nesting first
+        raise ConfigError("config", f"nested too deeply to read (the limits are "
+                          f"MAX_CONFIG_DEPTH={MAX_CONFIG_DEPTH} levels of lists and dicts)"
+                          ) from e
+    except MemoryError as e:  # a backstop: the budget is checked before allocating
+        raise BudgetError("config", "out of memory while reading the config; lower its "
+                          "sizes or the budget keywords") from e
     finally:
         if t_custom is not None:
             registry.pop_custom_objects(t_custom)
         reset_budget(t_budget)
+        _shared.reset(t_shared)
 
 
 def _sub(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
+
+
+def check_depth(value: Any, path: str = "", limit: int = MAX_CONFIG_DEPTH) -> None:
+    """Refuse dicts and lists nested deeper than ``limit``, and a config that contains
+    itself, with a ConfigError naming where (checked without recursion, before anything
+    else reads the config, so no RecursionError can come from it later)."""
+    stack: list[tuple[Any, int, str, tuple[int, ...]]] = [(value, 0, path, ())]
+    while stack:
+        item, depth, where, parents = stack.pop()
+        if not isinstance(item, (dict, list, tuple)):
+            continue
+        if id(item) in parents:
+            raise ConfigError(where or "config", "the config contains itself (a cycle); a "
+                              "config is a tree of plain values")
+        if depth >= limit:
+            shown = where if len(where) <= 160 else f"{where[:70]}...{where[-70:]}"
+            raise ConfigError(shown or "config", f"lists and dicts nested more than {limit} "
+                              f"deep (the most a config may have: MAX_CONFIG_DEPTH)")
+        inner = parents + (id(item),)
+        if isinstance(item, dict):
+            for k, v in item.items():
+                if isinstance(v, (dict, list, tuple)):
+                    stack.append((v, depth + 1, _sub(where, key_text(k)), inner))
+        else:
+            for i, v in enumerate(item):
+                if isinstance(v, (dict, list, tuple)):
+                    stack.append((v, depth + 1, f"{where}[{i}]", inner))
 
 
 def deserialize_object(value: Any, *, kind: str, path: str, fmt: str | None = None) -> Any:
@@ -147,6 +212,8 @@ def deserialize_object(value: Any, *, kind: str, path: str, fmt: str | None = No
                           f"{describe(class_name)}")
     if class_name == "__lambda__" or kind == "layer" and _has_lambda(value.get("config")):
         raise UnsafeConfigError(path or "config", _LAMBDA_MESSAGE)
+    if "shared_object_id" in value:
+        _check_shared(value, class_name, path)
     if fmt is None:
         fmt = detect_format(value) if kind == "layer" else KERAS3
     from_dict = registry.hook(kind, "from_dict")
@@ -166,6 +233,25 @@ def deserialize_object(value: Any, *, kind: str, path: str, fmt: str | None = No
     if kind == "layer" and fmt == KERAS3:
         _maybe_build(obj, value.get("build_config"), _sub(path, "build_config"))
     return obj
+
+
+def _check_shared(value: dict[str, Any], class_name: str, path: str) -> None:
+    """Every use of a ``shared_object_id`` names the same class with the same config."""
+    sid = value["shared_object_id"]
+    where = _sub(path, "shared_object_id")
+    if isinstance(sid, bool) or not isinstance(sid, int):
+        raise ConfigError(where, f"expected an int, got {describe(sid)}")
+    seen = _shared.get()
+    if seen is None:
+        return
+    first = seen.get(sid)
+    if first is None:
+        seen[sid] = (class_name, value.get("config"), path or "config")
+        return
+    if first[0] != class_name or first[1] != value.get("config"):
+        raise ConfigError(where, f"{sid} was first used at {first[2]} for {excerpt(first[0])} "
+                          f"with another config; every use of a shared object must repeat "
+                          f"its class and config")
 
 
 _LAMBDA_MESSAGE = (
@@ -195,6 +281,16 @@ def resolve_class(value: dict[str, Any], *, kind: str, path: str) -> Any:
         for key in (reg, class_name, reg.split(">")[-1] if isinstance(reg, str) else None):
             if isinstance(key, str) and key in custom:
                 return custom[key]
+    if reg is not None and reg != class_name and reg not in getattr(
+            registry.lookup(kind, class_name), "keras_registered_names", ()):
+        # Keras writes None (or the class name) for built-ins; any other registered name is
+        # a custom class, which only custom_objects can supply
+        if not isinstance(reg, str):
+            raise ConfigError(_sub(path, "registered_name"), f"expected a string or None, "
+                              f"got {describe(reg)}")
+        raise ConfigError(_sub(path, "registered_name"), f"{excerpt(reg, 60)} is neither a "
+                          f"built-in {kind} nor in custom_objects; pass your class as "
+                          f"deserialize(config, custom_objects={{{excerpt(reg, 60)}: ...}})")
     cls = registry.lookup(kind, class_name)
     if cls is None:
         other = [k for k in registry.KINDS if k != kind and registry.lookup(k, class_name)]

@@ -17,6 +17,7 @@ Example::
 from ..formats import FORMATS, KERAS2, KERAS3, normalize_format
 from .base import REQUIRED, Field, f32, is_int, is_number, jsonable
 from .configs import collect_fields, config_to_dict, field_for_key, validate_config
+from .constants import NUMERIC_KINDS, constant_array, numeric_dtype
 from .objects import (
     Activation,
     Constraint,
@@ -36,7 +37,7 @@ from .ranges import (
     OddSizes,
     ValueRange,
 )
-from .scalars import Bool, Choice, Float, Int, Json, Seed, Str
+from .scalars import MAX_NAME_CHARS, Bool, Choice, Float, Int, Json, Name, Seed, Str, check_name
 from .shapes import Axis, DataFormat, IntTuple, Shape
 
 __all__ = [
@@ -44,7 +45,8 @@ __all__ = [
     "is_number", "jsonable", "collect_fields", "config_to_dict", "field_for_key",
     "validate_config", "Activation", "Constraint", "DType", "Initializer", "NestedLayer",
     "Object", "PlainDType", "Regularizer", "Bool", "Choice", "Float", "Int", "Json", "Seed",
-    "Str", "Axis",
+    "Str", "Name", "check_name", "MAX_NAME_CHARS", "NUMERIC_KINDS", "constant_array",
+    "numeric_dtype", "Axis",
     "DataFormat", "IntTuple", "Shape", "ContrastFactor", "Factor", "FactorRange", "NumberList",
     "NumberOrList", "OddSizes", "ValueRange",
 ]

@@ -41,8 +41,11 @@ class Float(Field):
         if not is_number(value):
             raise self._wrong(value, path)
         out = value if is_int(value) else float(value)
-        if isinstance(out, float) and math.isinf(out) and self.max is None and self.min is None:
-            return out
+        if isinstance(out, float) and math.isinf(out):
+            if self.max is None and self.min is None:
+                return out
+            # a bounded number (a stddev, a rate) is finite: inf would make NaN weights
+            raise ConfigError(path, f"expected a finite number, got {out}")
         self._bounds(float(out), path)  # messages say "got -1.0" for a float field
         return int(out) if is_int(out) else out
 
@@ -69,6 +72,42 @@ class Str(Field):
         if not isinstance(value, str):
             raise self._wrong(value, path)
         return value
+
+
+#: the longest name a layer, model or weight may have
+MAX_NAME_CHARS = 256
+
+
+def check_name(value: Any, path: str) -> str:
+    """A name: a non-empty string of at most 256 characters, without NUL or other control
+    characters and without lone surrogates (which cannot be written as UTF-8)."""
+    if not isinstance(value, str):
+        raise ConfigError(path, f"expected a string (a name), got {describe(value)}")
+    if not value:
+        raise ConfigError(path, "expected a non-empty name, got ''")
+    if len(value) > MAX_NAME_CHARS:
+        raise ConfigError(path, f"a name has at most {MAX_NAME_CHARS} characters, got one of "
+                          f"{len(value):,}")
+    for i, ch in enumerate(value):
+        code = ord(ch)
+        if code < 32 or 127 <= code < 160 or code in (0x2028, 0x2029):
+            raise ConfigError(path, f"a name may not hold control characters, got "
+                              f"{ascii(ch)} at position {i} of {describe(value)}")
+        if 0xD800 <= code <= 0xDFFF:
+            raise ConfigError(path, f"a name may not hold lone surrogates (not valid "
+                              f"Unicode text), got {ascii(ch)} at position {i}")
+    return value
+
+
+class Name(Str):
+    """A layer's, model's or weight's name (see :func:`check_name`); a "str" field to
+    the form."""
+
+    def expected(self) -> str:
+        return "a string (a name)"
+
+    def _check(self, value: Any, path: str) -> str:
+        return check_name(value, path)
 
 
 class Choice(Field):

@@ -12,32 +12,50 @@ import contextvars
 import functools
 import inspect
 import itertools
-import math
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 
 from .. import serialization
-from ..budget import current_budget
+from ..budget import Budget, active_budget, current_budget, itemsize, set_budget
+from ..budget import reset_budget as _reset_budget
 from ..configurable import Configurable, to_snake_case
-from ..errors import BudgetError, ConfigError, WeightsError, describe, key_text
+from ..errors import (
+    BudgetError,
+    ConfigError,
+    InputError,
+    WeightsError,
+    describe,
+    key_text,
+)
 from ..fields import (
     KERAS2,
     KERAS3,
     Bool,
-    Constraint,
     DType,
     Field,
-    Initializer,
+    Name,
     Regularizer,
     Shape,
-    Str,
 )
+from .shapes import (
+    InputSpec,
+    ShapeT,
+    dtype_text,
+    normalize_shape,
+    plain_shapes,
+    shape_from_json,
+    shape_text,
+    shape_to_json,
+    shapes_of,
+)
+from .weights import Variable, activity_regularizer_field, kernel_bias_fields
 
-ShapeT = tuple[int | None, ...]
+__all__ = ["Layer", "Variable", "InputSpec", "ShapeT", "normalize_shape", "shape_from_json",
+           "build_without_initializers", "unique_name", "activity_regularizer_field",
+           "kernel_bias_fields"]
 
 _name_counters: dict[str, itertools.count] = defaultdict(itertools.count)
 
@@ -63,109 +81,6 @@ def unique_name(base: str) -> str:
     return base if n == 0 else f"{base}_{n}"
 
 
-class Variable:
-    """A weight: ``name`` (``kernel``), ``path`` (``dense/kernel``), ``value`` (an array)."""
-
-    __slots__ = ("name", "path", "_value", "_loader", "trainable", "initializer",
-                 "regularizer", "constraint", "shape", "dtype", "field")
-
-    def __init__(self, name: str, path: str, shape: tuple[int, ...], dtype: str,
-                 trainable: bool, initializer: Any, regularizer: Any = None,
-                 constraint: Any = None, field: str | None = None):
-        self.name, self.path = name, path
-        self.shape, self.dtype = tuple(map(int, shape)), dtype
-        self.trainable = trainable
-        self.initializer, self.regularizer, self.constraint = initializer, regularizer, constraint
-        self.field = field
-        self._loader: Callable[[], np.ndarray] | None = None
-        self._value: np.ndarray | None = None
-
-    @property
-    def value(self) -> np.ndarray | None:
-        """The array; a weight read from a file is fetched here, on first access."""
-        if self._value is None and self._loader is not None:
-            loader = self._loader
-            self._value = loader()
-            self._loader = None
-        return self._value
-
-    @value.setter
-    def value(self, value: np.ndarray | None) -> None:
-        self._value, self._loader = value, None
-
-    def set_loader(self, loader: Callable[[], np.ndarray] | None) -> None:
-        """Fetch the value lazily from ``loader()`` (engine.files) instead of holding it."""
-        self._value, self._loader = None, loader
-
-    @property
-    def loaded(self) -> bool:
-        return self._value is not None
-
-    @property
-    def size(self) -> int:
-        return math.prod(self.shape)
-
-    def numpy(self) -> np.ndarray:
-        return np.array(self.value)
-
-    def assign(self, value: Any) -> None:
-        arr = np.asarray(value, dtype=self.dtype)
-        if arr.shape != self.shape:
-            raise WeightsError(f"{self.path}: expected shape {self.shape}, got {arr.shape}")
-        self.value = arr
-
-    def __array__(self, dtype=None, copy=None):
-        return np.asarray(self.value, dtype=dtype)
-
-    def __repr__(self) -> str:
-        return f"<Variable path={self.path!r} shape={self.shape} dtype={self.dtype}>"
-
-
-@dataclass
-class InputSpec:
-    """What a layer accepts: exact rank, minimum rank, fixed sizes of some axes."""
-
-    ndim: int | None = None
-    min_ndim: int | None = None
-    axes: dict[int, int] | None = None
-
-
-def normalize_shape(shape: Any, path: str = "input_shape") -> ShapeT | list[ShapeT]:
-    """A shape, or a list of shapes for multi-input layers, as tuples."""
-    if type(shape) is tuple and all(d is None or type(d) is int and d >= 0 for d in shape):
-        return shape  # already normal (the common case): what the checks below would return
-    if hasattr(shape, "shape") and not isinstance(shape, (list, tuple)):
-        return tuple(shape.shape)
-    if isinstance(shape, (list, tuple)) and shape and all(
-            isinstance(s, (list, tuple)) for s in shape):
-        return [normalize_shape(s, f"{path}[{i}]") for i, s in enumerate(shape)]
-    return _INPUT_SHAPE.validate(shape, path)
-
-
-_INPUT_SHAPE = Shape("input_shape", optional=False)
-
-def activity_regularizer_field(keras3_always: bool) -> Field:
-    """Keras 3's base Layer writes ``activity_regularizer`` only when set; some layers
-    (Conv, Embedding, RNNs) always write it. Keras 2 layers that take it always do."""
-    return Regularizer("activity_regularizer", None, "Penalty on the layer's output.",
-                       omit_default=() if keras3_always else (KERAS3,))
-
-
-def kernel_bias_fields(keras3_activity_always: bool) -> tuple[Field, ...]:
-    """The kernel/bias initializer, regularizer and constraint keys (with
-    activity_regularizer between them), in the order Dense, Conv, EinsumDense and
-    LocallyConnected write them."""
-    return (
-        Initializer("kernel_initializer", "glorot_uniform", "Initializer of the kernel."),
-        Initializer("bias_initializer", "zeros", "Initializer of the bias."),
-        Regularizer("kernel_regularizer", None, "Penalty on the kernel."),
-        Regularizer("bias_regularizer", None, "Penalty on the bias."),
-        activity_regularizer_field(keras3_always=keras3_activity_always),
-        Constraint("kernel_constraint", None, "Constraint on the kernel."),
-        Constraint("bias_constraint", None, "Constraint on the bias."),
-    )
-
-
 class Layer(Configurable):
     """Base of every layer. Subclasses declare ``fields`` and implement ``build``/``call``.
 
@@ -184,7 +99,7 @@ class Layer(Configurable):
     keras_builds_at_init: ClassVar[bool] = False
     #: seed field name used by training-mode randomness
     fields: ClassVar[tuple[Field, ...]] = (
-        Str("name", None, "The layer's name (unique within a model)."),
+        Name("name", None, "The layer's name (unique within a model)."),
         Bool("trainable", True, "Whether the weights are updated in training."),
         DType("dtype", "float32", "Compute/weight dtype policy."),
         Regularizer("activity_regularizer", None, "Penalty on the layer's output.",
@@ -225,11 +140,22 @@ class Layer(Configurable):
         self._sublayers: list[Layer] = []
         self._build_shape: Any = None
         self._activity_losses: list[float] = []
-        self._budget = current_budget()
+        self._budget_obj = current_budget()
         super().__init__(*args, **kwargs)
         if self._values.get("name") is None:
             self._values["name"] = unique_name(to_snake_case(type(self).__name__))
         self.input_spec: InputSpec | None = None
+
+    @property
+    def budget(self) -> Budget:
+        """The budget this layer's weights and calls count against: the one of the
+        deserialize/load/build in progress, else the one it was made under."""
+        return active_budget() or self._budget_obj
+
+    @property
+    def _budget(self) -> int:
+        """Deprecated element count (code that sizes tables in elements reads it)."""
+        return self.budget.element_limit
 
     @property
     def _rng(self) -> np.random.Generator:
@@ -258,7 +184,7 @@ class Layer(Configurable):
 
     @name.setter
     def name(self, value: str) -> None:
-        self._values["name"] = Str("name").validate(value, "name")
+        self._values["name"] = Name("name").validate(value, "name")
 
     @property
     def trainable(self) -> bool:
@@ -298,31 +224,46 @@ class Layer(Configurable):
         if self._pending is not None:
             self._pending.append(var)
         else:
-            self._check_budget([var])
-            self._materialize([var])
+            charged = self._check_budget([var])
+            try:
+                self._materialize([var])
+            except BaseException:
+                self.budget.refund(*charged)
+                raise
         self._weights.append(var)
         return var
 
-    def _check_budget(self, variables: list[Variable]) -> None:
+    def _check_budget(self, variables: list[Variable]) -> tuple[int, int]:
+        """Charge ``variables`` to the model's budget; (bytes, elements) charged."""
+        if not variables:
+            return 0, 0
         total = sum([v.size for v in variables])
-        if total > self._budget:
-            sizes = ", ".join(f"{v.name} {v.shape}" for v in variables)
-            where = self._path or self.name
-            raise BudgetError(where, f"{type(self).__name__} {self.name!r} would allocate "
-                              f"{total:,} weight elements ({sizes}), over the budget of "
-                              f"{self._budget:,}. Use smaller sizes, or raise the budget with "
-                              f"deserialize(..., max_weight_elements=N).")
+        nbytes = sum([v.size * itemsize(v.dtype) for v in variables])
+        sizes = ", ".join(f"{v.name} {v.shape}" for v in variables[:6])
+        if len(variables) > 6:
+            sizes += f", ... ({len(variables)} weights)"
+        self.budget.charge(nbytes, self._path or self.name,
+                           f"{type(self).__name__} {self.name!r} would allocate {total:,} "
+                           f"weight elements ({sizes}), which", elements=total)
+        return nbytes, total
 
     def _materialize(self, variables: list[Variable]) -> None:
         if _skip_initializers.get():  # engine.files fills these from a file, lazily
             return
+        if variables and self.budget.defer(lambda: self._initialize(variables)):
+            return  # filled once the whole model was counted (Budget.deferring)
+        self._initialize(variables)
+
+    def _initialize(self, variables: list[Variable]) -> None:
         for v in variables:
+            if v._value is not None or v._loader is not None:
+                continue  # set meanwhile (set_weights, a file)
             try:
                 v.value = np.asarray(v.initializer(v.shape, dtype=v.dtype), dtype=v.dtype)
             except ConfigError as e:
                 field = v.field or f"{v.name}_initializer"
                 base = f"{self._path}.{field}" if self._path else field
-                raise ConfigError(base, e.reason) from None
+                raise type(e)(base, e.reason) from None
 
     def add_bias(self, shape: Sequence[int]) -> Variable | None:
         """The ``bias`` weight from the ``bias_*`` fields, or None when ``use_bias`` is off."""
@@ -432,37 +373,93 @@ class Layer(Configurable):
     def get_build_config(self) -> dict[str, Any] | None:
         if not self.built or self._build_shape is None or self.keras_builds_at_init:
             return None
-        return {"input_shape": _shape_to_json(self._build_shape)}
+        return {"input_shape": shape_to_json(self._build_shape)}
 
     # -- calling ---------------------------------------------------------------------
     def __call__(self, inputs: Any, *args: Any, training: bool = False, mask: Any = None,
                  **kwargs: Any) -> Any:
         """Run the layer: builds it on first use, then ``call``. ``training=False`` is
-        inference (dropout and noise off, BatchNormalization on moving statistics)."""
+        inference (dropout and noise off, BatchNormalization on moving statistics).
+
+        Raises:
+            InputError: the inputs do not fit (rank, sizes, complex or string values...).
+            BudgetError: the output would pass the activation budget; checked from the
+                shapes before the layer runs.
+        """
         x = self._convert_inputs(inputs)
         extra = [None if a is None else self._cast(a) for a in args]
-        if not self.built:
-            self._auto_build(x, extra, kwargs)
-        self._check_inputs(x)
-        call_kwargs = dict(kwargs)
-        if "training" in self._call_accepts or self._call_var_kw:
-            call_kwargs["training"] = bool(training)
-        if "mask" in self._call_accepts or self._call_var_kw:
-            call_kwargs["mask"] = mask
         if kwargs and not self._call_var_kw:
             unknown = set(kwargs) - set(self._call_accepts)
             if unknown:
                 raise TypeError(f"{type(self).__name__}.__call__ got unexpected arguments "
                                 f"{sorted(unknown)}")
-        out = self.call(x, *extra, **call_kwargs)
+        if not self.built:
+            self._auto_build(x, extra, kwargs)
+        self._check_inputs(x)
+        self.check_call_budget(shapes_of(x), [shapes_of(a) for a in extra
+                                               if isinstance(a, (np.ndarray, list))])
+        call_kwargs = dict(kwargs)
+        if "training" in self._call_accepts or self._call_var_kw:
+            call_kwargs["training"] = bool(training)
+        if "mask" in self._call_accepts or self._call_var_kw:
+            call_kwargs["mask"] = mask
+        token = set_budget(self.budget)
+        try:
+            out = self.call(x, *extra, **call_kwargs)
+        except (ConfigError, WeightsError):
+            raise
+        except MemoryError as e:
+            raise BudgetError(self._where_call(), f"out of memory while running "
+                              f"{type(self).__name__} {self.name!r} on inputs of shape "
+                              f"{shape_text(x)}") from e
+        except RecursionError as e:
+            raise ConfigError(self._where_call(), "layers nested too deeply to run") from e
+        except (ValueError, TypeError, IndexError, ArithmeticError, KeyError) as e:
+            raise InputError(self._where_call(), f"{type(self).__name__} {self.name!r} "
+                             f"cannot run on inputs of shape {shape_text(x)} and dtype "
+                             f"{dtype_text(x)}: {type(e).__name__}: {e}") from e
+        finally:
+            _reset_budget(token)
         reg = self._values.get("activity_regularizer")
         self._activity_losses = [] if reg is None else [
             reg(o) for o in (out if isinstance(out, (list, tuple)) else [out])]
         return out
 
+    def _where_call(self) -> str:
+        return f"{self._path or self.name}: call"
+
+    def check_call_budget(self, input_shape: Any, extra_shapes: Sequence[Any] = ()) -> int:
+        """Refuse, before it runs, a call whose output (from ``compute_output_shape``) or
+        declared intermediates (:meth:`call_intermediate_bytes`) would pass the activation
+        budget; the output's bytes (0 when unknown). The models code calls it too."""
+        budget = self.budget
+        nbytes = self.call_intermediate_bytes(input_shape)
+        if nbytes > budget.max_activation_bytes:
+            budget.check_bytes(nbytes, self._path or self.name, f"{type(self).__name__} "
+                               f"{self.name!r}: an intermediate array for inputs of shape "
+                               f"{shape_text(input_shape)}")
+        try:
+            if extra_shapes:
+                shape = self.compute_output_shape(input_shape, *extra_shapes)
+            else:
+                shape = self.compute_output_shape(input_shape)
+        except ConfigError:
+            raise
+        except Exception:  # no shape inference for these inputs: the call says what is wrong
+            return 0
+        return budget.check_output(plain_shapes(shape), self.compute_dtype,
+                                   self._path or self.name,
+                                   lambda: f"{type(self).__name__} {self.name!r}: its output")
+
+    def call_intermediate_bytes(self, input_shape: Any) -> int:
+        """Bytes of the largest array ``call`` makes besides its output for inputs of
+        ``input_shape`` (padded inputs, patches); 0 when nothing is bigger than the output.
+        Layers whose intermediates can outgrow their output override it."""
+        return 0
+
     def _auto_build(self, x: Any, args: list[Any], kwargs: dict[str, Any]) -> None:
         """Build from the first call's inputs (layers with several inputs override)."""
-        self.build(_shapes_of(x))
+        self.build(shapes_of(x))
 
     def call(self, inputs: Any) -> Any:
         return inputs
@@ -470,8 +467,8 @@ class Layer(Configurable):
     def _convert_inputs(self, inputs: Any) -> Any:
         if self.multi_input:
             if not isinstance(inputs, (list, tuple)):
-                raise ValueError(f"{type(self).__name__} {self.name!r} expects a list of "
-                                 f"inputs, got {describe(inputs)}")
+                raise InputError(self._where_input(), f"{type(self).__name__} {self.name!r} "
+                                 f"expects a list of inputs, got {describe(inputs)}")
             return [self._cast(i) for i in inputs]
         if isinstance(inputs, (list, tuple)) and inputs and isinstance(inputs[0], np.ndarray):
             if len(inputs) == 1:
@@ -479,7 +476,24 @@ class Layer(Configurable):
         return self._cast(inputs)
 
     def _cast(self, x: Any) -> np.ndarray:
-        arr = np.asarray(x)
+        if isinstance(x, np.ndarray):
+            arr = x
+        else:
+            try:
+                arr = np.asarray(x)
+            except (ValueError, TypeError) as e:  # ragged lists, odd objects
+                raise InputError(self._where_input(), f"{type(self).__name__} "
+                                 f"{self.name!r} expects an array, got {describe(x)}: "
+                                 f"{e}") from e
+        kind = arr.dtype.kind
+        if kind == "c":
+            raise InputError(self._where_input(), f"{type(self).__name__} {self.name!r} "
+                             f"takes real numbers, got a complex array of shape {arr.shape}; "
+                             f"pass x.real (or split real and imaginary parts) yourself")
+        if kind in "OV" or kind in "US" and self.autocast:
+            raise InputError(self._where_input(), f"{type(self).__name__} {self.name!r} "
+                             f"takes numbers, got an array of dtype {arr.dtype} "
+                             f"(shape {arr.shape})")
         if self.autocast and (np.issubdtype(arr.dtype, np.floating) or
                               np.issubdtype(arr.dtype, np.integer) or arr.dtype == bool):
             if arr.dtype != self.compute_dtype and np.issubdtype(
@@ -487,20 +501,25 @@ class Layer(Configurable):
                 arr = arr.astype(self.compute_dtype)
         return arr
 
+    def _where_input(self) -> str:
+        return f"{self._path or self.name}: inputs"
+
     def _check_inputs(self, x: Any) -> None:
         spec = self.input_spec
         if spec is None or isinstance(x, list):
             return
         who = f"{type(self).__name__} {self.name!r}"
+        where = self._where_input()
         if spec.ndim is not None and x.ndim != spec.ndim:
-            raise ValueError(f"{who} expects inputs of rank {spec.ndim}, got shape {x.shape}")
-        if spec.min_ndim is not None and x.ndim < spec.min_ndim:
-            raise ValueError(f"{who} expects inputs of rank >= {spec.min_ndim}, got shape "
+            raise InputError(where, f"{who} expects inputs of rank {spec.ndim}, got shape "
                              f"{x.shape}")
+        if spec.min_ndim is not None and x.ndim < spec.min_ndim:
+            raise InputError(where, f"{who} expects inputs of rank >= {spec.min_ndim}, got "
+                             f"shape {x.shape}")
         for axis, size in (spec.axes or {}).items():
-            if x.shape[axis] != size:
-                raise ValueError(f"{who} was built for inputs with size {size} on axis {axis}, "
-                                 f"got shape {x.shape}")
+            if not -x.ndim <= axis < x.ndim or x.shape[axis] != size:
+                raise InputError(where, f"{who} was built for inputs with size {size} on "
+                                 f"axis {axis}, got shape {x.shape}")
 
     def compute_output_shape(self, input_shape: Any) -> Any:
         """The output shape for ``input_shape`` without running data (None = unknown)."""
@@ -535,17 +554,35 @@ def _budgeted_build(fn: Callable[..., None]) -> Callable[..., None]:
         if self.built:
             return None
         shape = normalize_shape(input_shape) if input_shape is not None else None
+        budget = self.budget
+        token = set_budget(budget)  # sub-layers built inside count against the same budget
         self._pending = []
+        charged = (0, 0)
         try:
-            fn(self, shape, *args, **kwargs)
-            pending = self._pending
-            self._check_budget(pending)
-        except BaseException:
-            self._weights = [w for w in self._weights if w not in (self._pending or [])]
-            raise
+            try:
+                fn(self, shape, *args, **kwargs)
+                pending = self._pending
+                charged = self._check_budget(pending)
+            except BaseException:
+                self._weights = [w for w in self._weights if w not in (self._pending or [])]
+                raise
+            finally:
+                self._pending = None
+            try:
+                self._materialize(pending)
+            except BaseException:
+                budget.refund(*charged)
+                self._weights = [w for w in self._weights if w not in pending]
+                raise
+        except MemoryError as e:
+            raise BudgetError(self._path or self.name, f"{type(self).__name__} "
+                              f"{self.name!r}: out of memory while building it "
+                              f"({e or 'MemoryError'})") from e
+        except RecursionError as e:
+            raise ConfigError(self._path or self.name, f"{type(self).__name__} "
+                              f"{self.name!r}: layers nested too deeply to build") from e
         finally:
-            self._pending = None
-        self._materialize(pending)
+            _reset_budget(token)
         self.built = True
         self._build_shape = shape
         return None
@@ -554,24 +591,3 @@ def _budgeted_build(fn: Callable[..., None]) -> Callable[..., None]:
 
 
 Layer.build = _budgeted_build(Layer.build)  # type: ignore[method-assign]
-
-
-def _shapes_of(x: Any) -> Any:
-    if isinstance(x, list):
-        return [tuple(i.shape) for i in x]
-    return tuple(x.shape)
-
-
-def shape_from_json(shape: Any, path: str) -> Any:
-    if isinstance(shape, (list, tuple)) and shape and all(
-            isinstance(s, (list, tuple)) for s in shape):
-        return [shape_from_json(s, f"{path}[{i}]") for i, s in enumerate(shape)]
-    if isinstance(shape, dict):
-        raise ConfigError(path, f"expected a shape list, got {describe(shape)}")
-    return Shape("input_shape").validate(shape, path)
-
-
-def _shape_to_json(shape: Any) -> Any:
-    if isinstance(shape, list):
-        return [_shape_to_json(s) for s in shape]
-    return list(shape)

@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from ..budget import itemsize
+from ..errors import BudgetError
 from ..fields import KERAS2, KERAS3, REQUIRED, Bool, DataFormat, IntTuple
 from .base import InputSpec, Layer
 from .conv import (
@@ -64,6 +66,10 @@ def pool_nd(x: np.ndarray, pool_size: Sequence[int], strides: Sequence[int], pad
     return acc
 
 
+#: the most window positions a pooling window may have (the reduction loops over them)
+_MAX_TAPS = 2**20
+
+
 class Pooling(Layer):
     """Max/average pooling over windows (abstract)."""
 
@@ -104,6 +110,25 @@ class Pooling(Layer):
                           self.padding, what="pool_size")
         y = pool_nd(x, self.pool_size, self.strides, self.padding, self.mode)
         return from_channels_last(y, self.data_format)
+
+    def call_intermediate_bytes(self, input_shape: Any) -> int:
+        """The padded input 'same' makes (a huge pool_size pads a tiny input hugely); a
+        window of more than 2**20 taps is refused (the reduction loops over its taps)."""
+        shape = tuple(input_shape) if isinstance(input_shape, tuple) else None
+        if shape is None or len(shape) != self.rank + 2 or None in shape:
+            return 0
+        taps = int(np.prod(self.pool_size, dtype=object))
+        if taps > _MAX_TAPS:
+            raise BudgetError(self._path or self.name, f"{type(self).__name__} "
+                              f"{self.name!r}: a pool_size of {taps:,} window positions "
+                              f"would take too long (at most {_MAX_TAPS:,})")
+        spatial = self._spatial(shape)
+        padded = 1
+        for n, k, s in zip(spatial, self.pool_size, self.strides):
+            out = conv_output_length(n, k, s, 1, self.padding)
+            padded *= max(n, (out - 1) * s + k) if self.padding == "same" else n
+        chans = shape[-1] if self.data_format == "channels_last" else shape[1]
+        return shape[0] * chans * padded * itemsize(self.compute_dtype)
 
     def compute_output_shape(self, input_shape):
         shape = tuple(input_shape)

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ..fields import KERAS2, KERAS3, REQUIRED, Bool, Float, PlainDType, Seed, Shape, Str
+from ..fields import KERAS2, KERAS3, REQUIRED, Bool, Float, Name, PlainDType, Seed, Shape
 from ..regularizers import L1L2
 from .base import InputSpec, Layer, normalize_shape
 from .reshaping import DataFormat
@@ -105,7 +105,7 @@ class _SpatialDropout(Dropout):
     fields = (
         _rate(),
         Seed(),
-        Str("name", None, "The layer's name (unique within a model)."),
+        Name("name", None, "The layer's name (unique within a model)."),
         PlainDType("dtype", "float32", keras2_policy=True),
         _noise_shape(formats=(KERAS2,)),
         Bool("trainable", True, "Whether the weights are updated in training.",

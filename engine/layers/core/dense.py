@@ -190,6 +190,11 @@ class EinsumDense(Layer):
             in_spec, w_spec, out_spec, elision = parse_einsum(self.equation)
         except ValueError as e:
             raise self.config_error("equation", str(e)) from None
+        repeated = sorted({d for d in out_spec if out_spec.count(d) > 1})
+        if repeated:
+            raise self.config_error("equation", f"output letter {repeated[0]!r} appears more "
+                                    f"than once in {self.equation!r}; each output letter "
+                                    f"must appear once (as einsum requires)")
         for d in out_spec:
             if d not in in_spec and d not in w_spec:
                 raise self.config_error("equation", f"output letter {d!r} of "

@@ -11,9 +11,9 @@ from ...fields import (
     KERAS2,
     REQUIRED,
     Bool,
+    Name,
     PlainDType,
     Shape,
-    Str,
 )
 from ..base import Layer, normalize_shape
 
@@ -40,7 +40,7 @@ class InputLayer(Layer):
         PlainDType("dtype", "float32", "The dtype of the input data."),
         Bool("sparse", False, "Whether the input is a sparse tensor (dense here)."),
         Bool("ragged", False, "Whether the input is a ragged tensor (dense here)."),
-        Str("name", None, "The layer's name."),
+        Name("name", None, "The layer's name."),
         Bool("optional", False, "Whether the input may be None."),
         Bool("trainable", True, "Not written by Keras for InputLayer.", formats=()),
     )

@@ -18,6 +18,7 @@ from ...fields import (
     Json,
     Shape,
     Str,
+    constant_array,
 )
 from ..base import Layer, normalize_shape
 
@@ -246,8 +247,9 @@ def _argument(value: Any) -> Any:
     """Keras 2 ``{'type': 'ndarray', 'value': ...}`` and Keras 3 ``__numpy__`` dicts -> arrays."""
     if isinstance(value, dict):
         if value.get("type") == "ndarray" and "value" in value:
-            return np.array(value["value"])
+            return constant_array(value["value"], None, "arguments", charge=False)
         if value.get("class_name") == "__numpy__":
             cfg = value.get("config") or {}
-            return np.array(cfg.get("value"), dtype=cfg.get("dtype"))
+            return constant_array(cfg.get("value"), cfg.get("dtype"), "arguments",
+                                  charge=False)
     return value

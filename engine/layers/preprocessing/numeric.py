@@ -38,7 +38,19 @@ class Rescaling(Layer):
         return (x * np.asarray(self.scale, dt) + np.asarray(self.offset, dt)).astype(dt)
 
     def compute_output_shape(self, input_shape):
-        return tuple(input_shape)
+        """The input shape broadcast with the shapes of ``scale`` and ``offset`` (nested
+        lists broadcast as NumPy does, and can make the output far bigger)."""
+        shape = tuple(input_shape)
+        known = tuple(1 if d is None else d for d in shape)
+        try:
+            out = np.broadcast_shapes(known, np.shape(self.scale), np.shape(self.offset))
+        except ValueError as e:
+            raise self.config_error("scale", f"scale {np.shape(self.scale)} and offset "
+                                    f"{np.shape(self.offset)} do not broadcast with inputs of "
+                                    f"shape {shape}: {e}") from None
+        lead = len(out) - len(shape)
+        return tuple(None if i >= lead and shape[i - lead] is None and d == 1 else d
+                     for i, d in enumerate(out))
 
 
 class Normalization(Layer):

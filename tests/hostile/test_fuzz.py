@@ -1,0 +1,41 @@
+"""The fuzz run of ``engine.deserialize`` on mutated real configs, in its own process
+under a memory cap and a timeout (see ``tests.hostile.fuzz_deserialize``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.hostile.fuzz_deserialize import leaf_paths, load_configs, mutate
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_fuzz_deserialize_only_documented_errors():
+    pytest.importorskip("hypothesis")
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", MPLBACKEND="Agg")
+    proc = subprocess.run([sys.executable, "-m", "tests.hostile.fuzz_deserialize",
+                           "--examples", "250", "--seed", "14", "--max-mb", "2048"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    assert lines, proc.stderr[-3000:]
+    out = json.loads(lines[-1])
+    assert proc.returncode == 0 and not out["undocumented"], out
+    assert out["examples"] >= 200
+    # the mutations reach both outcomes: refusals and layers that build and run
+    assert out["outcomes"].get("ok", 0) > 0 and out["outcomes"].get("ConfigError", 0) > 0
+
+
+def test_fuzz_corpus_and_mutations():
+    configs = load_configs()
+    assert len(configs) >= 200
+    cfg = {"class_name": "Dense", "config": {"units": 3, "name": "d"}}
+    assert mutate(cfg, ("config", "units"), "set", 0)["config"]["units"] == 0
+    assert "units" not in mutate(cfg, ("config", "units"), "drop", 0)["config"]
+    assert cfg["config"]["units"] == 3  # the original is left alone
+    assert ("config", "units") in leaf_paths(cfg)
