@@ -22,7 +22,7 @@ from ..models import Model, Sequential
 from . import safety
 from .h5 import attach_legacy_weights, load_h5, open_h5
 from .h5_store import H5Store, closed_on_error
-from .json_config import model_from_json
+from .json_config import config_to_model
 from .keras3_weights import attach_keras_weights, weights_h5_bytes
 from .keras_zip import is_keras_zip, keras_bytes, keras_weights_store, load_keras
 
@@ -65,9 +65,32 @@ def load(path_or_file: Any, custom_objects: dict[str, Any] | None = None, *,
             text = safety.read_limited(fh, safety.MAX_JSON_BYTES, name)
             if owner is not None:
                 owner.close()
-            return model_from_json(text, name, custom_objects, max_weight_elements)
+            return config_to_model(text, name, custom_objects, max_weight_elements)
     _read_or_keep(model, store, lazy)
     return model
+
+
+def model_from_json(text: str | bytes, custom_objects: dict[str, Any] | None = None, *,
+                    max_weight_elements: int = DEFAULT_MAX_WEIGHT_ELEMENTS) -> Any:
+    """``keras.models.model_from_json``: the model (or layer) of ``model.to_json()`` text.
+
+    The text is parsed strictly: ``NaN`` / ``Infinity`` tokens and duplicate keys are
+    ConfigErrors naming the key. The model is built with fresh weights; load trained ones
+    with ``model.load_weights(path)``.
+
+    Example:
+        >>> model = engine.model_from_json(open("model.json").read())
+        >>> model.load_weights("model.weights.h5")
+    """
+    if not isinstance(text, (str, bytes, bytearray)):
+        raise TypeError(f"model_from_json: expected JSON text (str or bytes), got "
+                        f"{describe(text)}")
+    if len(text) > safety.MAX_JSON_BYTES:
+        raise safety.FileError(f"model_from_json: the text is {len(text):,} characters, over "
+                               f"the limit of {safety.MAX_JSON_BYTES:,}")
+    return config_to_model(bytes(text) if isinstance(text, bytearray) else text, "",
+                           custom_objects, max_weight_elements,
+                           call="engine.model_from_json(text")
 
 
 def load_weights(model: Any, path_or_file: Any, *, lazy: bool = False) -> None:

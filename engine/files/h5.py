@@ -12,7 +12,7 @@ from ..errors import WeightsError
 from ..models import Model
 from . import safety
 from .h5_store import H5Store, closed_on_error
-from .json_config import model_from_json
+from .json_config import config_to_model
 from .safety import FileError, UnsafeFileError, check_layer_name, safe_key
 
 
@@ -107,7 +107,7 @@ def _model_of(store: H5Store, custom_objects: Any, budget: int) -> Model:
         raise FileError(f"{store.what}: attribute 'model_config' should be JSON text, got "
                         f"{type(raw).__name__}")
     text = raw.encode() if isinstance(raw, str) else raw
-    model = model_from_json(text, f"{store.what}:model_config", custom_objects, budget,
+    model = config_to_model(text, f"{store.what}:model_config", custom_objects, budget,
                             lazy_weights=True)
     if not isinstance(model, Model):
         raise FileError(f"{store.what}: expected a model config, got a "

@@ -1,39 +1,56 @@
 """A model's config as JSON text (a ``.json`` file, ``config.json`` of a ``.keras`` archive,
-the ``model_config`` attribute of a legacy ``.h5``) -> the model."""
+the ``model_config`` attribute of a legacy ``.h5``) -> the model, parsed strictly
+(:mod:`.strict_json`)."""
 
 from __future__ import annotations
 
 import contextlib
-import json
 from typing import Any
 
-from ..errors import describe
+from ..errors import ConfigError, MultipleConfigErrors, describe
 from ..layers.base import build_without_initializers
 from ..serialization import deserialize
 from .safety import FileError
+from .strict_json import parse
+
+_DESERIALIZE_HINT = "deserialize(config, custom_objects="
 
 
-def model_from_json(text: bytes, what: str, custom_objects: Any, budget: int,
-                    lazy_weights: bool = False) -> Any:
+def config_to_model(text: bytes | str, what: str, custom_objects: Any, budget: int,
+                    lazy_weights: bool = False, call: str = "engine.load(path") -> Any:
     """Parse ``text`` and deserialize it.
 
     Args:
-        text: the JSON bytes.
+        text: the JSON text.
         what: how messages name the source.
         custom_objects: name -> the caller's own class or function.
         budget: the size budget of one layer (``max_weight_elements``).
         lazy_weights: build the layers without running their initializers (the caller
             fills every weight from the file).
+        call: the call an unknown-class hint tells the user to repeat with custom_objects.
     """
-    try:
-        config = json.loads(text)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise FileError(f"{what or 'config'}: not valid JSON ({e})") from None
-    except RecursionError:
-        raise FileError(f"{what or 'config'}: JSON nested too deeply") from None
+    config = parse(text, what)
     if not isinstance(config, dict):
         raise FileError(f"{what or 'config'}: expected a JSON object with 'class_name' and "
                         f"'config', got {describe(config)}")
     building = build_without_initializers() if lazy_weights else contextlib.nullcontext()
-    with building:
-        return deserialize(config, custom_objects, max_weight_elements=budget)
+    try:
+        with building:
+            return deserialize(config, custom_objects, max_weight_elements=budget)
+    except ConfigError as e:
+        again = with_hint(e, call)
+        if again is e:
+            raise
+        raise again from e.__cause__
+
+
+def with_hint(error: ConfigError, call: str) -> ConfigError:
+    """``error`` with its custom_objects hints naming ``call`` (``engine.load(path``)
+    instead of ``deserialize(config``, the function the user did not call."""
+    if _DESERIALIZE_HINT not in str(error):
+        return error
+    new = f"{call}, custom_objects="
+    if isinstance(error, MultipleConfigErrors) and error.errors:
+        fixed = [with_hint(e, call) for e in error.errors]
+        return MultipleConfigErrors(error.path, fixed)
+    return type(error)(error.path, error.reason.replace(_DESERIALIZE_HINT, new))

@@ -119,6 +119,8 @@ def _attach_saveable(obj: Any, path: str, store: H5Store, visited: set[int],
         problems.append(f"layer {obj.name!r} could not be built from the config")
         return
     if isinstance(obj, Layer) and not obj.built and not is_model:
+        if not _has_datasets(store, path):
+            return  # weightless in the file (Activation, pooling): nothing to place
         problems.append(f"layer {obj.name!r} ({type(obj).__name__}) could not be built "
                         f"from the config, so its weights cannot be placed")
         return
@@ -130,6 +132,27 @@ def _attach_saveable(obj: Any, path: str, store: H5Store, visited: set[int],
         return
     for attr, sub in _children(obj, fmt):
         _attach_saveable(sub, f"{path}/{attr}", store, visited, problems, fmt=fmt)
+
+
+def _has_datasets(store: H5Store, path: str) -> bool:
+    """Whether the file holds any tensor at or below ``path``."""
+    import h5py
+
+    group = store.file.get(path) if path else store.file
+    if isinstance(group, h5py.Dataset):
+        return True
+    if not isinstance(group, h5py.Group):
+        return False
+    found = [False]
+
+    def visit(_name: str, obj: Any) -> Any:
+        if isinstance(obj, h5py.Dataset):
+            found[0] = True
+            return True
+        return None
+
+    group.visititems(visit)
+    return found[0]
 
 
 def _attach_vars(obj: Any, own: list[Variable], vpath: str, store: H5Store,

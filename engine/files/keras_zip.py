@@ -18,9 +18,10 @@ from ..formats import KERAS3
 from ..models import Model
 from . import safety
 from .h5_store import H5Store, closed_on_error
-from .json_config import model_from_json
+from .json_config import config_to_model
 from .keras3_weights import attach_keras_weights, weights_h5_bytes
 from .safety import FileError, checked_member
+from .strict_json import parse
 
 _ZIP_MAGIC = b"PK\x03\x04"
 #: the Keras version written in metadata.json
@@ -126,12 +127,16 @@ def load_keras(fh: Any, what: str, custom_objects: Any, budget: int,
     zf = open_zip(fh, what)
     cinfo = checked_member(zf, "config.json", safety.MAX_JSON_BYTES, what)
     if "metadata.json" in zf.namelist():
-        checked_member(zf, "metadata.json", safety.MAX_JSON_BYTES, what)
+        minfo = checked_member(zf, "metadata.json", safety.MAX_JSON_BYTES, what)
+        meta = parse(_read_member(zf, minfo, what), f"{what}:metadata.json", "metadata")
+        if not isinstance(meta, dict):
+            raise FileError(f"{what}:metadata.json: expected a JSON object, got "
+                            f"{type(meta).__name__}")
     store = keras_weights_store(fh, what, zf, owner)
     with closed_on_error(store):
         store.check()
         text = _read_member(zf, cinfo, what)
-        model = model_from_json(text, f"{what}:config.json", custom_objects, budget,
+        model = config_to_model(text, f"{what}:config.json", custom_objects, budget,
                                 lazy_weights=True)
         attach_keras_weights(model, store)
     store.arm()

@@ -127,6 +127,11 @@ def safe_key(name: str, what: str) -> str:
 
 
 def check_layer_name(name: str, what: str) -> None:
-    """A legacy ``layer_names`` entry: one HDF5 key, never a path."""
-    if "/" in name or name in (".", ".."):
-        raise UnsafeFileError(f"{what}: bad layer name {name!r} in layer_names")
+    """A legacy ``layer_names`` entry: an HDF5 key below the weights group, never a
+    file-system path. tf_keras writes names with '/' (DenseNet's ``conv1/conv``) as nested
+    groups, which are accepted; an empty, ``.`` or ``..`` part (``/abs``, ``a//b``,
+    ``../x``) is refused, as for every key (:func:`safe_key`)."""
+    parts = name.split("/") if isinstance(name, str) else [""]
+    if not name or any(p in ("", ".", "..") for p in parts):
+        raise UnsafeFileError(f"{what}: bad layer name {name!r} in layer_names (an empty, "
+                              f"'.' or '..' part)")

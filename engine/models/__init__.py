@@ -8,15 +8,17 @@ Where things live:
 - ``graph.py``: reading and validating a functional config's graph (all problems at once);
 - ``building.py``: creating and building a model's layers from their config entries;
 - ``calls.py``: running one node (masks, shape inference, errors naming the node);
-- ``ops.py``: :data:`OPS`, the Keras 3 operations a graph may record (looked up by name);
+- ``ops.py``: :data:`OPS`, the Keras 3 operations a graph may record, and
+  :data:`TF_FUNCTIONS`, the tf_keras ``TFOpLambda`` functions (both looked up by name);
+- ``op_shapes.py``: their output shapes before any data (broadcasting rules and friends);
 - ``summary.py``: ``model.summary()``.
 """
 
 from .building import MAX_MODEL_NESTING
 from .functional import Functional
 from .model import Model
-from .ops import OPS, Operation, OpSpec
+from .ops import OPS, TF_FUNCTIONS, Operation, OpSpec
 from .sequential import Sequential
 
-__all__ = ["Sequential", "Functional", "Model", "Operation", "OpSpec", "OPS",
+__all__ = ["Sequential", "Functional", "Model", "Operation", "OpSpec", "OPS", "TF_FUNCTIONS",
            "MAX_MODEL_NESTING"]

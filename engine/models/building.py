@@ -13,6 +13,7 @@ import gc
 from collections.abc import Iterator
 from typing import Any
 
+from .. import registry
 from ..errors import ConfigError, MultipleConfigErrors, describe
 from ..formats import KERAS2
 from ..layers.base import Layer
@@ -77,6 +78,13 @@ def create(entry: dict[str, Any], kind: str, path: str, fmt: str) -> Any:
         return make_operation(entry, path)
     # created unbuilt: every layer of the model is validated before any is built
     bare = {k: v for k, v in entry.items() if k != "build_config"}
+    cls = registry.lookup("layer", entry.get("class_name")) \
+        if isinstance(entry.get("class_name"), str) else None
+    if entry.get("registered_name") in getattr(cls, "keras_registered_names", ()) and \
+            entry.get("registered_name") not in registry.custom_objects():
+        # a built-in that Keras registered under its own package name (tf_keras's
+        # 'Custom>CustomScaleLayer' of keras.applications)
+        bare["registered_name"] = None
     return deserialize_object(bare, kind="layer", path=path, fmt=fmt)
 
 

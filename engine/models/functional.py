@@ -21,6 +21,7 @@ from .building import (
 from .calls import call_node, infer_node, output_dtype, prepare_inputs, with_context
 from .graph import GraphParser, Node, NodeKey, Ref, map_refs, node_style, refs_in
 from .model import Model
+from .op_shapes import Sym
 from .ops import Operation, type_label
 from .summary import format_shape
 
@@ -101,6 +102,7 @@ class Functional(Model):
         """Build every layer from the shapes flowing through the graph (before any data)."""
         problems: list[ConfigError] = []
         shapes: dict[NodeKey, list[Any]] = {}
+        recorded = _recorded_shapes(self._order)
         for node in self._order:
             op = node.op
             if self._kinds[node.layer_name] == "input":
@@ -112,7 +114,10 @@ class Functional(Model):
                 problems.append(e)
                 continue
             if isinstance(op, Operation):
-                shapes[node.key] = [None]
+                try:
+                    shapes[node.key] = [_op_shape(op, node, shapes, recorded)]
+                except ConfigError as e:
+                    problems.append(e)
                 continue
             try:
                 out = infer_node(op, node, arg_shapes)
@@ -246,6 +251,9 @@ class Functional(Model):
             kw = {k: ([v.layer, v.node + self._offset(v.layer, fmt), v.index]
                       if isinstance(v, Ref) else v)
                   for k, v in node.kwargs.items() if v is not None and k != "training"}
+            if isinstance(node.op, Operation) and node.op.tf and isinstance(refs[0], Ref):
+                r = refs[0]  # a TFOpLambda call: one [layer, node, tensor, kwargs]
+                return [r.layer, r.node + self._offset(r.layer, fmt), r.index, kw]
             return [[r.layer, r.node + self._offset(r.layer, fmt), r.index, kw]
                     for r in refs_in(refs)]
 
@@ -298,6 +306,39 @@ def _trace(trace_out: dict[str, Any], name: str, item: Any) -> None:
         trace_out[name] = prev
     else:
         trace_out[name] = item
+
+
+def _recorded_shapes(order: list[Node]) -> dict[NodeKey, dict[int, tuple]]:
+    """The shape Keras 3 recorded for each tensor (in ``__keras_tensor__`` args)."""
+    out: dict[NodeKey, dict[int, tuple]] = {}
+    for node in order:
+        for r in refs_in([node.args, node.kwargs]):
+            if isinstance(r.shape, list) and all(d is None or (isinstance(d, int) and
+                                                               not isinstance(d, bool) and
+                                                               d >= 0) for d in r.shape):
+                out.setdefault(r.key, {})[r.index] = tuple(r.shape)
+    return out
+
+
+def _op_shape(op: Operation, node: Node, shapes: dict[NodeKey, list[Any]],
+              recorded: dict[NodeKey, dict[int, tuple]]) -> Any:
+    """An operation's output shape: inferred (broadcasting...) or, when it cannot be told,
+    the one Keras recorded; an impossible one is an error naming the node."""
+    def sym(r: Ref) -> Sym:
+        return Sym(_out_shape(shapes, r, node))
+
+    try:
+        out = op.output_shape(map_refs(node.args, sym), map_refs(node.kwargs, sym))
+    except (ValueError, TypeError, IndexError) as e:
+        args = ", ".join(format_shape(_out_shape(shapes, r, node))
+                         for r in refs_in([node.args, node.kwargs]))
+        raise ConfigError(node.path, f"operation {node.layer_name!r} ({type_label(op)}) "
+                          f"cannot take input shape(s) {args}: {e}") from e
+    if out is None or None in out[1:]:
+        rec = recorded.get(node.key, {}).get(0)
+        if rec is not None and (out is None or len(rec) == len(out)):
+            return rec
+    return out
 
 
 def _out_shape(shapes: dict[NodeKey, list[Any]], r: Ref, node: Node) -> Any:

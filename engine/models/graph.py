@@ -20,7 +20,7 @@ from ..errors import ConfigError, close_names, describe
 from ..formats import KERAS2, KERAS3
 from ..serialization import unknown_name
 from .model import Model
-from .ops import OPS, is_operation
+from .ops import is_operation, operation_problem
 
 NodeKey = tuple[str, int]
 
@@ -192,10 +192,10 @@ class GraphParser:
             return "layer"
         if cls == "InputLayer":
             return "input"
-        if is_operation(entry):
-            if cls not in OPS:
-                self.err(f"{where}.class_name", f"layer {name!r}: operation {cls!r} is not "
-                         f"supported by layerlab (supported: {', '.join(sorted(OPS))})")
+        if is_operation(entry, self.fmt):
+            bad = operation_problem(entry)
+            if bad:
+                self.err(f"{where}.{bad[0]}", f"layer {name!r}: {bad[1]}")
             return "op"
         found = registry.custom_objects().get(entry.get("registered_name") or cls) or \
             registry.custom_objects().get(cls) or registry.lookup("layer", cls)
@@ -229,6 +229,10 @@ class GraphParser:
                      name: str) -> tuple[list[Any], dict[str, Any]] | None:
         refs = []
         kwargs: dict[str, Any] = {}
+        if len(raw) == 4 and isinstance(raw[0], str) and _int(raw[1]) and _int(raw[2]) and \
+                isinstance(raw[3], dict):
+            # tf_keras TFOpLambda: one call [layer, node, tensor, kwargs], not a list of them
+            return [Ref(raw[0], raw[1] - self._offset(raw[0]), raw[2])], self._k2_kwargs(raw[3])
         for j, item in enumerate(raw):
             if not isinstance(item, list) or len(item) not in (3, 4) or \
                     not isinstance(item[0], str) or not _int(item[1]) or not _int(item[2]):
