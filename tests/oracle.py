@@ -30,9 +30,7 @@ WIDER_TOLERANCES: dict[str, tuple[float, float]] = {}
 #: classes Keras has that the engine does not implement yet: explicit expected failures
 #: (strict: a class that starts working must leave this list). A class in the recorded data
 #: that is neither registered nor listed here is an error, never a silent xfail.
-NOT_IMPLEMENTED = {
-    "StringLookup", "IntegerLookup", "TextVectorization", "Hashing", "HashedCrossing",
-}
+NOT_IMPLEMENTED: set[str] = set()
 
 
 @dataclass

@@ -10,6 +10,10 @@
 * :mod:`.filters`: sharpness, Gaussian blur, equalization, CLAHE.
 * :mod:`.mixing`: MixUp, CutMix, RandomErasing.
 * :mod:`.composite`: Pipeline, RandAugment, AugMix.
+* :mod:`.audio`: STFTSpectrogram, MelSpectrogram (Keras 3 only).
+* :mod:`.lookup`: StringLookup, IntegerLookup; :mod:`.text`: TextVectorization;
+  :mod:`.hashing`: Hashing, HashedCrossing; :mod:`.hash_functions`: TF's FarmHash
+  Fingerprint64 and SipHash-2-4.
 * :mod:`.image_layer`: the augmentation layers' base class; :mod:`.image_ops`: the NumPy
   image operations they share.
 
@@ -24,6 +28,7 @@ matrices, TensorFlow's fill and interpolation rules, colour formulas). They also
 and CutMix mix them with the weights they used for the images.
 """
 
+from .audio import MelSpectrogram, STFTSpectrogram
 from .colour import (
     AutoContrast,
     RandomBrightness,
@@ -57,6 +62,8 @@ from .geometric import (
     RandomWidth,
     RandomZoom,
 )
+from .hash_functions import fingerprint64, hash_buckets, siphash24
+from .hashing import HashedCrossing, Hashing
 from .image_ops import (
     affine_transform,
     depthwise_same,
@@ -66,12 +73,15 @@ from .image_ops import (
     map_coordinates_2d,
     rgb_to_hsv,
 )
+from .lookup import IntegerLookup, StringLookup
 from .mixing import CutMix, MixUp, RandomErasing
 from .numeric import CategoryEncoding, Discretization, Normalization, Rescaling, encode_categorical
 from .resize_ops import RESIZE_METHODS, resize_images, resize_weights
 from .resizing import CenterCrop, Resizing, UpSampling1D, UpSampling2D, UpSampling3D
+from .text import TextVectorization
 
 __all__ = [
+    "STFTSpectrogram", "MelSpectrogram",
     "Rescaling", "Normalization", "CategoryEncoding", "Discretization", "encode_categorical",
     "Resizing", "CenterCrop", "UpSampling1D", "UpSampling2D", "UpSampling3D",
     "resize_images", "resize_weights", "RESIZE_METHODS",
@@ -87,4 +97,6 @@ __all__ = [
     "Pipeline", "RandAugment", "AugMix",
     "affine_transform", "homography", "rgb_to_hsv", "hsv_to_rgb", "gaussian_kernel",
     "depthwise_same", "map_coordinates_2d",
+    "StringLookup", "IntegerLookup", "TextVectorization", "Hashing", "HashedCrossing",
+    "fingerprint64", "siphash24", "hash_buckets",
 ]
