@@ -12,8 +12,22 @@ from __future__ import annotations
 from typing import Any
 
 from . import registry as _registry
-from .budget import DEFAULT_MAX_WEIGHT_ELEMENTS, weight_budget
-from .errors import BudgetError, ConfigError, MultipleConfigErrors, UnsafeConfigError, WeightsError
+from .budget import (
+    DEFAULT_MAX_ACTIVATION_BYTES,
+    DEFAULT_MAX_WEIGHT_BYTES,
+    DEFAULT_MAX_WEIGHT_ELEMENTS,
+    Budget,
+    using_budget,
+    weight_budget,
+)
+from .errors import (
+    BudgetError,
+    ConfigError,
+    InputError,
+    MultipleConfigErrors,
+    UnsafeConfigError,
+    WeightsError,
+)
 from .formats import KERAS2, KERAS3, normalize_format
 from .registry import custom_object_scope
 from .serialization import deserialize, detect_format, get_object, serialize
@@ -21,11 +35,12 @@ from .serialization import deserialize, detect_format, get_object, serialize
 #: public name -> the module that defines it (imported on first use)
 _LAZY = {
     "load": "engine.files", "save": "engine.files", "FileError": "engine.files",
-    "UnsafeFileError": "engine.files",
+    "UnsafeFileError": "engine.files", "model_from_json": "engine.files",
     "Sequential": "engine.models", "Model": "engine.models", "Functional": "engine.models",
     "Layer": "engine.layers.base", "Variable": "engine.layers.base",
     "build_without_initializers": "engine.layers.base",
     "to_snake_case": "engine.configurable",
+    "gradients": "engine.gradients",
 }
 _SUBMODULES = ("activations", "constraints", "dtypes", "fields", "initializers", "layers",
                "regularizers", "models", "files")
@@ -64,5 +79,7 @@ __all__ = [
     "deserialize", "serialize", "detect_format", "get_object", "names", "lookup",
     "normalize_format", "to_snake_case", "ConfigError", "UnsafeConfigError", "BudgetError",
     "WeightsError", "MultipleConfigErrors", "custom_object_scope", "weight_budget",
-    "KERAS2", "KERAS3", "DEFAULT_MAX_WEIGHT_ELEMENTS", *_LAZY, *_SUBMODULES,
+    "KERAS2", "KERAS3", "DEFAULT_MAX_WEIGHT_ELEMENTS", "DEFAULT_MAX_WEIGHT_BYTES",
+    "DEFAULT_MAX_ACTIVATION_BYTES", "Budget", "using_budget", "InputError", *_LAZY,
+    *_SUBMODULES,
 ]

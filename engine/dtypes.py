@@ -24,6 +24,8 @@ _POLICIES = {
     "int64": ("int64", "int64"),
     "uint8": ("uint8", "uint8"),
     "bool": ("bool", "bool"),
+    # text inputs (TextVectorization, StringLookup): NumPy arrays of str or bytes
+    "string": ("string", "string"),
 }
 _POLICY_CLASSES = ("DTypePolicy", "FloatDTypePolicy", "Policy")
 

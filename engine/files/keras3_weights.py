@@ -9,7 +9,6 @@ attribute names.
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -19,7 +18,9 @@ from ..errors import WeightsError
 from ..formats import KERAS3
 from ..layers.base import Layer, Variable
 from ..models import Model
+from .assets import own_variable_paths
 from .h5_store import H5Store
+from .layout import keyed_layers
 from .safety import FileError
 
 #: where Keras stores the sub-layers of some layers, by the sub-layer's Keras name:
@@ -79,16 +80,6 @@ def _children(layer: Any, fmt: str = KERAS3) -> list[tuple[str, Any]]:
     return found
 
 
-def _keyed(model: Model) -> Iterator[tuple[str, Any]]:
-    """A model's layers with their keys: snake-cased class names, numbered when repeated."""
-    used: dict[str, int] = {}
-    for layer in model.layers:
-        base = to_snake_case(type(layer).__name__)
-        n = used.get(base, 0)
-        used[base] = n + 1
-        yield (base if n == 0 else f"{base}_{n}"), layer
-
-
 def _own_vars(layer: Any) -> list[Variable]:
     own = list(getattr(layer, "_weights", []))
     return [w for w in own if w.trainable] + [w for w in own if not w.trainable]
@@ -124,10 +115,11 @@ def _attach_saveable(obj: Any, path: str, store: H5Store, visited: set[int],
         problems.append(f"layer {obj.name!r} ({type(obj).__name__}) could not be built "
                         f"from the config, so its weights cannot be placed")
         return
-    _attach_vars(obj, own, f"{path}/vars" if path else "vars", store, problems)
+    if own or not hasattr(obj, "load_own_variables"):  # own variables: engine.files.assets
+        _attach_vars(obj, own, f"{path}/vars" if path else "vars", store, problems)
     if is_model:
         prefix = f"{path}/layers" if path else "layers"
-        for key, layer in _keyed(obj):
+        for key, layer in keyed_layers(obj):
             _attach_saveable(layer, f"{prefix}/{key}", store, visited, problems, fmt=fmt)
         return
     for attr, sub in _children(obj, fmt):
@@ -196,11 +188,15 @@ def weights_h5_bytes(model: Model) -> bytes:
             if isinstance(obj, Model):
                 prefix = f"{path}/layers" if path else "layers"
                 f.require_group(prefix)
-                for key, layer in _keyed(obj):
+                for key, layer in keyed_layers(obj):
                     write(layer, f"{prefix}/{key}")
                 return
             for attr, sub in _children(obj):
                 write(sub, f"{path}/{attr}")
 
         write(model, "")
+        for vpath, arrays in own_variable_paths(model):
+            g = f.require_group(vpath)
+            for name, arr in arrays.items():
+                g.create_dataset(name, data=np.asarray(arr))
     return buf.getvalue()

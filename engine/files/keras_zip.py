@@ -17,6 +17,7 @@ from typing import Any
 from ..formats import KERAS3
 from ..models import Model
 from . import safety
+from .assets import load_assets, load_own_variables, save_assets
 from .h5_store import H5Store, closed_on_error
 from .json_config import config_to_model
 from .keras3_weights import attach_keras_weights, weights_h5_bytes
@@ -139,6 +140,8 @@ def load_keras(fh: Any, what: str, custom_objects: Any, budget: int,
         model = config_to_model(text, f"{what}:config.json", custom_objects, budget,
                                 lazy_weights=True)
         attach_keras_weights(model, store)
+        load_own_variables(model, store.file, f"{what}:model.weights.h5")
+        load_assets(model, zf, what)
     store.arm()
     return model, store
 
@@ -152,4 +155,5 @@ def keras_bytes(model: Model) -> bytes:
         zf.writestr("metadata.json", json.dumps(meta))
         zf.writestr("config.json", json.dumps(model.keras_serialize(KERAS3)))
         zf.writestr("model.weights.h5", weights_h5_bytes(model))
+        save_assets(model, zf)
     return buf.getvalue()

@@ -42,9 +42,7 @@ def prepare_inputs(model: Any, inputs: Any, specs: list[tuple[tuple, str]],
                          f"{got}")
     out = []
     for x, (shape, dtype), name in zip(inputs, specs, names):
-        arr = np.asarray(x)
-        if arr.dtype != np.dtype(dtype):
-            arr = arr.astype(dtype)
+        arr = as_input_dtype(np.asarray(x), dtype, f"model {model.name!r}: input {name!r}")
         if len(shape) != arr.ndim or any(s is not None and s != a
                                          for s, a in zip(shape[1:], arr.shape[1:])):
             raise ValueError(f"model {model.name!r}: input {name!r} expects shape "
@@ -232,3 +230,14 @@ def output_dtype(op: Any) -> str:
     if isinstance(op, Layer):
         return op.compute_dtype
     return "float32"
+
+
+def as_input_dtype(arr: np.ndarray, dtype: str, where: str) -> np.ndarray:
+    """``arr`` in the input's dtype; a 'string' input takes arrays of str or bytes as they
+    are (no NumPy dtype is called 'string')."""
+    if dtype == "string":
+        if arr.dtype.kind not in "USO":
+            raise ValueError(f"{where} expects text (an array of str or bytes), got dtype "
+                             f"{arr.dtype}")
+        return arr
+    return arr if arr.dtype == np.dtype(dtype) else arr.astype(dtype)

@@ -23,7 +23,7 @@ from .building import (
     layer_entry,
     nested,
 )
-from .calls import output_mask, with_context
+from .calls import as_input_dtype, output_mask, with_context
 from .model import Model
 from .ops import type_label
 from .summary import format_shape
@@ -177,8 +177,7 @@ class Sequential(Model):
         x = np.asarray(inputs)
         if self._input_layer is not None:
             shape, dtype = input_info(self._input_layer)
-            if x.dtype != np.dtype(dtype):
-                x = x.astype(dtype)
+            x = as_input_dtype(x, dtype, f"model {self.name!r}: input")
             if len(shape) != x.ndim or any(s is not None and s != a
                                            for s, a in zip(shape[1:], x.shape[1:])):
                 raise ValueError(f"model {self.name!r}: expects inputs of shape "

@@ -276,3 +276,26 @@ def test_mask_and_oov_buckets_same_for_str_bytes_and_object_inputs():
         sl(np.array(["a", 3], dtype=object))
     with pytest.raises(ConfigError, match="expects strings"):
         sl(np.array([1, 2]))
+
+
+def test_keras_archive_carries_vocabulary_assets_and_idf_weights(tmp_path):
+    """engine.save writes the vocabulary under assets/<layer path>/ and tf-idf weights in
+    model.weights.h5, where Keras writes them (checked against Keras 3.15.1 by hand: real
+    Keras loads this file with the same outputs); engine.load reads them back."""
+    import zipfile
+
+    sl = StringLookup(output_mode="tf_idf", name="lookup")
+    sl.set_vocabulary(["a", "b", "c"], idf_weights=[0.5, 1.0, 1.5])
+    model = engine.Sequential([engine.lookup("layer", "InputLayer")(shape=(4,),
+                                                                     dtype="string"), sl])
+    x = np.array([["a", "b", "zz", "c"]])
+    want = model(x)
+    path = tmp_path / "text.keras"
+    engine.save(model, path)
+    with zipfile.ZipFile(path) as zf:
+        assert zf.read("assets/layers/string_lookup/vocabulary.txt") == b"[UNK]\na\nb\nc"
+    again = engine.load(path)
+    assert again.layers[-1].get_vocabulary() == ["[UNK]", "a", "b", "c"]
+    np.testing.assert_array_equal(again(x), want)
+    with pytest.raises(ValueError, match="text"):
+        again(np.zeros((1, 4)))

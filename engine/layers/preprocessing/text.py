@@ -122,6 +122,9 @@ class TextVectorization(Layer):
         tv(np.array(["The cat sat."]))   # [[2, 3, 1, 0]]
     """
 
+    #: own variables (idf_weights) are also written under the inner lookup, as Keras does
+    own_variable_subpaths = ("_lookup_layer",)
+
     autocast = False
     keras_builds_at_init = True
     fields = (
