@@ -178,3 +178,11 @@ def test_widget_uses_only_the_engine_public_api():
                 if node.attr in _PRIVATE_ATTRS:
                     problems.append(f"{where} .{node.attr}")
     assert problems == []
+
+
+def test_catalog_is_up_to_date():
+    """engine/catalog.py lists every registered name with its module (a stale entry or a
+    missing class would fail lazily, far from its cause)."""
+    res = subprocess.run([sys.executable, str(ROOT / "tests" / "gen_catalog.py"), "--check"],
+                         capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert res.returncode == 0, res.stdout + res.stderr
