@@ -57,3 +57,35 @@ def test_quickstart_runs_top_to_bottom_with_a_live_editor():
     assert "units 7 init LecunUniform changed True error None" in text
     tour = "".join(o.get("text", "") for o in outs)
     assert "must be > 0, got -1.0" in tour and "after undo, error: None" in tour
+
+
+def test_depth_notebook_draws_every_section_and_explores_at_once():
+    """Issue 15.13: sharper figures, a deep stack in at most 10 panels, section 3 drawn,
+    the explorer drawn without a click and taking any Keras name (a bad one in words)."""
+    nb = nbformat.read(NOTEBOOKS / "02_initializers_and_depth.ipynb", as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell(
+        "panels, _plot = [], plot_depth\n"
+        "def plot_depth(stats, **kw):\n"
+        "    panels.append(len(stats))\n"
+        "    return _plot(stats, **kw)\n"
+        "explore('relu', 'he_uniform', 20)\nprint('panels', panels)\n"
+        "explore('tanh', 'no_such_init', 3)"))
+    run(nb, timeout=300)
+    outs = outputs(nb)
+    assert not [o for o in outs if o.output_type == "error"]
+    # no click needed: interact's Output widget already holds the picture
+    state = nb.metadata.widgets[STATE]["state"]
+    shown = [o for s in state.values() if s["model_name"] == "OutputModel"
+             for o in s["state"].get("outputs", [])]
+    assert any("image/png" in o.get("data", {}) for o in shown), shown
+    he = next(c for c in nb.cells if "x30 =" in c.source)
+    assert any("image/png" in o.get("data", {}) for o in he.outputs)  # section 3 draws
+    grads = [c for c in nb.cells if "engine.gradients(" in c.source]
+    assert len(grads) == 2  # Glorot & Bengio's Fig. 7 set-up, He et al.'s RMS by depth
+    for cell in grads:
+        assert any("image/png" in o.get("data", {}) for o in cell.outputs)
+    last = nb.cells[-1].outputs
+    text = "".join(o.get("text", "") for o in last)
+    assert "20 layers of Dense(500, relu), he_uniform" in text
+    assert "Cannot build a stack with activation 'tanh' and initializer 'no_such_init'" in text
+    assert "panels [10]" in text  # 20 layers, 10 of them drawn

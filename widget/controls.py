@@ -1,21 +1,27 @@
 """Field spec -> ipywidgets control, two-way with a config.
 
 The form is generated from a class's field declarations (``type(layer).all_fields()``), so
-a layer class added to the engine gets its form with no change here. Each kind of field has
-one control:
+a layer class added to the engine gets its form with no change here. :data:`CONTROLS` maps
+each kind of field (:func:`~widget.state.kind_of`) to the function that builds its control:
 
 ==============  =================================================================
-int             ``BoundedIntText`` (``IntText`` without bounds)
-float           ``FloatText`` (``FloatSlider`` when the field asks for a slider)
-bool            ``Checkbox``
+int, seed       ``NumberBox`` (text; never clamps: the engine judges and explains)
+float           ``NumberBox`` (``FloatSlider`` when the field asks for a slider)
+bool            ``Checkbox`` (a None/True/False dropdown when None is allowed)
 choice          ``Dropdown``; activation and dtype too, from the engine's names
-int_tuple       a row of int boxes (``TupleControl``)
+str             ``Text``
+int_tuple,      a row of int boxes (``TupleControl``)
+odd_sizes
+factor          a number, or ``[lower, upper]`` while "range" is ticked: float boxes
+                within the field's bounds (``RangeControl``)
+value_range     ``[low, high]``: two float boxes (``RangeControl``)
 optional        a "None" checkbox beside the control (``OptionalControl``)
 initializer,    a class dropdown with that class's own fields below it
 regularizer,    (``NestedControl``); None is a choice where the field allows it
 constraint,
 layer
-other           JSON text (shape, axis, json and kinds the widget does not know)
+other           JSON text (shape, axis, json, number lists and kinds the widget does
+                not know), with a None toggle where None is allowed
 ==============  =================================================================
 
 A field may ask for more through its ``widget`` options: ``{"hidden": True}`` leaves it out
@@ -23,7 +29,8 @@ of the form, ``{"control": "slider", "step": 0.01}`` gives a bounded float a sli
 (``continuous_update`` off, like every text box here, so typing does not flood the kernel).
 
 Boxes get no ``tooltip`` (a Box view with one fails to render in ipywidgets 8.1); composite
-controls keep their field's doc in ``.doc`` and put it on their inner controls.
+controls (:mod:`widget.composites`) keep their field's doc in ``.doc`` and put it on their
+inner controls.
 
 Every control in :attr:`Form.controls` has a ``value`` in the field's own terms (an int, a
 tuple, a config dict...); assigning it, from Python or in the page, reports an edit.
@@ -33,147 +40,38 @@ from __future__ import annotations
 
 import contextlib
 import html
-import json
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import ipywidgets as widgets
 import traitlets
 
 import engine
-from engine import registry
-from engine.fields import KERAS3, Field
+from engine.fields import Field
+from engine.formats import KERAS3
+
+from .composites import (
+    JsonControl,
+    NumberBox,
+    OptionalControl,
+    RangeControl,
+    TupleControl,
+    control_layout,
+    int_box,
+    parse,
+)
+from .state import NESTED_KINDS, kind_of, placeholder
 
 OnEdit = Callable[[str, Any], None]
+#: a control and its converter from the control's value to the config's
+Made = tuple[widgets.Widget, Callable[[Any], Any]]
 BASE_FIELDS = frozenset(f.name for f in engine.Layer.all_fields())
-INT_MAX = 2**31 - 1
-NESTED_KINDS = ("initializer", "regularizer", "constraint", "layer")
 #: a dropdown's "no value" choice (a Dropdown whose value is None shows a blank box)
 NONE = "None"
 
 
-def control_layout(**kw: Any) -> widgets.Layout:
-    base = {"flex": "1 1 170px", "min_width": "140px", "width": "auto", "max_width": "340px"}
-    base.update(kw)
-    return widgets.Layout(**base)
-
-
-# -- composite controls ---------------------------------------------------------------------
-
-
-class TupleControl(widgets.HBox):
-    """A row of int boxes; ``value`` is a tuple of ints."""
-
-    value = traitlets.Any()
-
-    def __init__(self, value: Any, length: int, low: int | None, tooltip: str = ""):
-        self.boxes = [_int_box(low, None, tooltip, width="64px") for _ in range(length)]
-        super().__init__(self.boxes, layout=control_layout(flex_flow="row wrap"))
-        self.doc = tooltip
-        self.value = tuple(value)
-        self._push()
-        for b in self.boxes:
-            b.observe(self._pull, "value")
-
-    def _push(self) -> None:
-        for b, v in zip(self.boxes, self.value or ()):
-            if b.value != v:
-                b.value = v
-
-    def _pull(self, _change: Any) -> None:
-        self.value = tuple(b.value for b in self.boxes)
-
-    @traitlets.validate("value")
-    def _valid(self, proposal: Any) -> Any:
-        v = proposal["value"]
-        return tuple(v) if isinstance(v, list) else v
-
-    @traitlets.observe("value")
-    def _on_value(self, change: Any) -> None:
-        if isinstance(change["new"], tuple):
-            self._push()
-
-
-class JsonControl(widgets.HBox):
-    """A text box holding JSON (``None`` and Python tuples accepted); ``value`` is the
-    parsed value, or the raw text when it does not parse (the engine then says why)."""
-
-    value = traitlets.Any()
-
-    def __init__(self, value: Any, tooltip: str = ""):
-        self.text = widgets.Text(value=dump(value), continuous_update=False, tooltip=tooltip,
-                                 layout=widgets.Layout(width="100%"))
-        super().__init__([self.text], layout=control_layout())
-        self.doc = tooltip
-        self.value = value
-        self.text.observe(self._pull, "value")
-
-    def _pull(self, change: Any) -> None:
-        self.value = parse(change["new"])
-
-    @traitlets.observe("value")
-    def _on_value(self, change: Any) -> None:
-        text = dump(change["new"])
-        if parse(self.text.value) != change["new"]:
-            self.text.value = text
-
-
-def dump(value: Any) -> str:
-    try:
-        return json.dumps(value)
-    except (TypeError, ValueError):
-        return str(value)
-
-
-def parse(text: str) -> Any:
-    s = text.strip()
-    if not s:
-        return None
-    for cand in (s, s.replace("(", "[").replace(")", "]").replace("None", "null")
-                 .replace("True", "true").replace("False", "false")):
-        try:
-            return json.loads(cand)
-        except ValueError:
-            pass
-        try:
-            return json.loads(f"[{cand.rstrip(',')}]")
-        except ValueError:
-            pass
-    return text
-
-
-class OptionalControl(widgets.HBox):
-    """A "None" checkbox beside a control; ``value`` is None while it is ticked."""
-
-    value = traitlets.Any()
-
-    def __init__(self, inner: widgets.Widget, value: Any, fallback: Any, tooltip: str = ""):
-        self.inner = inner
-        self.none = widgets.Checkbox(value=value is None, description="None", indent=False,
-                                     tooltip=tooltip, layout=widgets.Layout(width="70px"))
-        self.fallback = fallback
-        super().__init__([self.none, inner], layout=control_layout(flex_flow="row wrap"))
-        self.doc = tooltip
-        if value is None and fallback is not None:
-            inner.value = fallback
-        self.value = value
-        self._sync_inner()
-        self.none.observe(self._pull, "value")
-        inner.observe(self._pull, "value")
-
-    def _pull(self, _change: Any) -> None:
-        self.inner.disabled = self.none.value
-        self.value = None if self.none.value else self.inner.value
-
-    def _sync_inner(self) -> None:
-        self.none.value = self.value is None
-        self.inner.disabled = self.value is None
-        if self.value is not None and self.inner.value != self.value:
-            self.inner.value = self.value
-
-    @traitlets.observe("value")
-    def _on_value(self, _change: Any) -> None:
-        self._sync_inner()
+# -- the nested sub-form ---------------------------------------------------------------------
 
 
 class NestedControl(widgets.VBox):
@@ -184,7 +82,7 @@ class NestedControl(widgets.VBox):
 
     def __init__(self, form: Form, f: Field, value: Any, path: str):
         self.form, self.field, self.path = form, f, path
-        names = registry.names(f.kind)
+        names = engine.names(kind_of(f))
         current = value.get("class_name") if isinstance(value, dict) else None
         options: list[Any] = [NONE] if f.optional or value is None else []
         options += names
@@ -216,7 +114,7 @@ class NestedControl(widgets.VBox):
         prefix = f"{self.path}.config."
         self.form.forget(prefix)
         name = value.get("class_name") if isinstance(value, dict) else None
-        cls = registry.lookup(self.field.kind, name) if name else None
+        cls = engine.lookup(kind_of(self.field), name) if name else None
         self.class_name = name
         rows: list[widgets.Widget] = []
         if cls is not None and hasattr(cls, "all_fields"):
@@ -228,29 +126,55 @@ class NestedControl(widgets.VBox):
 # -- the form ---------------------------------------------------------------------------------
 
 
+_SHARED: dict[str, widgets.Layout] = {}
+
+
+def shared_layout(name: str, **kw: Any) -> widgets.Layout:
+    """One Layout for every widget laid out the same way and never changed alone (each
+    widget made costs a model in the page: a form has hundreds)."""
+    if name not in _SHARED:
+        _SHARED[name] = widgets.Layout(**kw)
+    return _SHARED[name]
+
+
 class FieldRow(widgets.VBox):
-    """Label, control and the field's error line (red, hidden while empty)."""
+    """Label, control, the field's help line (made when first shown) and its error line
+    (red, hidden while empty)."""
 
     def __init__(self, label: str, doc: str, control: widgets.Widget, path: str,
                  extra: widgets.Widget | None = None):
-        self.label = widgets.Label(value=label, tooltip=doc or label,
-                                   layout=widgets.Layout(flex="0 0 auto", min_width="150px",
-                                                         width="auto", margin="0 8px 0 0"))
+        self.label = widgets.Label(value=label, tooltip=doc or label, layout=shared_layout(
+            "label", flex="0 1 150px", min_width="0", width="150px", margin="0 8px 0 0"))
+        self.label.add_class("layerlab-label")
         self.error = widgets.HTML(value="", layout=widgets.Layout(display="none"))
         self.error.add_class("layerlab-field-error")
-        line = widgets.HBox([self.label, control], layout=widgets.Layout(
-            flex_flow="row wrap", align_items="center", width="100%"))
+        self.help: widgets.HTML | None = None
+        line = widgets.HBox([self.label, control], layout=shared_layout(
+            "line", flex_flow="row wrap", align_items="center", width="100%"))
         kids = [line, self.error] + ([extra] if extra is not None else [])
-        super().__init__(kids, layout=widgets.Layout(width="100%", margin="0 0 2px 0"))
+        super().__init__(kids, layout=shared_layout("row", width="100%", margin="0 0 2px 0"))
         self.add_class("layerlab-field")
         self.add_class("layerlab-field-" + path.replace(".", "-"))
+        self.doc = doc or ""
+
+    def show_help(self, on: bool) -> None:
+        if self.help is None:
+            if not (on and self.doc):
+                return
+            self.help = widgets.HTML(
+                value=f"<span style='color:#555;font-size:12px'>{html.escape(self.doc)}"
+                      f"</span>", layout=widgets.Layout(margin="0 0 2px 0"))
+            self.help.add_class("layerlab-field-help")
+            line, *rest = self.children
+            self.children = (line, self.help, *rest)
+        self.help.layout.display = "flex" if on and self.doc else "none"
 
     def show_error(self, message: str | None) -> None:
         if message:
             self.error.value = (f"<span style='color:#c62828;font-size:12px'>"
                                 f"{html.escape(message)}</span>")
             self.error.layout.display = "flex"
-        else:
+        elif self.error.value:
             self.error.value = ""
             self.error.layout.display = "none"
 
@@ -265,6 +189,7 @@ class Form:
         self.rows: dict[str, FieldRow] = {}
         self.specs: dict[str, Field] = {}
         self.syncing = False
+        self.help = False
 
     @contextlib.contextmanager
     def hold(self) -> Iterator[None]:
@@ -300,18 +225,17 @@ class Form:
 
     def row(self, f: Field, value: Any, path: str) -> FieldRow:
         self.specs[path] = f
-        if f.kind in NESTED_KINDS:
-            ctl = NestedControl(self, f, value, path)
-            self.controls[path] = ctl
+        ctl, to_config = make_control(f, value, form=self, path=path)
+        self.controls[path] = ctl
+        ctl.observe(self._reporter(path, to_config), "value")
+        label = path.rsplit(".", 1)[-1]
+        if isinstance(ctl, NestedControl):  # the class dropdown goes on the label's line
             self.controls[f"{path}.class_name"] = ctl.dropdown
-            ctl.observe(self._reporter(path, lambda v: v), "value")
-            row = FieldRow(path.rsplit(".", 1)[-1], f.doc, ctl.dropdown, path, extra=ctl)
+            row = FieldRow(label, f.doc, ctl.dropdown, path, extra=ctl)
         else:
-            ctl, to_config = make_control(f, value)
-            self.controls[path] = ctl
-            ctl.observe(self._reporter(path, to_config), "value")
-            row = FieldRow(path.rsplit(".", 1)[-1], f.doc, ctl, path)
+            row = FieldRow(label, f.doc, ctl, path)
         ctl.add_class("layerlab-control")
+        row.show_help(self.help)
         self.rows[path] = row
         return row
 
@@ -347,6 +271,12 @@ class Form:
                 if ctl.value != shown:
                     ctl.value = shown
 
+    def show_help(self, on: bool) -> None:
+        """Show (or hide) every field's doc as a line of text under it."""
+        self.help = on
+        for row in self.rows.values():
+            row.show_help(on)
+
     def show_errors(self, errors: dict[str, str]) -> None:
         for path, row in self.rows.items():
             row.show_error(errors.get(path))
@@ -366,16 +296,7 @@ def _lookup(cfg: dict[str, Any], path: str, fmt: str, spec: Field | None) -> Any
     return node
 
 
-# -- leaf controls ----------------------------------------------------------------------------
-
-
-def _int_box(low: Any, high: Any, tooltip: str, width: str | None = None) -> widgets.Widget:
-    layout = widgets.Layout(width=width) if width else control_layout()
-    if low is None and high is None:
-        return widgets.IntText(tooltip=tooltip, layout=layout)
-    return widgets.BoundedIntText(min=-INT_MAX if low is None else int(low),
-                                  max=INT_MAX if high is None else int(high),
-                                  tooltip=tooltip, layout=layout)
+# -- the builders: field kind -> control ----------------------------------------------------
 
 
 def _int_bounds(f: Field) -> tuple[Any, Any]:
@@ -384,77 +305,225 @@ def _int_bounds(f: Field) -> tuple[Any, Any]:
     return low, high
 
 
-def to_control(f: Field, value: Any) -> Any:
-    """A config value -> what the field's control holds."""
-    if f.kind == "dtype":
-        if isinstance(value, dict):
-            return (value.get("config") or {}).get("name", "float32")
-        return value or "float32"
-    if f.kind == "activation":
-        if isinstance(value, dict):
-            return value.get("config") if isinstance(value.get("config"), str) else "linear"
-        return value or "linear"
-    if f.kind == "str":
-        return "" if value is None else value
-    if f.kind == "choice" and value is None:
-        return NONE
-    if f.kind == "int_tuple" and f.length and isinstance(value, list):
-        return tuple(value)
+def _same(value: Any) -> Any:
     return value
 
 
-def make_control(f: Field, value: Any) -> tuple[widgets.Widget, Callable[[Any], Any]]:
-    """The control for field ``f`` showing ``value``, and its control -> config converter."""
-    shown = to_control(f, value)
-    tip = f.doc or f.name
-    ident: Callable[[Any], Any] = lambda v: v  # noqa: E731
-    opts = f.widget
-    if f.kind in ("int", "seed"):
-        low, high = _int_bounds(f)
-        box = _int_box(low, high, tip)
-        if f.optional:
-            fallback = f.default if isinstance(f.default, int) else (low or 0)
-            return OptionalControl(box, shown, fallback, tip), ident
-        box.value = shown
-        return box, ident
-    if f.kind == "float":
-        if opts.get("control") == "slider" and f.min is not None and f.max is not None:
-            ctl: widgets.Widget = widgets.FloatSlider(
-                min=f.min, max=f.max, step=opts.get("step", (f.max - f.min) / 100),
-                continuous_update=False, readout_format=".3g", tooltip=tip,
-                layout=control_layout())
-        else:
-            ctl = widgets.FloatText(tooltip=tip, layout=control_layout(),
-                                    step=opts.get("step"))
-        if f.optional:
-            fallback = f.default if isinstance(f.default, (int, float)) else 0.0
-            return OptionalControl(ctl, shown, float(fallback or 0.0), tip), ident
-        ctl.value = shown
-        return ctl, ident
-    if f.kind == "bool" and not f.optional:
-        return widgets.Checkbox(value=bool(shown), indent=False, tooltip=tip,
-                                layout=widgets.Layout(width="auto")), ident
-    if f.kind in ("choice", "activation", "dtype"):
-        return _dropdown(f, shown, tip), (lambda v: None if (v == NONE and f.optional) else v)
-    if f.kind == "str":
-        text = widgets.Text(value=shown, continuous_update=False, tooltip=tip,
-                            layout=control_layout())
-        return text, (lambda v: None if (v == "" and f.optional) else v)
-    if f.kind == "int_tuple" and f.length and not f.optional:
-        low, _ = _int_bounds(f)
-        return TupleControl(shown, f.length, low, tip), (lambda v: list(v))
-    return JsonControl(shown, tip), ident
+def _listed(value: Any) -> Any:
+    """A control's tuple -> the config's list (other values as they are)."""
+    return list(value) if isinstance(value, tuple) else value
 
 
-def _dropdown(f: Field, value: Any, tip: str) -> widgets.Dropdown:
-    if f.kind == "activation":
-        names: list[Any] = list(engine.activations.names())
-    elif f.kind == "dtype":
-        names = list(engine.dtypes.names())
+@dataclass(frozen=True)
+class Slot:
+    """What a control builder gets: the field, its config value and, for a sub-form, the
+    form and the field's path in it."""
+
+    field: Field
+    value: Any
+    form: Form | None = None
+    path: str = ""
+
+    @property
+    def shown(self) -> Any:
+        """The value as the control holds it."""
+        return to_control(self.field, self.value)
+
+    @property
+    def tip(self) -> str:
+        return self.field.doc or self.field.name
+
+
+def _fallback(f: Field) -> Any:
+    """What the control shows while the value is None (and from where it starts)."""
+    return to_control(f, placeholder(f) if f.default is None or f.required else f.default)
+
+
+def _optional(s: Slot, ctl: widgets.Widget, to_config: Callable[[Any], Any]) -> Made:
+    """``ctl`` with a "None" checkbox beside it when the field allows None."""
+    if not s.field.optional:
+        return ctl, to_config
+    return OptionalControl(ctl, s.shown, _fallback(s.field), s.tip), to_config
+
+
+def int_control(s: Slot) -> Made:
+    f = s.field
+    low, high = _int_bounds(f)
+    box = int_box(low, high, s.tip)
+    if f.optional:
+        fallback = f.default if isinstance(f.default, int) else (low or 0)
+        return OptionalControl(box, s.shown, fallback, s.tip), _same
+    box.value = s.shown
+    return box, _same
+
+
+def float_control(s: Slot) -> Made:
+    f, opts = s.field, s.field.widget
+    if opts.get("control") == "slider" and f.min is not None and f.max is not None:
+        ctl: widgets.Widget = widgets.FloatSlider(
+            min=f.min, max=f.max, step=opts.get("step", (f.max - f.min) / 100),
+            continuous_update=False, readout_format=".3g", tooltip=s.tip,
+            layout=control_layout())
     else:
-        names = list(f.choices or ())
+        ctl = NumberBox("float", f.min, f.max, s.tip)
+    if f.optional:
+        fallback = f.default if isinstance(f.default, (int, float)) else 0.0
+        return OptionalControl(ctl, s.shown, float(fallback or 0.0), s.tip), _same
+    ctl.value = s.shown
+    return ctl, _same
+
+
+def bool_control(s: Slot) -> Made:
+    if s.field.optional:  # three values: None, True, False
+        shown = NONE if s.shown is None else s.shown
+        ctl = widgets.Dropdown(options=[(NONE, NONE), ("True", True), ("False", False)],
+                               value=shown if shown in (NONE, True, False) else NONE,
+                               tooltip=s.tip, layout=control_layout())
+        return ctl, lambda v: None if v == NONE else v
+    return widgets.Checkbox(value=bool(s.shown), indent=False, tooltip=s.tip,
+                            layout=widgets.Layout(width="auto")), _same
+
+
+def choice_control(s: Slot) -> Made:
+    f = s.field
+    names = list(f.choices or ())
+    return (_dropdown(names, s.shown, s.tip, none=f.optional),
+            lambda v: None if (v == NONE and f.optional) else v)
+
+
+def activation_control(s: Slot) -> Made:
+    return _dropdown(engine.names("activation", aliases=True), s.shown, s.tip), _same
+
+
+def dtype_control(s: Slot) -> Made:
+    return _dropdown(engine.names("dtype"), s.shown, s.tip), _same
+
+
+def text_control(s: Slot) -> Made:
+    f = s.field
+    text = widgets.Text(value=s.shown, continuous_update=False, tooltip=s.tip,
+                        layout=control_layout())
+    return text, (lambda v: None if (v == "" and f.optional) else v)
+
+
+def tuple_control(s: Slot) -> Made:
+    f = s.field
+    start = s.shown if s.shown is not None or not f.optional else _fallback(f)
+    if not f.length or not isinstance(start, tuple) or len(start) != f.length:
+        return json_control(s)
+    low, _ = _int_bounds(f)
+    return _optional(s, TupleControl(start, f.length, low, s.tip), _listed)
+
+
+def factor_control(s: Slot) -> Made:
+    """A number ``f`` within ``[number_min, max]``, or ``[lower, upper]`` within
+    ``[min, max]``; ticking "range" shows the range ``f`` means."""
+    f = s.field
+    fmt = s.form.format if s.form is not None else KERAS3
+    number_min = getattr(f, "number_min", f.min)
+
+    def as_pair(number: Any) -> tuple[Any, Any]:
+        try:
+            lower, upper = f.read(number, f.name, fmt)
+        except Exception:  # noqa: BLE001 - a number the field refuses: as a plain pair
+            return number, number
+        return lower, upper
+
+    step = 1 if getattr(f, "integers", False) else None
+    ctl = RangeControl(_fallback(f) if s.shown is None else s.shown, (f.min, f.max),
+                       number_bounds=(number_min, f.max), as_pair=as_pair, step=step,
+                       tooltip=s.tip)
+    return _optional(s, ctl, _listed)
+
+
+def value_range_control(s: Slot) -> Made:
+    f = s.field
+    if not isinstance(s.shown, tuple) and s.shown is not None:
+        return json_control(s)
+    ctl = RangeControl(_fallback(f) if s.shown is None else s.shown, (f.min, f.max),
+                       tooltip=s.tip)
+    return _optional(s, ctl, _listed)
+
+
+def nested_control(s: Slot) -> Made:
+    if s.form is None:
+        raise ValueError(f"{s.field.name}: a nested {kind_of(s.field)} needs its form")
+    return NestedControl(s.form, s.field, s.value, s.path), _same
+
+
+def json_control(s: Slot) -> Made:
+    """JSON text, with a None toggle beside it when the field allows None."""
+    if s.field.optional:
+        start = s.shown if s.shown is not None else _fallback(s.field)
+        return OptionalControl(JsonControl(start, s.tip), s.shown, start, s.tip), _same
+    return JsonControl(s.shown, s.tip), _same
+
+
+#: field kind -> the function building its control (``json_control`` for other kinds)
+CONTROLS: dict[str, Callable[[Slot], Made]] = {
+    "int": int_control, "seed": int_control, "float": float_control, "bool": bool_control,
+    "choice": choice_control, "activation": activation_control, "dtype": dtype_control,
+    "str": text_control, "int_tuple": tuple_control, "odd_sizes": tuple_control,
+    "factor": factor_control, "value_range": value_range_control,
+    **dict.fromkeys(NESTED_KINDS, nested_control),
+    **dict.fromkeys(("json", "shape", "axis", "number_or_list", "number_list"), json_control),
+}
+
+
+def make_control(f: Field, value: Any, form: Form | None = None, path: str = "") -> Made:
+    """The control for field ``f`` showing ``value``, and its control -> config converter
+    (``form`` and ``path``: where a nested field's sub-form goes)."""
+    build = CONTROLS.get(kind_of(f), json_control)
+    return build(Slot(f, value, form, path or f.name))
+
+
+# -- config value -> control value ------------------------------------------------------------
+
+
+def _dtype_shown(f: Field, value: Any) -> Any:
+    if isinstance(value, dict):
+        return (value.get("config") or {}).get("name", "float32")
+    return value or "float32"
+
+
+def _activation_shown(f: Field, value: Any) -> Any:
+    if isinstance(value, dict):
+        return value.get("config") if isinstance(value.get("config"), str) else "linear"
+    return value or "linear"
+
+
+def _tuple_shown(f: Field, value: Any) -> Any:
+    if f.length and isinstance(value, list):
+        return tuple(value)
+    if f.length and isinstance(value, int) and not isinstance(value, bool):
+        return (value,) * f.length  # odd sizes: 3 means (3, 3)
+    return value
+
+
+def _pair_shown(f: Field, value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) and len(value) == 2 else value
+
+
+#: field kind -> config value -> the value its control holds (other kinds: as it is)
+SHOWN: dict[str, Callable[[Field, Any], Any]] = {
+    "dtype": _dtype_shown, "activation": _activation_shown,
+    "str": lambda f, v: "" if v is None else v,
+    "bool": lambda f, v: (NONE if f.optional else False) if v is None else v,
+    "choice": lambda f, v: NONE if v is None else v,
+    "int_tuple": _tuple_shown, "odd_sizes": _tuple_shown,
+    "factor": _pair_shown, "value_range": _pair_shown,
+}
+
+
+def to_control(f: Field, value: Any) -> Any:
+    """A config value -> what the field's control holds."""
+    shown = SHOWN.get(kind_of(f))
+    return value if shown is None else shown(f, value)
+
+
+def _dropdown(names: list[Any], value: Any, tip: str, none: bool = False) -> widgets.Dropdown:
     options: list[Any] = [(str(n), n) for n in names]
-    if f.optional and f.kind == "choice":
+    if none:
         options.insert(0, (NONE, NONE))
     if value not in names and value != NONE:
         options.append((str(value), value))
@@ -462,4 +531,5 @@ def _dropdown(f: Field, value: Any, tip: str) -> widgets.Dropdown:
 
 
 __all__ = ["Form", "FieldRow", "NestedControl", "TupleControl", "OptionalControl",
-           "JsonControl", "make_control", "to_control", "parse"]
+           "RangeControl", "JsonControl", "CONTROLS", "Slot", "make_control", "to_control",
+           "parse"]

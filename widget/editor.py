@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import html
+import re
 import traceback
 from collections.abc import Callable
 from typing import Any
@@ -17,18 +18,24 @@ from typing import Any
 import ipywidgets as widgets
 import numpy as np
 
-from engine import ConfigError, registry
+import engine
+from engine import ConfigError
 
-from .controls import BASE_FIELDS, Form, NestedControl, control_layout, parse, to_control
+from .composites import parse
+from .controls import BASE_FIELDS, Form, NestedControl, to_control
 from .plots import HistogramPanel, describe_theory, statistics, stats_table
-from .state import BuildResult, EditError, EditorState, error_field
+from .state import BuildResult, EditError, EditorState, error_field, kind_of
+from .view import COPY_BUTTON, STYLE, ClassPicker, button, text, wrap
 
 #: at most this many histograms (weights and outputs) are drawn
 MAX_PANELS = 12
 
 
-class LayerEditor:
+class LayerEditor(widgets.VBox):
     """A form with one control per config field, rebuilt and re-plotted on every change.
+
+    The editor is an ipywidgets ``VBox``: display it, or put it in an ``HBox``, a ``Tab`` or
+    an ``AppLayout`` like any widget (``.view`` is the editor itself, for older code).
 
     Args:
         config_or_layer: ``{'class_name': ..., 'config': {...}}`` in the Keras 2 or Keras 3
@@ -55,9 +62,13 @@ class LayerEditor:
     def __init__(self, config_or_layer: Any, input_shape: Any = None, sample: Any = None,
                  seed: int | None = 0):
         self._state = EditorState(config_or_layer, input_shape, sample, seed)
+        super().__init__(layout=widgets.Layout(width="100%"))  # at most 1200 px: view.STYLE
         self._callbacks: list[Callable[[dict[str, Any]], Any]] = []
         self._panels: dict[str, HistogramPanel] = {}
+        self._pinned: dict[str, Any] | None = None
+        self._export_format: str | None = None
         self.error: str | None = None
+        self.errors: dict[str, str] = {}
         self._form = Form(self._on_edit, self._state.format)
         self._build_view()
         self._show(self._state.result, rebuild_form=True)
@@ -131,49 +142,79 @@ class LayerEditor:
         (``keras.layers.Dense(units=64, ...)``, non-default arguments only)."""
         return self._state.export(format)
 
-    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        return self.view._repr_mimebundle_(**kwargs)
+    @property
+    def view(self) -> LayerEditor:
+        """The editor itself (it is a widget); kept for code written before it was."""
+        return self
+
+    def pin(self) -> None:
+        """Keep the current layer as a baseline: every plot overlays it (dashed, with a
+        legend) and the table shows its statistics under the current ones, until
+        :meth:`unpin`. Pin again to move the baseline."""
+        items = self._items(self._state.result)
+        self._pinned = {"config": self.config, "label": self._describe(),
+                        "values": {k: v for k, v, *_ in items},
+                        "stats": {name: statistics(v, axis)
+                                  for _k, v, _t, _c, name, axis in items}}
+        self.pin_button.description = "Re-pin"
+        self.unpin_button.layout.display = None
+        label = html.escape(self._pinned["label"])
+        self.pin_note.value = f"<div class='layerlab-pin-note' title='{label}'>pinned " \
+            f"(orange in the plots): {label}</div>"
+        self._render(self._state.result)
+
+    def unpin(self) -> None:
+        """Drop the baseline set by :meth:`pin`."""
+        self._pinned = None
+        self.pin_button.description = "Pin"
+        self.unpin_button.layout.display = "none"
+        self.pin_note.value = ""
+        self._render(self._state.result)
+
+    @property
+    def pinned(self) -> dict[str, Any] | None:
+        """The pinned baseline's config (None when nothing is pinned)."""
+        return None if self._pinned is None else copy.deepcopy(self._pinned["config"])
+
+    def _describe(self) -> str:
+        cfg = self._state.good
+        text = self._state.export("python") if cfg else ""
+        return text.replace("keras.layers.", "")[:120]
 
     def __repr__(self) -> str:
         return f"<LayerEditor {self._state.good['class_name']} error={self.error!r}>"
 
     # -- view -----------------------------------------------------------------------------
     def _build_view(self) -> None:
-        self.class_select = widgets.Dropdown(
-            options=self._class_options(), value=self._state.good["class_name"],
-            tooltip="The layer class; switching keeps the settings the new class also has.",
-            layout=control_layout())
-        self.class_select.add_class("layerlab-class-select")
+        st = self._state
+        self.picker = ClassPicker(st.good["class_name"], self._form.hold)
+        self.class_select = self.picker.dropdown
         self.class_select.observe(self._on_class, "value")
-        head = widgets.HBox([widgets.HTML("<b>Layer</b>", layout=widgets.Layout(
-            width="auto", margin="0 8px 0 0")), self.class_select], layout=_wrap())
-
-        def button(label: str, tip: str, cls: str, fn: Callable[[], Any]) -> widgets.Button:
-            b = widgets.Button(description=label, tooltip=tip,
-                               layout=widgets.Layout(width="auto", min_width="64px"))
-            b.add_class(cls)
-            b.on_click(lambda _b: fn())
-            return b
 
         self.reset_button = button("Reset", "Back to the original config", "layerlab-reset",
                                    self.reset)
         self.undo_button = button("Undo", "Undo the last change", "layerlab-undo", self.undo)
         self.redo_button = button("Redo", "Redo", "layerlab-redo", self.redo)
+        self.pin_button = button("Pin", "Keep this layer as a baseline to compare with",
+                                 "layerlab-pin", self.pin)
+        self.unpin_button = button("Unpin", "Drop the baseline", "layerlab-unpin", self.unpin)
+        self.unpin_button.layout.display = "none"
         exports = [button(lbl, f"Show the config as {lbl}", f"layerlab-export-{fmt}",
                           lambda fmt=fmt: self._show_export(fmt))
                    for lbl, fmt in (("Keras 3 JSON", "keras3"), ("Keras 2 JSON", "keras2"),
                                     ("Python", "python"))]
+        self.status = text("rebuilding…", margin="0 0 0 8px")
+        self.status.add_class("layerlab-status")
         tools = widgets.HBox([self.reset_button, self.undo_button, self.redo_button,
-                              widgets.HTML("Export:", layout=widgets.Layout(
-                                  width="auto", margin="0 4px 0 8px")), *exports],
-                             layout=_wrap())
+                              self.pin_button, self.unpin_button, self.status], layout=wrap())
+        export_row = widgets.HBox([text("Export:", margin="0 4px 0 0"), *exports],
+                                  layout=wrap())
 
-        st = self._state
         self.fixed_seed = widgets.Checkbox(value=st.fixed_seed, description="fixed seed",
                                            indent=False, layout=widgets.Layout(width="auto"),
                                            tooltip="Same weights from edit to edit (seeds "
                                            "every initializer whose seed is None)")
-        self.seed_box = widgets.IntText(value=st.seed, layout=widgets.Layout(width="80px"),
+        self.seed_box = widgets.IntText(value=st.seed, layout=widgets.Layout(width="72px"),
                                         tooltip="The fixed seed (also the sample's seed)")
         self.log_y = widgets.Checkbox(value=False, description="log y", indent=False,
                                       layout=widgets.Layout(width="auto"))
@@ -181,18 +222,21 @@ class LayerEditor:
                                         indent=False, layout=widgets.Layout(width="auto"),
                                         tooltip="Draw the histogram from before the last "
                                         "edit, dashed")
+        self.help_toggle = widgets.Checkbox(value=False, description="help", indent=False,
+                                            layout=widgets.Layout(width="auto"),
+                                            tooltip="Show each field's description under it")
+        self.help_toggle.add_class("layerlab-help-toggle")
         self.shape_box = widgets.Text(value="", continuous_update=False,
                                       tooltip="Shape of the sample input (batch first)",
-                                      layout=widgets.Layout(width="160px"))
+                                      layout=widgets.Layout(width="140px", min_width="90px"))
         self.shape_box.add_class("layerlab-input-shape")
         for w, fn in ((self.fixed_seed, self._on_seed), (self.seed_box, self._on_seed),
                       (self.log_y, self._on_display), (self.overlay, self._on_display),
-                      (self.shape_box, self._on_shape)):
+                      (self.shape_box, self._on_shape), (self.help_toggle, self._on_help)):
             w.observe(fn, "value")
         options = widgets.HBox([self.fixed_seed, self.seed_box, self.log_y, self.overlay,
-                                widgets.HTML("input", layout=widgets.Layout(
-                                    width="auto", margin="0 4px 0 8px")), self.shape_box],
-                               layout=_wrap())
+                                self.help_toggle, text("input", margin="0 4px 0 8px"),
+                                self.shape_box], layout=wrap())
 
         self.error_box = widgets.HTML(layout=widgets.Layout(display="none"))
         self.error_box.add_class("layerlab-error")
@@ -202,27 +246,32 @@ class LayerEditor:
                                       layout=widgets.Layout(width="100%"))
         self.more.set_title(0, "More settings")
         form = widgets.VBox([self.main_fields, self.more], layout=widgets.Layout(
-            flex="1 1 380px", min_width="260px", max_width="640px", margin="0 12px 0 0"))
+            flex="1 1 360px", min_width="0", max_width="600px", margin="0 12px 0 0"))
         form.add_class("layerlab-form")
-        self.plots_box = widgets.HBox(layout=_wrap())
+        self.plots_box = widgets.Box(layout=widgets.Layout(width="100%"))
         self.plots_box.add_class("layerlab-plots")
+        self.pin_note = text("")
         self.stats = widgets.HTML(layout=widgets.Layout(width="100%"))
         self.stats.add_class("layerlab-stats-box")
-        plots = widgets.VBox([self.plots_box], layout=widgets.Layout(
-            flex="1 1 340px", min_width="240px"))
-        body = widgets.HBox([form, plots], layout=_wrap(align_items="flex-start"))
+        plots = widgets.VBox([self.pin_note, self.plots_box], layout=widgets.Layout(
+            flex="1 1 340px", min_width="0"))
+        plots.add_class("layerlab-plot-column")
+        body = widgets.HBox([form, plots], layout=wrap(align_items="flex-start"))
+        body.add_class("layerlab-body")
         self.export_box = widgets.Textarea(continuous_update=False, layout=widgets.Layout(
-            width="100%", height="14em", display="none"))
+            width="100%", height="14em"))
         self.export_box.add_class("layerlab-export")
-        self.view = widgets.VBox([head, tools, options, self.error_box, body, self.stats,
-                                  self.export_box],
-                                 layout=widgets.Layout(width="100%", max_width="1200px"))
-        self.view.add_class("layerlab-editor")
-
-    def _class_options(self) -> list[str]:
-        names = registry.names("layer")
-        cur = self._state.good["class_name"]
-        return names if cur in names else [*names, cur]
+        self.export_title = text("")
+        close = button("Close", "Hide the export", "layerlab-export-close", self._hide_export)
+        copy_button = widgets.HTML(COPY_BUTTON, layout=widgets.Layout(width="auto"))
+        self.export_panel = widgets.VBox(
+            [widgets.HBox([self.export_title, copy_button, close], layout=wrap()),
+             self.export_box], layout=widgets.Layout(width="100%", display="none"))
+        self.export_panel.add_class("layerlab-export-panel")
+        self.children = [widgets.HTML(STYLE, layout=widgets.Layout(display="none")),
+                         self.picker, tools, options, export_row, self.error_box, body,
+                         self.stats, self.export_panel]
+        self.add_class("layerlab-editor")
 
     # -- event handlers -------------------------------------------------------------------
     def _on_edit(self, path: str, value: Any) -> None:
@@ -254,17 +303,49 @@ class LayerEditor:
     def _on_display(self, _change: Any) -> None:
         self._render(self._state.result)
 
+    def _on_help(self, change: Any) -> None:
+        self._form.show_help(change["new"])
+
     def _show_export(self, fmt: str) -> None:
+        self._export_format = fmt
+        self._refresh_export()
+        self.export_panel.layout.display = "flex"
+
+    def _hide_export(self) -> None:
+        self._export_format = None
+        self.export_panel.layout.display = "none"
+
+    def _refresh_export(self) -> None:
+        """While the export is open it follows every change."""
+        fmt = self._export_format
+        if fmt is None:
+            return
         try:
-            text = self.export(fmt)
-        except (ValueError, TypeError) as e:
-            text = f"# cannot export as {fmt}: {e}"
-        self.export_box.value = text
-        self.export_box.layout.display = "flex"
+            out = self.export(fmt)
+        except (ValueError, TypeError, ConfigError) as e:
+            out = f"# cannot export as {fmt}: {e}"
+        self.export_box.value = out
+        names = {"keras3": "Keras 3 JSON", "keras2": "Keras 2 JSON", "python": "Python"}
+        self.export_title.value = f"<b>{names.get(fmt, fmt)}</b> (follows your edits)"
 
     # -- the change cycle -----------------------------------------------------------------
     def _run(self, action: Callable[[], BuildResult | None], path: str, value: Any) -> bool:
         before = self._state.good["class_name"]
+        self._busy(True)
+        try:
+            return self._apply(action, path, value, before)
+        finally:
+            self._busy(False)
+
+    def _busy(self, on: bool) -> None:
+        """Say a rebuild runs (the page greys stale plots if it takes a while)."""
+        if on:
+            self.add_class("layerlab-busy")
+        else:
+            self.remove_class("layerlab-busy")
+
+    def _apply(self, action: Callable[[], BuildResult | None], path: str, value: Any,
+               before: str) -> bool:
         try:
             result = action()
         except (ConfigError, EditError) as e:
@@ -290,20 +371,39 @@ class LayerEditor:
         message = str(err) if isinstance(err, ConfigError) else getattr(err, "message", str(err))
         where = error_field(err.path) if isinstance(err, ConfigError) else \
             getattr(err, "path", "")
-        row = self._row_for(where) or self._row_for(path if where == "" else "")
+        rows = self._rows_concerned(where, path, message)
         if not self._show_typed(path, value):
             self._state.revert(path)  # the form shows the good value there: so does the draft
             with self._form.hold():
                 self._form.sync(self._state.good["config"])
         self.error = message
-        self._form.show_errors({row: message} if row else {})
+        self.errors = dict.fromkeys(rows, message)
+        self._form.show_errors(self.errors)
+        names = ", ".join(f"<b>{html.escape(r)}</b>" for r in rows)
         self.error_box.value = (
-            f"<div style='color:#c62828'>{html.escape(message)}</div>" if not row else
-            f"<div style='color:#c62828;font-size:12px'>Not applied: see "
-            f"<b>{html.escape(row)}</b> below. Undo discards the bad value.</div>")
+            f"<div style='color:#c62828'>{html.escape(message)}</div>" if not rows else
+            f"<div style='color:#c62828;font-size:12px'>Not applied: see {names} below. "
+            f"Undo discards the bad value.</div>")
         self.error_box.layout.display = "flex"
         self._update_buttons()
         self._emit("error", path, value)
+
+    def _rows_concerned(self, where: str, path: str, message: str) -> list[str]:
+        """Every field an error concerns: the one the engine names, the one just edited,
+        and its siblings the message mentions (``must be >= minval``)."""
+        rows: list[str] = []
+        for cand in (path, where):
+            row = self._row_for(cand)
+            if row and row not in rows:
+                rows.append(row)
+        for base in list(rows) or [""]:
+            prefix = base.rsplit(".", 1)[0] + "." if "." in base else ""
+            for other in self._form.rows:
+                rest = other[len(prefix):]
+                if other.startswith(prefix) and "." not in rest and other not in rows and \
+                        re.search(rf"(?<![\w.]){re.escape(rest)}(?!\w)", message):
+                    rows.append(other)
+        return rows
 
     def _show_typed(self, path: str, value: Any) -> bool:
         """Leave a refused value visible in its control (as if typed there) when the control
@@ -312,14 +412,8 @@ class LayerEditor:
         if ctl is None or spec is None or isinstance(ctl, NestedControl):
             return False
         shown = to_control(spec, value)
-        if ctl.value == shown:
+        if ctl.value == shown and type(ctl.value) is type(shown):
             return True
-        low, high = getattr(ctl, "min", None), getattr(ctl, "max", None)
-        if isinstance(shown, bool) != isinstance(ctl.value, bool) or \
-                not isinstance(shown, type(ctl.value)):
-            return False
-        if low is not None and high is not None and not low <= shown <= high:
-            return False  # a bounded box would clamp it and show another number
         try:
             with self._form.hold():
                 ctl.value = shown
@@ -328,9 +422,7 @@ class LayerEditor:
         return ctl.value == shown
 
     def _row_for(self, path: str) -> str | None:
-        if not path:
-            return None
-        if path == "class_name":
+        if not path or path == "class_name":
             return None
         parts = path.split(".")
         for n in range(len(parts), 0, -1):
@@ -345,29 +437,30 @@ class LayerEditor:
             self._build_form(result.config)
         else:
             self._form.sync(inner)
+        self.picker.show(result.config["class_name"])
         with self._form.hold():
-            self.class_select.options = self._class_options()
-            self.class_select.value = result.config["class_name"]
             if result.inputs is not None:
                 self.shape_box.value = str(_shape(result))
             self.fixed_seed.value = self._state.fixed_seed
             self.seed_box.value = self._state.seed
         self.error = None
+        self.errors = {}
         self._form.show_errors({})
         self.error_box.value = ""
         self.error_box.layout.display = "none"
         self._update_buttons()
         self._render(result)
+        self._refresh_export()
 
     def _build_form(self, config: dict[str, Any]) -> None:
         form = self._form
         form.forget("")
-        cls = registry.lookup("layer", config["class_name"])
+        cls = engine.lookup("layer", config["class_name"])
         inner = config["config"]
         main, more = [], []
         for f in form.visible(cls):
             row = form.row(f, inner.get(form.key(f), inner.get(f.name)), form.key(f))
-            (more if f.name in BASE_FIELDS or f.kind == "json" else main).append(row)
+            (more if f.name in BASE_FIELDS or kind_of(f) == "json" else main).append(row)
         self.main_fields.children = main
         self.more_fields.children = more
         self.more.layout.display = "flex" if more else "none"
@@ -388,7 +481,8 @@ class LayerEditor:
                 self.error_box.layout.display = "flex"
 
     # -- plots ----------------------------------------------------------------------------
-    def _render(self, result: BuildResult) -> None:
+    def _items(self, result: BuildResult) -> list[tuple[Any, ...]]:
+        """(key, values, theory, caption, name, unit axis) of every plotted array."""
         items = []
         layer = result.layer
         for i, var in enumerate(layer.weights[: MAX_PANELS - 1]):
@@ -396,17 +490,23 @@ class LayerEditor:
             theory = _theory(var)
             init = type(var.initializer).__name__ if var.initializer is not None else ""
             desc = describe_theory(theory)
-            caption = (f"<b>{html.escape(var.path)}</b> {var.shape}"
-                       + (f" · {html.escape(init)}" if init else "")
-                       + (f" · <span style='color:#c0392b'>— {html.escape(desc)}</span>"
-                          if desc else ""))
+            caption = (f"<b>{html.escape(var.path)}</b> {_nb(var.shape)}"
+                       + (f" · {_nb(init)}" if init else "")
+                       + (f" · <span class='nb' style='color:#c0392b'>— {html.escape(desc)}"
+                          f"</span>" if desc else ""))
             items.append((f"w{i}-{var.name}", value, theory, caption, var.path, None))
         unit_axis = 1 if (layer.values.get("data_format") == "channels_first") else -1
         outs = result.outputs[: max(1, MAX_PANELS - len(items))]
         for i, out in enumerate(outs):
             name = "output" if len(outs) == 1 else f"output[{i}]"
-            caption = f"<b>{name}</b> {tuple(out.shape)} for input {_shape(result)}"
+            caption = (f"<b>{name}</b> {_nb(tuple(out.shape))} for input "
+                       f"{_nb(_shape(result))}")
             items.append((f"out{i}", out, None, caption, name, unit_axis))
+        return items
+
+    def _render(self, result: BuildResult) -> None:
+        items = self._items(result)
+        pinned = self._pinned
         keys = [k for k, *_ in items]
         for k in [k for k in self._panels if k not in keys]:
             del self._panels[k]
@@ -414,18 +514,24 @@ class LayerEditor:
             panel = self._panels.get(key)
             if panel is None:
                 panel = self._panels[key] = HistogramPanel(key)
+            base = None if pinned is None else pinned["values"].get(key)
             panel.update(value, theory, caption, log_y=self.log_y.value,
-                         overlay=self.overlay.value)
+                         overlay=self.overlay.value, baseline=base)
         boxes = tuple(self._panels[k].box for k in keys)
         if self.plots_box.children != boxes:
             self.plots_box.children = boxes
         rows = [(name, statistics(value, axis)) for _k, value, _t, _c, name, axis in items]
-        self.stats.value = stats_table(rows)
+        self.stats.value = stats_table(rows, None if pinned is None else pinned["stats"])
 
     @property
     def plot_bytes(self) -> dict[str, bytes]:
         """The PNG bytes of every plot, by panel key (for tests and scripts)."""
         return {k: bytes(p.image.value) for k, p in self._panels.items()}
+
+
+def _nb(value: Any) -> str:
+    """A value that must not wrap in a caption."""
+    return f"<span class='nb'>{html.escape(str(value))}</span>"
 
 
 def _shape(result: BuildResult) -> tuple[int, ...]:
@@ -441,11 +547,6 @@ def _theory(var: Any) -> dict[str, Any] | None:
         return init.theory(var.shape)
     except Exception:  # custom or structured initializers may not describe themselves
         return None
-
-
-def _wrap(**kw: Any) -> widgets.Layout:
-    return widgets.Layout(flex_flow="row wrap", align_items=kw.pop("align_items", "center"),
-                          width="100%", **kw)
 
 
 __all__ = ["LayerEditor"]

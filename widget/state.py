@@ -2,7 +2,7 @@
 
 :class:`EditorState` holds the last good config, the draft the user is typing (which may be
 invalid), the undo/redo history and the sample input. It talks to the engine only through
-its public API (``deserialize``, ``serialize``, field specs, registries).
+its public API (``deserialize``, ``serialize``, ``lookup``, ``names``, field specs).
 
 Paths name a field's place within the layer's config: ``"units"``,
 ``"kernel_initializer.config.scale"``, ``"kernel_initializer.class_name"``; the layer
@@ -21,8 +21,22 @@ from typing import Any
 import numpy as np
 
 import engine
-from engine import ConfigError, registry
-from engine.fields import KERAS2, KERAS3, REQUIRED, Field
+from engine import ConfigError
+from engine.fields import Field
+from engine.formats import KERAS2, KERAS3, normalize_format
+
+from .snippet import python_snippet
+
+#: kinds of object fields edited as a class with settings of its own (a nested sub-form)
+NESTED_KINDS = ("initializer", "regularizer", "constraint", "layer")
+
+
+def kind_of(f: Field) -> str:
+    """What a field holds, which picks its control: an object field's registry kind
+    ('initializer', 'activation', 'dtype', 'layer', ...), else the field's own kind ('int',
+    'choice', 'factor', ...)."""
+    return f.object_kind if f.kind == "object" else f.kind
+
 
 #: batch size used where a shape's batch dimension is None
 DEFAULT_BATCH = 16
@@ -31,7 +45,6 @@ _CANDIDATES: tuple[tuple[int, ...], ...] = (
     (64,), (32, 32, 3), (20, 8), (16, 16, 16, 3), (8, 8, 8, 8, 3))
 _HINTS = (("3D", (16, 16, 16, 3)), ("2D", (32, 32, 3)), ("1D", (32, 8)),
           ("Attention", (20, 16)))
-_NESTED = ("initializer", "regularizer", "constraint", "layer")
 #: config keys bounding the integer ids a layer fed ids takes (Embedding, CategoryEncoding)
 _ID_RANGES = ("input_dim", "num_tokens")
 #: undo steps kept (older ones are dropped, so memory stays flat in a long session)
@@ -83,7 +96,7 @@ def normalize_input(obj: Any) -> tuple[dict[str, Any], str, Any, Any]:
     if not isinstance(obj, dict):
         raise ConfigError("config", "LayerEditor takes a layer config dict, its JSON text or "
                           f"an engine layer, got {type(obj).__name__}")
-    fmt = engine.serialization.detect_format(obj)
+    fmt = engine.detect_format(obj)
     shape = None
     bc = obj.get("build_config")
     if isinstance(bc, dict) and bc.get("input_shape") is not None:
@@ -165,7 +178,7 @@ def set_path(config: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
         raise EditError(path, f"no field {path!r} in this config")
     last = parts[-1]
     if switch:
-        kind = _kind_of(config, ".".join(parts))
+        kind = _nested_kind_at(config, ".".join(parts))
         parent[last] = switch_class(parent.get(last), value, kind=kind)
     else:
         parent[last] = copy.deepcopy(value)
@@ -183,15 +196,17 @@ def _without(config: dict[str, Any], path: str) -> dict[str, Any]:
     return out
 
 
-def _kind_of(config: dict[str, Any], path: str) -> str:
+def _nested_kind_at(config: dict[str, Any], path: str) -> str:
+    """The registry kind of the object field at ``path`` (``"initializer"`` if unknown)."""
     spec = field_at(config, path)
-    return spec.kind if spec is not None and spec.kind in _NESTED else "initializer"
+    kind = None if spec is None else kind_of(spec)
+    return kind if kind in NESTED_KINDS else "initializer"
 
 
 def field_at(config: dict[str, Any], path: str) -> Field | None:
     """The field spec at ``path`` (``kernel_initializer.config.scale`` -> VarianceScaling's
     ``scale``; ``kernel_initializer.class_name`` -> ``kernel_initializer``), or None."""
-    cls = registry.lookup("layer", config.get("class_name", ""))
+    cls = engine.lookup("layer", config.get("class_name", ""))
     node: Any = config.get("config", {})
     parts = path.split(".")
     spec: Field | None = None
@@ -208,7 +223,8 @@ def field_at(config: dict[str, Any], path: str) -> Field | None:
         if parts[i + 1] != "config" or not isinstance(node, dict):
             return None
         name = node.get("class_name")
-        cls = registry.lookup(spec.kind, name) if isinstance(name, str) else None
+        nested = isinstance(name, str) and kind_of(spec) in NESTED_KINDS
+        cls = engine.lookup(kind_of(spec), name) if nested else None
         node = node.get("config")
         i += 2
     return spec
@@ -219,7 +235,7 @@ def switch_class(old: dict[str, Any] | None, class_name: Any, *, kind: str) -> A
     class also has, and a value for each required field it lacks."""
     if class_name is None:
         return None
-    cls = registry.lookup(kind, class_name)
+    cls = engine.lookup(kind, class_name)
     if cls is None:
         raise EditError("class_name", f"unknown {kind} {class_name!r}")
     old_cfg = (old or {}).get("config") or {}
@@ -250,20 +266,30 @@ def _accepts(f: Field, value: Any) -> bool:
 
 def placeholder(f: Field) -> Any:
     """A value for a required field when switching to a class that needs one."""
-    guesses: dict[str, Any] = {"int": 32, "float": 1.0, "bool": False, "str": "", "seed": 0,
-                               "int_tuple": 3, "shape": [8], "axis": -1, "json": None,
-                               "activation": "linear", "initializer": "glorot_uniform"}
-    value = guesses.get(f.kind)
-    if f.kind == "choice" and f.choices:
+    kind = kind_of(f)
+    value = _GUESSES.get(kind)
+    if kind == "choice" and f.choices:
         value = f.choices[0]
-    if f.kind == "int_tuple" and f.length:
-        value = [3] * f.length
+    if kind in ("int_tuple", "odd_sizes") and f.length:
+        value = [value] * f.length
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        if f.min is not None and value < f.min:
-            value = type(value)(f.min + (1 if f.min_open else 0))
-        if f.max is not None and value > f.max:
-            value = type(value)(f.max)
+        low = getattr(f, "number_min", f.min)  # a factor's bare number has its own minimum
+        if low is not None and value < low:
+            value = type(value)(low + (1 if f.min_open else 0))
+        if f.max is not None and (value > f.max or (f.max_open and value >= f.max)):
+            high = f.max
+            value = type(value)(high - 1 if f.max_open else high) if isinstance(value, int) \
+                else float(high) / 2 if f.max_open and high > 0 >= (low or 0) else \
+                type(value)(high)
     return value
+
+
+#: a required field's value, by kind, when switching to a class that needs one
+_GUESSES: dict[str, Any] = {
+    "int": 32, "float": 1.0, "bool": False, "str": "", "seed": 0, "int_tuple": 3,
+    "shape": [8], "axis": -1, "json": None, "activation": "linear",
+    "initializer": "glorot_uniform", "factor": 0.1, "value_range": [0, 255], "odd_sizes": 3,
+    "number_or_list": 1.0, "number_list": [0.0]}
 
 
 def error_field(path: str) -> str:
@@ -308,7 +334,7 @@ def make_sample(layer: Any, shape: tuple[int, ...], seed: int) -> Any:
     """A seeded sample for ``layer``: standard normal floats, or integer ids below
     ``input_dim`` for layers fed ids (Embedding); a list for multi-input layers."""
     rng = np.random.default_rng(seed)
-    vals = getattr(layer, "_values", {})
+    vals = layer.values
     ids = next((vals[k] for k in _ID_RANGES if isinstance(vals.get(k), int)), None)
     if not getattr(type(layer), "autocast", True) and ids:
         x: Any = rng.integers(0, ids, size=shape)
@@ -379,8 +405,8 @@ class EditorState:
         self.initial_error: str | None = None
         try:
             self.result = self.build(self.original, reuse=self.original_layer)
-        except EditError as e:
-            self.initial_error = e.message
+        except (EditError, ConfigError) as e:  # the config is valid; running it failed
+            self.initial_error = e.message if isinstance(e, EditError) else str(e)
             self.result = BuildResult(self.original, engine.deserialize(
                 copy.deepcopy(self.original)), None, [])
         self.good = self.result.config
@@ -451,7 +477,7 @@ class EditorState:
             return self.user_sample, tuple(self.user_sample.shape)
         shape = self.input_shape_for(config, infer)
         key = (shape, bool(getattr(type(layer), "multi_input", False)),
-               getattr(layer, "_values", {}).get("input_dim")
+               layer.values.get("input_dim")
                if not getattr(type(layer), "autocast", True) else None)
         if key not in self._samples:
             if len(self._samples) > 8:
@@ -515,8 +541,8 @@ class EditorState:
             return self.result
         if not self.undo_stack:
             return None
-        prev = self.undo_stack.pop()
-        result = self.build(prev)
+        result = self.build(self.undo_stack[-1])  # a failed build keeps the entry
+        self.undo_stack.pop()
         self.redo_stack.append(self.good)
         self._commit(result)
         return result
@@ -524,8 +550,8 @@ class EditorState:
     def redo(self) -> BuildResult | None:
         if not self.redo_stack:
             return None
-        nxt = self.redo_stack.pop()
-        result = self.build(nxt)
+        result = self.build(self.redo_stack[-1])  # a failed build keeps the entry
+        self.redo_stack.pop()
         self.undo_stack.append(self.good)
         self._commit(result)
         return result
@@ -556,10 +582,12 @@ class EditorState:
 
     # -- export ---------------------------------------------------------------------------
     def export(self, fmt: str) -> str:
-        """The current config as ``keras3``/``keras2`` JSON, or a ``python`` snippet."""
+        """The current config as ``keras3``/``keras2`` JSON (any spelling
+        ``normalize_format`` takes), or a ``python`` snippet."""
         layer = engine.deserialize(copy.deepcopy(self.good))
         if fmt == "python":
             return python_snippet(layer)
+        fmt = normalize_format(fmt)
         shape = self.result.inputs
         out = engine.serialize(layer, format=fmt)
         if fmt == KERAS3 and shape is not None:
@@ -571,64 +599,6 @@ def _shape_of(x: Any) -> tuple[int, ...]:
     if isinstance(x, list):
         return tuple(np.shape(x[0]))
     return tuple(np.shape(x))
-
-
-# -- the Python snippet ---------------------------------------------------------------------
-
-_MODULES = {"layer": "keras.layers", "initializer": "keras.initializers",
-            "regularizer": "keras.regularizers", "constraint": "keras.constraints"}
-
-
-def python_snippet(obj: Any, kind: str = "layer") -> str:
-    """``keras.layers.Dense(units=64, activation='relu')``: only non-default arguments."""
-    args = []
-    for f in type(obj).all_fields():
-        if KERAS3 not in f.formats:
-            continue
-        value = obj.values.get(f.name)
-        if kind == "layer" and f.name == "name" and _auto_name(type(obj).__name__, value):
-            continue
-        if _is_default(f, value):
-            continue
-        args.append(f"{f.name}={_py_value(f, value)}")
-    return f"{_MODULES[kind]}.{type(obj).__name__}({', '.join(args)})"
-
-
-def _auto_name(class_name: str, name: Any) -> bool:
-    from engine.configurable import to_snake_case
-
-    return isinstance(name, str) and re.fullmatch(
-        re.escape(to_snake_case(class_name)) + r"(_\d+)?", name) is not None
-
-
-def _is_default(f: Field, value: Any) -> bool:
-    if f.default is REQUIRED:
-        return False
-    try:
-        default = f.validate(f.default_for(KERAS3), f.name)
-    except ConfigError:
-        return False
-    if f.kind in _NESTED or f.kind in ("activation", "dtype"):
-        return _ser(default) == _ser(value)
-    return bool(default == value)
-
-
-def _ser(v: Any) -> Any:
-    return None if v is None else engine.serialize(v, format=KERAS3)
-
-
-def _py_value(f: Field, value: Any) -> str:
-    if f.kind in _NESTED and value is not None:
-        cls = type(value)
-        all_default = all(_is_default(g, value.values.get(g.name)) for g in cls.all_fields())
-        if all_default and cls.aliases and f.kind != "layer":
-            return repr(cls.aliases[0])
-        return python_snippet(value, kind=f.kind)
-    if f.kind in ("activation", "dtype"):
-        return repr(getattr(value, "name", value))
-    if isinstance(value, list):
-        value = tuple(value)
-    return repr(value)
 
 
 __all__ = ["EditorState", "EditError", "BuildResult", "python_snippet", "get_path",

@@ -14,21 +14,14 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from matplotlib.figure import Figure
 
 import engine
 
-_DERIVATIVES = {
-    "tanh": lambda s, a: 1.0 - a * a,
-    "relu": lambda s, a: (s > 0).astype(s.dtype),
-    "sigmoid": lambda s, a: a * (1.0 - a),
-    "softsign": lambda s, a: 1.0 / (1.0 + np.abs(s)) ** 2,
-    "linear": lambda s, a: np.ones_like(s),
-}
-
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 def dense_stack(depth: int, units: int | Sequence[int], activation: str,
                 kernel_initializer: Any, input_dim: int, *, seed: int | None = None) -> list:
@@ -51,23 +44,41 @@ def dense_stack(depth: int, units: int | Sequence[int], activation: str,
 def _with_seed(init: Any, seed: int | None) -> Any:
     if seed is None:
         return init
-    cfg = engine.serialize(engine.registry.get_object("initializer", init, "kernel_initializer"))
+    cfg = engine.serialize(engine.get_object("initializer", init, "kernel_initializer"))
     if "seed" in cfg["config"]:
         cfg["config"]["seed"] = seed
     return cfg
 
 
+def _pre_activation_model(layers: Sequence) -> Any:
+    """The stack as one Sequential model with each Dense split into a linear Dense (same
+    kernel) and an Activation layer, so the gradient at the Dense's output is the gradient
+    with respect to its pre-activations."""
+    parts = []
+    for layer in layers:
+        cfg = engine.serialize(layer, "keras3")
+        act = cfg["config"]["activation"]
+        cfg["config"]["activation"] = "linear"
+        linear = engine.deserialize(cfg)
+        linear.build(layer.build_shape)
+        linear.set_weights(layer.get_weights())
+        parts += [linear, engine.deserialize({"class_name": "Activation", "config": {
+            "name": f"{layer.name}_activation", "activation": act}})]
+    model = engine.Sequential(parts)
+    model.build(layers[0].build_shape)
+    return model
+
+
 def depth_statistics(layers: Sequence, x: np.ndarray, *, backward: bool = True
                      ) -> list[dict[str, Any]]:
-    """Per layer: mean/std of activations, RMS of pre-activations, RMS of the gradient of
-    a unit-variance random cost signal with respect to the pre-activations."""
-    stats, pre, post = [], [], []
+    """Per layer: mean/std of activations, RMS of pre-activations, and the RMS of the
+    gradient of a unit-variance random cost signal with respect to the pre-activations,
+    back-propagated by ``engine.gradients`` (so any differentiable activation works)."""
+    stats = []
     h = np.asarray(x, dtype=np.float32)
     for layer in layers:
         s = h @ layer.kernel.value
         a = layer.activation(s)
-        pre.append(s)
-        post.append(a)
         stats.append({
             "layer": layer.name, "mean": float(a.mean()), "std": float(a.std()),
             "pre_rms": float(np.sqrt(np.mean(np.square(s, dtype=np.float64)))),
@@ -76,20 +87,20 @@ def depth_statistics(layers: Sequence, x: np.ndarray, *, backward: bool = True
         h = a
     if backward:
         rng = np.random.default_rng(0)
-        delta = rng.standard_normal(post[-1].shape).astype(np.float32)
-        for i in range(len(layers) - 1, -1, -1):
-            fn = _DERIVATIVES.get(layers[i].activation.name)
-            if fn is None:
-                break
-            delta = delta * fn(pre[i], post[i])
-            stats[i]["grad_rms"] = float(np.sqrt(np.mean(np.square(delta, dtype=np.float64))))
-            delta = delta @ layers[i].kernel.value.T
+        delta = rng.standard_normal(h.shape).astype(np.float32)
+        g = engine.gradients(_pre_activation_model(layers), np.asarray(x, np.float32), delta)
+        for st, layer in zip(stats, layers):
+            grad = np.asarray(g.outputs[layer.name], dtype=np.float64)
+            st["grad_rms"] = float(np.sqrt(np.mean(np.square(grad))))
+            st["gradients"] = grad
     return stats
 
 
 def plot_depth(stats: Sequence[dict[str, Any]], *, title: str = "", bins: int = 30,
                value_range: tuple[float, float] | None = (-1.0, 1.0)) -> Figure:
     """One histogram of activations per layer, side by side (the CS231n picture)."""
+    from matplotlib.figure import Figure  # here, not at import: drawing is optional
+
     n = len(stats)
     fig = Figure(figsize=(min(2.0 * n, 16), 2.4), layout="constrained")
     axes = fig.subplots(1, n, sharey=True, squeeze=False)[0]

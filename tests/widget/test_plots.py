@@ -45,7 +45,7 @@ def test_constant_values_get_a_centred_bin(value):
      (50, 50)),
 ])
 def test_the_theoretical_density_matches_the_histogram(init, shape):
-    obj = engine.registry.get_object("initializer", init, "init")
+    obj = engine.get_object("initializer", init, "init")
     values = obj(shape)
     theory = obj.theory(shape)
     lo, hi = robust_range(values, theory)

@@ -1,0 +1,183 @@
+"""Issue 15 in a real browser: JupyterLab and Voila at 968, 600 and 420 px.
+
+At every width nothing scrolls sideways (the page, the notebook and the editor: their
+``scrollWidth`` against ``clientWidth``), before and after opening the export and pinning a
+baseline; a bad value typed with the keyboard shows the engine's message beside its field;
+the open export follows an edit; a pinned baseline shows in the plots' legend and in the
+table. With ``LAYERLAB_SCREENSHOTS=dir`` each state is kept as a PNG to look at.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+
+import pytest
+
+from .conftest import NOTEBOOK
+from .test_browser_quickstart import (
+    KERNEL_PLOT,
+    TOUR_DONE,
+    keep_screenshot,
+    run_all,
+    src,
+    wait_new_src,
+)
+
+pytestmark = pytest.mark.browser
+
+#: the viewport widths: Lab at 1400 px has a notebook column of about 968 px
+LAB_WIDTHS = (1400, 600, 420)
+VOILA_WIDTHS = (968, 600, 420)
+
+OVERFLOW = """() => {
+    const out = [];
+    const wide = (e, what) => {
+        if (e && e.scrollWidth > e.clientWidth + 1)
+            out.push(what + ' scrolls sideways: ' + e.scrollWidth + ' > ' + e.clientWidth);
+    };
+    wide(document.scrollingElement, 'page');
+    for (const s of document.querySelectorAll('.jp-WindowedPanel-outer, .jp-Notebook,'
+                                              + ' .jp-OutputArea-output'))
+        wide(s, s.className.split(' ')[0]);
+    for (const ed of document.querySelectorAll('.layerlab-editor')) {
+        wide(ed, 'editor');
+        const r = ed.getBoundingClientRect();
+        const col = ed.parentElement.getBoundingClientRect();
+        if (r.right > col.right + 0.5)
+            out.push('editor wider than its column: ' + r.width + ' vs ' + col.width);
+        if (r.right > document.documentElement.clientWidth + 0.5)
+            out.push('editor past the window: ' + r.right);
+        const vis = e => e.offsetParent !== null;
+        for (const l of ed.querySelectorAll('.layerlab-label'))
+            if (vis(l) && l.scrollWidth > l.clientWidth + 1)
+                out.push('label cut: ' + l.textContent);
+        for (const c of ed.querySelectorAll('input, select, button, textarea, img')) {
+            const b = c.getBoundingClientRect();
+            if (vis(c) && b.right > r.right + 1)
+                out.push('past the editor: ' + c.outerHTML.slice(0, 60));
+        }
+    }
+    return out; }"""
+
+
+def no_overflow(page, what: str) -> dict:
+    problems = page.evaluate(OVERFLOW)
+    for _ in range(4):  # the page may still be reflowing after a resize (a loaded machine)
+        if not problems:
+            break
+        page.wait_for_timeout(700)
+        problems = page.evaluate(OVERFLOW)
+    assert problems == [], f"{what}: {problems}"
+    return page.evaluate("() => { const e = document.querySelector('.layerlab-editor');"
+                         " return {editor: e.getBoundingClientRect().width,"
+                         " column: e.parentElement.getBoundingClientRect().width}; }")
+
+
+def type_into(page, selector: str, text: str) -> None:
+    box = page.locator(selector).first
+    box.scroll_into_view_if_needed()
+    box.fill(text)
+    box.press("Enter")
+
+
+def bad_value_beside_its_field(page) -> None:
+    """Type -3 into units: the box keeps -3, the message is under units, nothing clamps."""
+    type_into(page, ".layerlab-field-units input", "-3")
+    err = page.locator(".layerlab-field-units .layerlab-field-error")
+    err.wait_for(state="visible", timeout=20000)
+    assert "must be >= 1" in err.inner_text()
+    assert page.locator(".layerlab-field-units input").first.input_value() == "-3"
+    assert page.locator(".layerlab-field-error:visible").count() == 1
+
+
+def export_live_and_pin(page) -> None:
+    """Open the Python export, pin, change units: the export and the table follow."""
+    page.locator(".layerlab-pin").first.click()
+    page.locator(".layerlab-unpin").first.wait_for(state="visible", timeout=20000)
+    page.locator(".layerlab-export-python").first.click()
+    box = page.locator(".layerlab-export textarea").first
+    box.wait_for(state="visible", timeout=20000)
+    s0 = src(page, KERNEL_PLOT)
+    type_into(page, ".layerlab-field-units input", "40")
+    wait_new_src(page, KERNEL_PLOT, s0)
+    page.wait_for_function(
+        "() => { const t = document.querySelector('.layerlab-export textarea');"
+        " return t && t.value.includes('units=40'); }", timeout=20000)
+    assert page.locator(".layerlab-field-error:visible").count() == 0
+    stats = page.locator(".layerlab-stats").first.inner_text()
+    assert stats.count("pinned") >= 3, stats
+
+
+def left_sidebar(page, open_: bool) -> None:
+    """Open or collapse JupyterLab's left sidebar (a user on a narrow screen closes it)."""
+    tab = page.locator(".jp-SideBar.lm-TabBar.jp-mod-left .lm-TabBar-tab").first
+    is_open = page.locator(".jp-SideBar.jp-mod-left .lm-TabBar-tab.lm-mod-current").count()
+    if bool(is_open) != open_:
+        tab.click()
+        page.wait_for_timeout(400)
+
+
+def widths(page, sizes, name: str) -> list[dict]:
+    seen = []
+    for w in sizes:
+        if name.startswith("lab"):  # the sidebar open at 1400 px: a 968 px column
+            left_sidebar(page, w >= 1000)
+        page.set_viewport_size({"width": w, "height": 1000})
+        page.wait_for_timeout(600)
+        page.locator(".layerlab-editor").first.scroll_into_view_if_needed()
+        keep_screenshot(page, f"{name}-{w}")
+        seen.append({"viewport": w, **no_overflow(page, f"{name} at {w} px")})
+    return seen
+
+
+def test_voila_at_every_width(voila, browser):
+    page = browser.new_page(viewport={"width": VOILA_WIDTHS[0], "height": 1000})
+    page.route("**/*", lambda r: r.continue_() if "127.0.0.1" in r.request.url
+               else r.abort())
+    try:
+        page.goto(voila, timeout=90000)
+        page.locator(KERNEL_PLOT).wait_for(timeout=90000)
+        page.wait_for_function(
+            "() => { const e = document.querySelector('.layerlab-field-units input');"
+            " return e && e.value === '128'; }", timeout=30000)
+        widths(page, VOILA_WIDTHS, "voila")
+        bad_value_beside_its_field(page)
+        keep_screenshot(page, "voila-bad-value")
+        export_live_and_pin(page)
+        seen = widths(page, VOILA_WIDTHS, "voila-export-pinned")
+        assert seen[-1]["editor"] <= 420
+    finally:
+        page.close()
+
+
+def test_jupyterlab_at_every_width(lab, browser):
+    base, token = lab
+    name = "widths.ipynb"  # a notebook of its own: a fresh kernel, no earlier outputs
+    content = json.dumps({"type": "notebook", "format": "json",
+                          "content": json.loads(NOTEBOOK.read_text())}).encode()
+    req = urllib.request.Request(f"{base}/api/contents/{name}?token={token}", data=content,
+                                 method="PUT", headers={"Content-Type": "application/json"})
+    urllib.request.urlopen(req, timeout=30).close()
+    body = json.dumps({"path": name, "name": name, "type": "notebook",
+                       "kernel": {"name": "python3"}}).encode()
+    req = urllib.request.Request(f"{base}/api/sessions?token={token}", data=body,
+                                 method="POST", headers={"Content-Type": "application/json"})
+    urllib.request.urlopen(req, timeout=30).close()
+    page = browser.new_page(viewport={"width": LAB_WIDTHS[0], "height": 1000})
+    try:
+        page.goto(f"{base}/lab/tree/{name}?token={token}&reset")  # only this notebook open
+        page.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]').first.wait_for(
+            timeout=60000)
+        run_all(page)
+        page.get_by_text(TOUR_DONE).first.wait_for(timeout=60000)
+        page.locator(KERNEL_PLOT).wait_for(timeout=30000)
+        seen = widths(page, LAB_WIDTHS, "lab")
+        assert 900 <= seen[0]["column"] <= 1000, seen  # the notebook column at 1400 px
+        page.set_viewport_size({"width": LAB_WIDTHS[0], "height": 1000})
+        bad_value_beside_its_field(page)
+        keep_screenshot(page, "lab-bad-value")
+        export_live_and_pin(page)
+        widths(page, LAB_WIDTHS, "lab-export-pinned")
+    finally:
+        page.close()
