@@ -40,3 +40,7 @@ def test_debug_notebook_runs_and_finds_the_bugs():
     assert "predictions now differ between inputs: True" in text
     views = [o for o in outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
     assert len(views) == 2
+    # issue 15.13: both editors keep the broken layer visible as a pinned baseline
+    assert "the orange outlines and the 'pinned' rows" in text
+    sources = "".join(c.source for c in nb.cells if c.cell_type == "code")
+    assert sources.count(".pin()") == 2

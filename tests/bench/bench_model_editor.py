@@ -1,0 +1,118 @@
+"""ModelEditor benchmark (not collected by pytest): open a MobileNetV2-style model (96×96,
+batch 4), edit a mid-depth layer, and compare with the downstream forward pass alone,
+measured in the same run.
+
+    OPENBLAS_NUM_THREADS=1 python tests/bench/bench_model_editor.py
+
+Targets (issue 10): open <= 3 s; edit -> updated overview <= 300 ms in the kernel and <= 2x
+the downstream forward pass alone.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ["OPENBLAS_NUM_THREADS"] = "1"
+os.environ.setdefault("MPLBACKEND", "Agg")
+ROOT = Path(__file__).resolve().parents[2]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "data" / "models")]
+
+import numpy as np  # noqa: E402
+from arch_configs import mobilenet_v2_config  # noqa: E402
+
+import engine  # noqa: E402
+from widget.depth_plots import depth_png  # noqa: E402
+from widget.editor import LayerEditor  # noqa: E402
+from widget.model_editor import ModelEditor  # noqa: E402
+from widget.model_graph import ref_value  # noqa: E402
+from widget.model_state import ModelState  # noqa: E402
+
+LAYER = "block_8_project"  # mid-depth: 76 of 151 layers
+
+
+def timed(fn, repeat: int = 5) -> float:
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return float(np.median(times))
+
+
+def main() -> None:
+    config = mobilenet_v2_config(96)
+    rng = np.random.default_rng(0)
+    sample = rng.standard_normal((4, 96, 96, 3)).astype(np.float32)
+
+    t = time.perf_counter()
+    me = ModelEditor(config, sample=sample)
+    open_s = time.perf_counter() - t
+    state = me._state
+    depth = state.order.index(LAYER)
+    print(f"MobileNetV2 96x96, batch 4: {len(state.order)} layers, "
+          f"{me.model.count_params():,} parameters")
+    print(f"open (build, first pass, statistics, picture): {open_s:.3f} s  (target <= 3 s)")
+
+    # the reference: the downstream part's forward pass alone, on the kept activations
+    cut, frontier = state.graph.cut(LAYER, lambda r: ref_value(state.trace, state.graph, r))
+    sub = engine.deserialize(cut)
+    xs = [ref_value(state.trace, state.graph, r) for r in frontier]
+    x = xs[0] if len(xs) == 1 else xs
+    forward = timed(lambda: sub(x))
+    forward_trace = timed(lambda: sub.intermediate_outputs(x))
+    full = timed(lambda: me.model(sample), 3)
+    print(f"layer {LAYER} at depth {depth}; downstream {len(sub.layers) - len(frontier)} "
+          f"layers")
+    print(f"downstream forward alone: {forward * 1e3:.0f} ms (keeping every output: "
+          f"{forward_trace * 1e3:.0f} ms); whole model: {full * 1e3:.0f} ms")
+
+    me.select(LAYER)
+    cfg = me.editor.config
+    values = ["he_normal", "glorot_uniform"]
+    fresh = me.editor.layer.get_weights()
+
+    def model_edit(i=[0]):  # noqa: B006 - a counter across calls
+        c = {"class_name": cfg["class_name"],
+             "config": {**cfg["config"], "kernel_initializer": engine.serialize(
+                 engine.get_object("initializer", values[i[0] % 2], "x", engine.KERAS3))}}
+        i[0] += 1
+        state.apply(LAYER, c, fresh)
+
+    model = timed(model_edit)
+    picture = timed(lambda: depth_png([state.stats[n] for n in state.order],
+                                      selected=LAYER), 3)
+    k = [0]
+
+    def widget_edit():
+        k[0] += 1
+        assert me.set("kernel_initializer", values[k[0] % 2]), me.error
+
+    widget = timed(widget_edit, 3)
+    alone = LayerEditor(state.layer(LAYER), sample=state.layer_input(LAYER))
+    j = [0]
+
+    def layer_editor_edit():
+        j[0] += 1
+        assert alone.set("kernel_initializer", values[j[0] % 2]), alone.error
+
+    layer_editor = timed(layer_editor_edit, 3)
+    print(f"edit, model side (rebuild, weights, downstream pass, statistics): "
+          f"{model * 1e3:.0f} ms = {model / forward:.2f}x the downstream forward "
+          f"(target <= 2x)")
+    print(f"overview picture: {picture * 1e3:.0f} ms")
+    print(f"edit through me.set (the LayerEditor's own rebuild and plots, model side, "
+          f"picture, table): {widget * 1e3:.0f} ms = {widget / forward:.2f}x the "
+          f"downstream forward (target <= 300 ms)")
+    print(f"  of which LayerEditor.set alone on that layer (its own rebuild and plots): "
+          f"{layer_editor * 1e3:.0f} ms")
+    st2 = ModelState(me.model, sample=sample)
+    err = max(abs(a["std"] - b["std"]) / max(abs(b["std"]), 1e-30)
+              for a, b in zip(state.statistics(), st2.statistics()))
+    print(f"partial recompute vs a full pass: max relative std difference {err:.1e}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,507 @@
+"""ModelEditor: a whole model's activations by depth, pick a layer, edit it in place.
+
+The state (statistics, flags, history, the downstream recompute) lives in
+:mod:`widget.model_state`; the picture in :mod:`widget.depth_plots`; the selected layer's form
+is a :class:`widget.LayerEditor` given the layer itself (its real weights) and the real input
+it receives from upstream.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+import ipywidgets as widgets
+import numpy as np
+
+import engine
+
+from .depth_plots import FLAG_COLOURS, depth_png
+from .editor import LayerEditor
+from .model_state import ModelState
+from .model_stats import (
+    DEAD_FLAG,
+    DEPTH_RATIO,
+    SATURATED_FLAG,
+    SATURATION_MARGIN,
+    THEORY_RATIO,
+)
+
+THRESHOLDS = (
+    f"Flags: <b>saturated</b> ≥ {SATURATED_FLAG:.0%} of outputs within {SATURATION_MARGIN:.0%} "
+    f"of a bound of the activation (tanh, sigmoid, softsign, hard_sigmoid, ReLU6); "
+    f"<b>dead</b> ≥ {DEAD_FLAG:.0%} of units zero for every sample (or a constant output); "
+    f"<b>vanishing</b>/<b>exploding</b>: std below 1/{DEPTH_RATIO:g} or above {DEPTH_RATIO:g}× "
+    f"the first layer's; <b>nan</b>: NaN or inf; <b>off theory</b>: a Dense/conv std outside "
+    f"×{THEORY_RATIO:g} of what its initializer predicts.")
+
+#: the re-initialize menu's entry for "the layers' own initializers" (a Dropdown value of
+#: None would show as no selection)
+OWN = "(own)"
+#: full width less the 2 px margins ipywidgets puts around each widget (no sideways scroll)
+FULL = "calc(100% - 4px)"
+
+SORTS = {"depth": lambda s: s["depth"], "std": lambda s: -_num(s["std"]),
+         "flags": lambda s: (-len(s["flags"]), s["depth"]), "name": lambda s: s["name"],
+         "dead units": lambda s: -s["dead_units"],
+         "saturated": lambda s: -_num(s["saturated_fraction"])}
+
+
+def _num(v: Any) -> float:
+    return v if isinstance(v, (int, float)) and math.isfinite(v) else -1.0
+
+
+def _g(v: Any) -> str:
+    return "-" if v is None or (isinstance(v, float) and not math.isfinite(v)) else f"{v:.3g}"
+
+
+class ModelEditor(widgets.VBox):
+    """A whole model at a glance (statistics by depth), a picked layer's editor, edits in
+    place with only the downstream part recomputed.
+
+    Args:
+        model_or_path_or_config: an engine model, a model file path (``.keras``, ``.h5``,
+            ``.json``), a model config dict or its JSON text.
+        sample: your input array (a list for several inputs). Without it a seeded sample is
+            made: N(0, 1) for float inputs, uniform over the range a leading ``Rescaling``
+            maps to [0, 1] (or [offset, 1]), integers below the ``Embedding``'s
+            ``input_dim`` for integer inputs; batch 8, shrunk so that the sample has at
+            most 1e6 elements (the header says so).
+        input_shape: the input shape for the automatic sample when the model lacks one.
+        seed: seed of the sample and of every re-initialization.
+        custom_objects: passed to ``engine.load`` / ``engine.deserialize``.
+
+    Flags (thresholds also shown in the widget): ``saturated`` when ≥ 50 % of a layer's
+    outputs lie within 1 % of a bound of its activation (tanh, sigmoid, softsign,
+    hard_sigmoid, ReLU6); ``dead`` when ≥ 50 % of its units are 0 for every sample or the
+    output is constant; ``vanishing``/``exploding`` when its std is below 1/10 or above 10×
+    the first layer's; ``nan``; ``off theory`` when a Dense/conv layer's std is outside ×2 of
+    what its initializer predicts (``predicted_std``: Var[y] = fan_in · E[w²] · E[x²], then
+    the activation, as in Glorot & Bengio 2010 and He et al. 2015).
+
+    Example:
+        >>> me = ModelEditor("model.keras")                     # doctest: +SKIP
+        >>> [s["name"] for s in me.statistics() if "dead" in s["flags"]]  # doctest: +SKIP
+        >>> me.select("block_3_project"); me.set("kernel_initializer", "he_normal")  # +SKIP
+    """
+
+    def __init__(self, model_or_path_or_config: Any, sample: Any = None, input_shape: Any = None,
+                 seed: int = 0, custom_objects: dict[str, Any] | None = None):
+        super().__init__(layout=widgets.Layout(width="100%"))
+        self.add_class("layerlab-model-editor")
+        self.progress = widgets.FloatProgress(value=0.0, min=0.0, max=1.0,
+                                              description="first pass",
+                                              layout=widgets.Layout(width="320px"))
+        self.children = (self.progress,)
+        t0 = time.perf_counter()
+        self._state = ModelState(model_or_path_or_config, sample, input_shape, seed,
+                                 custom_objects,
+                                 progress=lambda f: setattr(self.progress, "value", f))
+        self.open_seconds = time.perf_counter() - t0
+        self.error: str | None = None
+        self.baseline: list[dict[str, Any]] | None = None
+        self._callbacks: list[Callable[[dict[str, Any]], Any]] = []
+        self._busy = False
+        self.selected: str | None = None
+        self.editor: Any = None
+        self._build_view()
+        self._refresh()
+
+    # -- public API -----------------------------------------------------------------------
+    @property
+    def model(self) -> Any:
+        """The current engine model (a new object after each edit)."""
+        return self._state.model
+
+    @property
+    def sample(self) -> Any:
+        return self._state.sample
+
+    @property
+    def reinitialized(self) -> list[str]:
+        """The layers the last edit re-initialized (its own, and downstream shape changes)."""
+        return list(self._state.reinitialized)
+
+    def statistics(self) -> list[dict[str, Any]]:
+        """Per layer, in depth order (nested models flattened as ``outer/inner``): ``name``,
+        ``class_name``, ``output_shape``, ``mean``, ``std``, ``rms``, ``zero_fraction``,
+        ``saturated_fraction``, ``dead_units`` (of ``units``), ``weight_std``,
+        ``predicted_std`` (Dense/conv), ``finite``, ``depth`` and ``flags``."""
+        return self._state.statistics()
+
+    def select(self, name: str) -> None:
+        """Show the layer ``name`` (a path ``outer/inner`` or a unique plain name) in the
+        editor, with its real weights and the real input it receives."""
+        path = self._state.resolve(name)
+        layer = self._state.layer(path)
+        x = self._state.layer_input(path)
+        self.editor, note = self._open_editor(layer, x)
+        self.editor.on_change(self._on_editor_change)
+        self.selected = path
+        self.editor_box.children = (getattr(self.editor, "view", self.editor),)
+        self.editor_title.value = f"<b>{html.escape(path)}</b> " \
+            f"({html.escape(type(layer).__name__)}){note}"
+        if self.search.value != path:
+            self.search.value = path
+        if self.table.value != path and path in [o[1] for o in self.table.options]:
+            self.table.value = path
+        self._draw()
+
+    def _open_editor(self, layer: Any, x: Any) -> tuple[Any, str]:
+        """A LayerEditor on the layer itself and its real input; else (layers with several
+        inputs, which the LayerEditor does not take yet) on its config, seeded weights."""
+        seed = self._state.seed
+        try:
+            ed = LayerEditor(layer, sample=x, seed=seed)
+            if ed.error is not None:  # it opened, but could not run the layer on x
+                raise ValueError(ed.error)
+            return ed, ""
+        except Exception as first:  # noqa: BLE001 - try the fallbacks, then say why
+            cfg = engine.serialize(layer)
+            cfg = {"class_name": cfg["class_name"], "config": cfg["config"]}
+            single = x if not isinstance(x, list) else None
+            try:
+                return LayerEditor(cfg, sample=single, seed=seed), \
+                    " <small>(the form shows this layer's config on a seeded sample: the " \
+                    "editor could not take the layer with its real input: " \
+                    f"{html.escape(str(first)[:160])})</small>"
+            except Exception:  # noqa: BLE001
+                raise ValueError(f"select: the LayerEditor cannot open {layer.name!r} "
+                                 f"({type(layer).__name__}): {first}") from None
+
+    def set(self, path: str, value: Any) -> bool:
+        """Edit the selected layer's field at ``path`` (the paths and aliases of
+        ``LayerEditor.set``). Returns True when applied; False with :attr:`error` set when
+        refused (the model stays as it was)."""
+        if self.editor is None:
+            return self._refuse("select a layer first (me.select(name))", path, value)
+        self._busy = True
+        try:
+            if self.editor.error is not None:  # a refused edit still in the form: drop it
+                self.editor.undo()
+            ok = self.editor.set(path, value)
+        finally:
+            self._busy = False
+        if not ok:
+            return self._refuse(self.editor.error or "refused", path, value)
+        return self._apply(path, value)
+
+    def pin(self) -> None:
+        """Keep the current statistics as the baseline, drawn beside the live ones."""
+        self.baseline = self.statistics()
+        self.pin_note.value = "<span style='color:#b35900'>baseline pinned: the picture " \
+            "draws it dashed, the table shows Δstd</span>"
+        self._refresh()
+
+    def undo(self) -> bool:
+        return self._history(self._state.undo, "undo")
+
+    def redo(self) -> bool:
+        return self._history(self._state.redo, "redo")
+
+    def reset(self) -> bool:
+        """Back to the model as opened (undoable)."""
+        return self._history(self._state.reset, "reset")
+
+    def reinitialize(self, initializer: Any = None, class_name: str | None = None) -> bool:
+        """Draw the weights of the selected layer, or of every layer of ``class_name``,
+        again (seeded): from their own initializers (``initializer`` None: e.g. a
+        BatchNormalization's gamma back to 1), or with ``initializer`` set as their kernel
+        initializer first. Returns True when applied."""
+        if class_name is None:
+            paths = [self.selected] if self.selected else []
+        else:
+            paths = [s["name"] for s in self.statistics() if s["class_name"] == class_name]
+        if not paths:
+            return self._refuse(f"no layer to re-initialize ({class_name or 'none selected'})",
+                                "reinitialize", initializer)
+        try:
+            self._state.reinitialize(paths, initializer)
+        except Exception as e:  # shown, never raised into the notebook
+            return self._refuse(str(e), "reinitialize", initializer)
+        ok = self._changed("reinitialize", initializer)
+        if self.selected:
+            self.select(self.selected)
+        return ok
+
+    def export(self, fmt: str = "keras3") -> str:
+        """The edited model's config as Keras 3 (``"keras3"``) or Keras 2 JSON."""
+        return self._state.export(fmt)
+
+    def save(self, path: Any) -> None:
+        """Write the edited model (``.keras``: real Keras loads it with the same outputs)."""
+        self._state.save(path)
+
+    def on_change(self, callback: Callable[[dict[str, Any]], Any]) -> None:
+        """Call ``callback(event)`` after each change: ``type`` ("change" or "error"),
+        ``path``, ``value``, ``layer`` (the selected layer), ``reinitialized``, ``error``
+        and ``editor`` (this ModelEditor)."""
+        self._callbacks.append(callback)
+
+    def __repr__(self) -> str:
+        return f"<ModelEditor {self.model.name!r} selected={self.selected!r} " \
+            f"error={self.error!r}>"
+
+    # -- changes --------------------------------------------------------------------------
+    def _on_editor_change(self, event: dict[str, Any]) -> None:
+        if self._busy or event.get("type") != "change":
+            return
+        self._apply(event.get("path"), event.get("value"))
+
+    def _apply(self, path: Any, value: Any) -> bool:
+        ed = self.editor
+        try:
+            fresh = ed.layer.get_weights() if ed.layer.built else []
+            self._state.apply(self.selected, ed.config, fresh)
+        except Exception as e:
+            self._busy = True
+            try:
+                ed.undo()
+            finally:
+                self._busy = False
+            return self._refuse(str(e), path, value)
+        ok = self._changed(path, value)
+        if self.selected and not self._editor_shows_model_weights():
+            # loaded weights were kept: the editor re-opens on the model's layer (the
+            # LayerEditor has no public way to adopt given weights; see the report)
+            self.select(self.selected)
+        return ok
+
+    def _editor_shows_model_weights(self) -> bool:
+        ours = self.editor.layer.get_weights() if self.editor.layer.built else []
+        real = self._state.layer(self.selected).get_weights()
+        return len(ours) == len(real) and all(
+            a.shape == b.shape and np.array_equal(a, b) for a, b in zip(ours, real))
+
+    def _history(self, action: Callable[[], bool], name: str) -> bool:
+        try:
+            done = action()
+        except Exception as e:
+            return self._refuse(str(e), name, None)
+        if done:
+            self._changed(name, None)
+            if self.selected:
+                try:
+                    self.select(self.selected)
+                except ValueError:
+                    self.selected = None
+        return done
+
+    def _changed(self, path: Any, value: Any) -> bool:
+        self.error = None
+        self.error_box.value = ""
+        self._refresh()
+        re = self._state.reinitialized  # the status last: it says the picture is current
+        self.status.value = (f"re-initialized: {html.escape(', '.join(re))}" if re else
+                             "applied; loaded weights kept")
+        self._emit("change", path, value)
+        return True
+
+    def _refuse(self, message: str, path: Any, value: Any) -> bool:
+        self.error = message
+        self.error_box.value = f"<span style='color:#b00020'>{html.escape(str(message))}</span>"
+        self._emit("error", path, value)
+        return False
+
+    def _emit(self, kind: str, path: Any, value: Any) -> None:
+        event = {"type": kind, "path": path, "value": value, "layer": self.selected,
+                 "reinitialized": self.reinitialized, "error": self.error, "editor": self}
+        for cb in list(self._callbacks):
+            try:
+                cb(event)
+            except Exception as e:  # a user's callback must not break the editor
+                self.error_box.value = f"<span style='color:#b00020'>callback failed: " \
+                    f"{html.escape(repr(e))}</span>"
+
+    # -- view -----------------------------------------------------------------------------
+    def _build_view(self) -> None:
+        st = self._state
+
+        def btn(label: str, tip: str, cls: str, fn: Callable[[], Any]) -> widgets.Button:
+            b = widgets.Button(description=label, tooltip=tip,
+                               layout=widgets.Layout(width="auto", min_width="64px"))
+            b.add_class(cls)
+            b.on_click(lambda _b: fn())
+            return b
+
+        self.header = widgets.HTML(
+            f"<b>{html.escape(self.model.name or 'model')}</b> · {len(st.order)} layers · "
+            f"{html.escape(st.sample_note)} · opened in {self.open_seconds:.2f} s"
+            f"<br><small>{THRESHOLDS}</small>")
+        self.header.add_class("layerlab-model-header")
+        self.picture = widgets.Image(format="png", layout=widgets.Layout(
+            width=FULL, max_width="900px", height="auto"))
+        self.picture.add_class("layerlab-depth-picture")
+        self.log_colour = widgets.Checkbox(value=False, description="log colour",
+                                           indent=False, layout=widgets.Layout(width="auto"))
+        self.log_colour.observe(lambda _c: self._draw(), "value")
+        self.search = widgets.Combobox(placeholder="layer name…", options=list(st.order),
+                                       ensure_option=False, continuous_update=False,
+                                       layout=widgets.Layout(width="240px"))
+        self.search.add_class("layerlab-layer-search")
+        self.search.observe(self._on_search, "value")
+        self.filter = widgets.Text(placeholder="filter by name or class",
+                                   continuous_update=False,
+                                   layout=widgets.Layout(width="200px"))
+        self.filter.add_class("layerlab-table-filter")
+        self.sort = widgets.Dropdown(options=list(SORTS), value="depth", description="sort",
+                                     layout=widgets.Layout(width="170px"))
+        self.flagged_only = widgets.Checkbox(value=False, description="flagged only",
+                                             indent=False, layout=widgets.Layout(width="auto"))
+        for w in (self.filter, self.sort, self.flagged_only):
+            w.observe(lambda _c: self._fill_table(), "value")
+        self.table = widgets.Select(options=[], rows=14, layout=widgets.Layout(width=FULL))
+        self.table.add_class("layerlab-layer-table")
+        self.table.observe(self._on_table, "value")
+        self.table_head = widgets.HTML()
+        self.table_style = widgets.HTML(
+            "<style>.layerlab-layer-table select, .layerlab-table-head pre "
+            "{font-family: monospace; font-size: 12px; white-space: pre}</style>")
+        self.table_head.add_class("layerlab-table-head")
+        self.flag_summary = widgets.HTML()
+        self.flag_summary.add_class("layerlab-flag-summary")
+        self.undo_button = btn("Undo", "Undo the last model edit", "layerlab-model-undo",
+                               self.undo)
+        self.redo_button = btn("Redo", "Redo", "layerlab-model-redo", self.redo)
+        self.reset_button = btn("Reset", "Back to the model as opened",
+                                "layerlab-model-reset", self.reset)
+        self.pin_button = btn("Pin", "Keep these statistics as a baseline",
+                              "layerlab-model-pin", self.pin)
+        self.init_choice = widgets.Dropdown(
+            options=[("its own initializers", OWN)] + [(n, n) for n in (
+                "he_normal", "he_uniform", "glorot_uniform", "glorot_normal", "lecun_normal",
+                "orthogonal", "zeros")],
+            value=OWN, tooltip="Re-initialize with the layers' own initializers, or set "
+            "this kernel initializer first",
+            layout=widgets.Layout(width="150px"))
+        self.reinit_one = btn("Re-init selected", "Re-initialize the selected layer",
+                              "layerlab-reinit-one",
+                              lambda: self.reinitialize(self._chosen_init()))
+        self.reinit_class = btn("Re-init its class", "Re-initialize every layer of the "
+                                "selected layer's class", "layerlab-reinit-class",
+                                lambda: self.reinitialize(
+                                    self._chosen_init(),
+                                    type(self._state.layer(self.selected)).__name__
+                                    if self.selected else None))
+        self.export_format = widgets.Dropdown(options=[("Keras 3 JSON", "keras3"),
+                                                       ("Keras 2 JSON", "keras2")],
+                                              layout=widgets.Layout(width="140px"))
+        self.export_box = widgets.Textarea(layout=widgets.Layout(width=FULL, height="160px",
+                                                                 display="none"))
+        self.export_box.add_class("layerlab-model-export")
+        self.export_button = btn("Export", "Show the edited model's config",
+                                 "layerlab-model-export-button", self._show_export)
+        self.save_path = widgets.Text(placeholder="edited.keras",
+                                      layout=widgets.Layout(width="180px"))
+        self.save_button = btn("Save", "Save the edited model (.keras)", "layerlab-model-save",
+                               self._on_save)
+        self.status = widgets.HTML()
+        self.status.add_class("layerlab-model-status")
+        self.error_box = widgets.HTML()
+        self.error_box.add_class("layerlab-model-error")
+        self.pin_note = widgets.HTML()
+        row = widgets.Layout(flex_flow="row wrap", align_items="center")
+        actions = widgets.HBox([self.undo_button, self.redo_button, self.reset_button,
+                                self.pin_button, self.init_choice, self.reinit_one,
+                                self.reinit_class], layout=row)
+        files = widgets.HBox([self.export_format, self.export_button, self.save_path,
+                              self.save_button], layout=row)
+        tools = widgets.HBox([widgets.HTML("pick:"), self.search, self.filter, self.sort,
+                              self.flagged_only, self.log_colour], layout=row)
+        self.editor_title = widgets.HTML("<i>pick a layer in the table, or type its name</i>")
+        self.editor_box = widgets.VBox(layout=widgets.Layout(width=FULL))
+        self.editor_box.add_class("layerlab-model-layer-editor")
+        self.children = (self.table_style, self.header, self.picture, self.pin_note,
+                         self.flag_summary, tools, self.table_head, self.table, actions,
+                         files, self.export_box, self.status, self.error_box,
+                         self.editor_title, self.editor_box)
+
+    def _chosen_init(self) -> str | None:
+        value = self.init_choice.value
+        return None if value == OWN else value
+
+    def _refresh(self) -> None:
+        self._fill_table()
+        self._draw()
+        if self.export_box.layout.display != "none":
+            self._show_export()
+
+    def _draw(self) -> None:
+        full = [self._state.stats[n] for n in self._state.order]
+        self.picture.value = depth_png(full, baseline=self.baseline, selected=self.selected,
+                                       log=self.log_colour.value)
+
+    def _fill_table(self) -> None:
+        stats = self.statistics()
+        base = {b["name"]: b for b in self.baseline or []}
+        flagged = [s for s in stats if s["flags"]]
+        self.flag_summary.value = "<b>flagged:</b> " + (", ".join(
+            f"<span style='color:{FLAG_COLOURS.get(s['flags'][0], '#000')}'>"
+            f"{html.escape(s['name'])} ({', '.join(s['flags'])})</span>"
+            for s in flagged[:30]) + (" …" if len(flagged) > 30 else "") if flagged else
+            "<span style='color:#2e7d32'>none</span>")
+        q = self.filter.value.strip().lower()
+        rows = [s for s in stats if not q or q in s["name"].lower()
+                or q in s["class_name"].lower()]
+        if self.flagged_only.value:
+            rows = [s for s in rows if s["flags"]]
+        rows.sort(key=SORTS[self.sort.value])
+        width = max([len(s["name"]) for s in rows] + [10])
+        self.table_head.value = "<pre style='margin:0'>" + html.escape(
+            f"{'#':>4} {'layer':<{width}} {'class':<18} {'std':>8} {'pred':>8} "
+            f"{'Δstd' if base else '':>8} {'zeros':>6} {'sat':>6} {'dead':>7}  flags") + \
+            "</pre>"
+        options = []
+        for s in rows:
+            b = base.get(s["name"])
+            delta = _g(s["std"] - b["std"]) if b else ""
+            options.append((f"{s['depth']:>4} {s['name']:<{width}} "
+                            f"{s['class_name'][:18]:<18} "
+                            f"{_g(s['std']):>8} {_g(s.get('predicted_std')):>8} {delta:>8} "
+                            f"{_g(s['zero_fraction']):>6} {_g(s['saturated_fraction']):>6} "
+                            f"{s['dead_units']:>3}/{s['units']:<3}  "
+                            f"{' '.join('!' + f for f in s['flags'])}", s["name"]))
+        self._busy_table = True
+        try:
+            self.table.options = options
+            if self.selected in [o[1] for o in options]:
+                self.table.value = self.selected
+        finally:
+            self._busy_table = False
+
+    def _on_table(self, change: dict[str, Any]) -> None:
+        if getattr(self, "_busy_table", False) or not change["new"] or \
+                change["new"] == self.selected:
+            return
+        self._safe_select(change["new"])
+
+    def _on_search(self, change: dict[str, Any]) -> None:
+        name = (change["new"] or "").strip()
+        if name and name != self.selected:
+            self._safe_select(name)
+
+    def _safe_select(self, name: str) -> None:
+        try:
+            self.select(name)
+            self.error_box.value = ""
+        except ValueError as e:
+            self._refuse(str(e), "select", name)
+
+    def _show_export(self) -> None:
+        self.export_box.layout.display = None
+        self.export_box.value = self.export(self.export_format.value)
+
+    def _on_save(self) -> None:
+        path = self.save_path.value.strip()
+        if not path:
+            self._refuse("type a file name ending in .keras first", "save", path)
+            return
+        try:
+            self.save(path)
+        except Exception as e:
+            self._refuse(str(e), "save", path)
+            return
+        self.status.value = f"saved {html.escape(path)}"

@@ -1,0 +1,235 @@
+"""Statistics of one layer's output, the flags drawn from them, and the std an initializer
+predicts for a Dense/convolution layer's output.
+
+Thresholds (shown in the widget too):
+
+- ``saturated``: at least :data:`SATURATED_FLAG` (50 %) of the outputs lie within
+  :data:`SATURATION_MARGIN` (1 %) of the activation's range of a bound (tanh, softsign: ±1;
+  sigmoid, hard_sigmoid: 0 and 1; ReLU6 / ``max_value``: the upper bound only);
+- ``dead``: at least :data:`DEAD_FLAG` (50 %) of the units (last-axis channels) are exactly 0
+  for every sample, or the whole output is constant;
+- ``vanishing`` / ``exploding``: std below 1/:data:`DEPTH_RATIO` (1/10) or above
+  :data:`DEPTH_RATIO` (10) times the reference layer's std (the first layer after the
+  inputs);
+- ``nan``: some output is NaN or infinite;
+- ``off theory``: a Dense/convolution layer whose measured std is outside
+  [1/:data:`THEORY_RATIO`, :data:`THEORY_RATIO`] (×2) of the std its initializer predicts.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+import engine
+
+SATURATION_MARGIN = 0.01
+SATURATED_FLAG = 0.5
+DEAD_FLAG = 0.5
+DEPTH_RATIO = 10.0
+THEORY_RATIO = 2.0
+#: statistics use at most this many elements of a layer's output (a strided subset)
+MAX_STAT_ELEMENTS = 1_000_000
+#: kept values per layer for the depth picture
+KEEP_VALUES = 2048
+
+#: activation name -> (low bound or None, high bound or None)
+BOUNDS: dict[str, tuple[float | None, float | None]] = {
+    "tanh": (-1.0, 1.0), "softsign": (-1.0, 1.0), "sigmoid": (0.0, 1.0),
+    "hard_sigmoid": (0.0, 1.0), "hard_tanh": (-1.0, 1.0), "relu6": (None, 6.0),
+}
+
+_CONV = ("Conv1D", "Conv2D", "Conv3D", "Conv1DTranspose", "Conv2DTranspose",
+         "Conv3DTranspose", "SeparableConv1D", "SeparableConv2D", "DepthwiseConv1D",
+         "DepthwiseConv2D")
+
+
+def activation_name(entry: dict[str, Any]) -> str | None:
+    """The activation a layer's output goes through, from its config entry."""
+    cfg = entry.get("config") or {}
+    cls = entry.get("class_name")
+    if cls == "ReLU":
+        if cfg.get("max_value") is not None:
+            return "relu6" if float(cfg["max_value"]) == 6.0 else f"relu_max:{cfg['max_value']}"
+        return "relu"
+    if cls == "Softmax":
+        return "softmax"
+    act = cfg.get("activation")
+    if isinstance(act, dict):
+        act = act.get("config", {}).get("name") or act.get("class_name")
+    return act if isinstance(act, str) else None
+
+
+def bounds_of(act: str | None) -> tuple[float | None, float | None]:
+    if act is None:
+        return (None, None)
+    if act.startswith("relu_max:"):
+        return (None, float(act.split(":", 1)[1]))
+    return BOUNDS.get(act, (None, None))
+
+
+def _subset(x: np.ndarray) -> np.ndarray:
+    flat = x.reshape(-1)
+    if flat.size > MAX_STAT_ELEMENTS:
+        flat = flat[:: math.ceil(flat.size / MAX_STAT_ELEMENTS)]
+    return flat
+
+
+def layer_stats(x: Any, act: str | None = None) -> dict[str, Any]:
+    """Statistics of one output array (a bounded strided subset of it for the moments;
+    dead units from the whole array), and up to :data:`KEEP_VALUES` values for plots."""
+    x = np.asarray(x)
+    if x.dtype.kind not in "fiub":
+        return {"output_shape": tuple(x.shape), "mean": float("nan"), "std": float("nan"),
+                "rms": float("nan"), "zero_fraction": float("nan"),
+                "saturated_fraction": float("nan"), "dead_units": 0, "units": 0,
+                "finite": True, "values": np.zeros(0, np.float32)}
+    flat = _subset(x).astype(np.float64)
+    finite_mask = np.isfinite(flat)
+    finite = bool(finite_mask.all())
+    good = flat if finite else flat[finite_mask]
+    n = max(good.size, 1)
+    mean = float(good.sum() / n) if good.size else float("nan")
+    ms = float(np.dot(good, good) / n) if good.size else float("nan")
+    std = math.sqrt(max(ms - mean * mean, 0.0)) if good.size else float("nan")
+    lo, hi = bounds_of(act)
+    sat = 0.0
+    if good.size and (lo is not None or hi is not None):
+        span = (hi - lo) if lo is not None and hi is not None else abs(hi or lo or 1.0)
+        tol = SATURATION_MARGIN * span
+        near = np.zeros(good.shape, bool)
+        if lo is not None:
+            near |= good <= lo + tol
+        if hi is not None:
+            near |= good >= hi - tol
+        sat = float(near.mean())
+    units = int(x.shape[-1]) if x.ndim >= 2 else 1
+    if x.ndim >= 2:
+        alive = np.any(x.reshape(-1, units) != 0, axis=0)
+        dead = int(units - alive.sum())
+    else:
+        dead = int(not np.any(x != 0))
+    step = max(1, good.size // KEEP_VALUES)
+    return {"output_shape": tuple(x.shape), "mean": mean, "std": std, "rms": math.sqrt(ms)
+            if good.size else float("nan"), "zero_fraction": float((good == 0).mean())
+            if good.size else float("nan"), "saturated_fraction": sat, "dead_units": dead,
+            "units": units, "finite": finite,
+            "values": good[::step][:KEEP_VALUES].astype(np.float32)}
+
+
+def flags_for(stats: dict[str, Any], reference_std: float | None) -> list[str]:
+    """The flags of one layer's statistics (thresholds in the module docstring)."""
+    flags = []
+    if not stats["finite"]:
+        flags.append("nan")
+    units = stats.get("units") or 0
+    if (units and stats["dead_units"] >= DEAD_FLAG * units) or stats["std"] == 0.0:
+        flags.append("dead")
+    if stats["saturated_fraction"] >= SATURATED_FLAG:
+        flags.append("saturated")
+    std = stats["std"]
+    if reference_std and reference_std > 0 and math.isfinite(std) and std > 0:
+        if std < reference_std / DEPTH_RATIO:
+            flags.append("vanishing")
+        elif std > reference_std * DEPTH_RATIO:
+            flags.append("exploding")
+    pred = stats.get("predicted_std")
+    if pred and math.isfinite(std) and pred > 0 and not (
+            pred / THEORY_RATIO <= std <= pred * THEORY_RATIO):
+        flags.append("off theory")
+    return flags
+
+
+# -- what the initializer predicts ----------------------------------------------------------
+
+
+def _fans(cls: str, kernel_shape: tuple[int, ...]) -> tuple[float, float]:
+    if len(kernel_shape) < 2:
+        return float(kernel_shape[0]) if kernel_shape else 1.0, 1.0
+    receptive = math.prod(kernel_shape[:-2]) if len(kernel_shape) > 2 else 1
+    return float(kernel_shape[-2] * receptive), float(kernel_shape[-1] * receptive)
+
+
+def weight_second_moment(init: Any, shape: tuple[int, ...], cls: str) -> float | None:
+    """E[w²] of an initializer config (``{'class_name', 'config'}``) for a kernel of
+    ``shape``; None when unknown (Identity, custom)."""
+    if not isinstance(init, dict):
+        return None
+    name = init.get("class_name", "")
+    c = init.get("config") or {}
+    fan_in, fan_out = _fans(cls, shape)
+    vs = {"GlorotUniform": (1.0, "fan_avg"), "GlorotNormal": (1.0, "fan_avg"),
+          "HeNormal": (2.0, "fan_in"), "HeUniform": (2.0, "fan_in"),
+          "LecunNormal": (1.0, "fan_in"), "LecunUniform": (1.0, "fan_in")}
+    if name in vs or name == "VarianceScaling":
+        scale, mode = vs.get(name, (float(c.get("scale", 1.0)), c.get("mode", "fan_in")))
+        n = {"fan_in": fan_in, "fan_out": fan_out}.get(mode, (fan_in + fan_out) / 2)
+        return scale / max(n, 1.0)
+    if name == "RandomNormal":
+        return float(c.get("stddev", 0.05)) ** 2 + float(c.get("mean", 0.0)) ** 2
+    if name == "TruncatedNormal":  # N(mean, s) cut at 2 s: variance 0.7737 s²
+        return 0.77374 * float(c.get("stddev", 0.05)) ** 2 + float(c.get("mean", 0.0)) ** 2
+    if name == "RandomUniform":
+        a, b = float(c.get("minval", -0.05)), float(c.get("maxval", 0.05))
+        return (a * a + a * b + b * b) / 3
+    if name == "Zeros":
+        return 0.0
+    if name == "Ones":
+        return 1.0
+    if name == "Constant":
+        return float(c.get("value", 0.0)) ** 2
+    if name == "Orthogonal":
+        return float(c.get("gain", 1.0)) ** 2 / max(fan_in, fan_out)
+    return None
+
+
+_GH = np.polynomial.hermite_e.hermegauss(48)
+
+
+def activation_std(act: str | None, sigma: float) -> float | None:
+    """Std of ``act(y)`` for y ~ N(0, sigma²) (Gauss–Hermite quadrature)."""
+    if act in (None, "linear"):
+        return sigma
+    if act in ("softmax", "log_softmax"):  # not elementwise: no one-unit prediction
+        return None
+    fn_name = "relu" if act.startswith("relu") else act
+    try:
+        fn = engine.get_object("activation", fn_name, "activation", engine.KERAS3)
+    except Exception:
+        return None
+    nodes, weights = _GH
+    try:
+        y = np.asarray(fn(np.asarray(nodes * sigma, np.float32)), np.float64)
+    except Exception:
+        return None
+    if act.startswith("relu") and act != "relu":
+        y = np.minimum(y, bounds_of(act)[1] or np.inf)
+    w = weights / weights.sum()
+    m = float(np.dot(w, y))
+    return math.sqrt(max(float(np.dot(w, y * y)) - m * m, 0.0))
+
+
+def predicted_std(entry: dict[str, Any], kernel_shape: tuple[int, ...] | None,
+                  input_rms: float | None) -> float | None:
+    """The output std a Dense/convolution layer's initializer predicts (Glorot & Bengio,
+    He et al.): Var[y] = fan_in · E[w²] · E[x²] before the activation, then through it."""
+    cls = entry.get("class_name", "")
+    if cls not in ("Dense", *_CONV) or kernel_shape is None or input_rms is None:
+        return None
+    cfg = entry.get("config") or {}
+    init = cfg.get("kernel_initializer") or cfg.get("depthwise_initializer")
+    if cls.startswith("Separable"):
+        return None
+    m2 = weight_second_moment(init, kernel_shape, cls)
+    if m2 is None:
+        return None
+    if cls.startswith("Depthwise"):
+        fan_in = float(math.prod(kernel_shape[:-2]))
+    elif "Transpose" in cls:
+        fan_in = float(math.prod(kernel_shape[:-2]) * kernel_shape[-1])
+    else:
+        fan_in = _fans(cls, kernel_shape)[0]
+    sigma = math.sqrt(fan_in * m2) * input_rms
+    return activation_std(activation_name(entry), sigma)
