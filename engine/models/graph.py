@@ -13,10 +13,9 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
 from .. import registry
 from ..errors import ConfigError, close_names, describe
+from ..fields.constants import constant_array
 from ..formats import KERAS2, KERAS3
 from ..serialization import unknown_name
 from .model import Model
@@ -276,7 +275,8 @@ class GraphParser:
                     return None
                 return Ref(hist[0], hist[1], hist[2], cfg.get("shape"), cfg.get("dtype"))
             if cls in ("__numpy__", "__tensor__") and isinstance(cfg, dict):
-                return np.asarray(cfg.get("value"), dtype=cfg.get("dtype") or None)
+                # numeric only, its size charged to the budget before it is made
+                return constant_array(cfg.get("value"), cfg.get("dtype"), f"{path}.config")
             if cls == "__slice__" and isinstance(cfg, dict):
                 return slice(cfg.get("start"), cfg.get("stop"), cfg.get("step"))
             if cls == "__ellipsis__":

@@ -14,6 +14,7 @@ import numpy as np
 
 from .. import registry
 from ..errors import ConfigError, describe
+from ..fields.constants import numeric_dtype
 from ..formats import KERAS2, KERAS3
 from . import op_shapes as S
 from .op_shapes import Rule
@@ -165,6 +166,8 @@ class Operation:
         self.config = dict(config)
         self.name = str(config.get("name") or class_name.lower())
         self.params = {} if tf else {k: v for k, v in config.items() if k != "name"}
+        if "dtype" in self.params and class_name == "Cast":  # numeric dtypes only
+            self.params["dtype"] = numeric_dtype(self.params["dtype"], f"{path}.dtype").name
         self.built = True
 
     def bind(self, args: list[Any], kwargs: dict[str, Any]) -> tuple[list[Any], dict[str, Any]]:

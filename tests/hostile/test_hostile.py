@@ -37,12 +37,7 @@ SATISFIES = {
 
 #: owner -> why its cases are expected to fail until that code changes (see the report of
 #: issue 14): strict, so a fixed case fails here until its mark is removed
-PENDING = {
-    "models": "needs engine/models (issue 14, models side): constants and Cast dtypes "
-              "through engine.fields.numeric_dtype / constant_array",
-    "conv": "needs engine/layers/conv: call_intermediate_bytes for the padded input of "
-            "dilated 'same' convolutions",
-}
+PENDING: dict[str, str] = {}
 
 
 def _param(case: dict):

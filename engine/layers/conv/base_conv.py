@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ...budget import itemsize
 from ...errors import ConfigError
 from ...fields import Choice
 from ..base import Layer
@@ -106,6 +107,19 @@ class BaseConv(Layer):
                 not getattr(self.activation, "custom", False):
             return y
         return self.activation(y)
+
+    def call_intermediate_bytes(self, input_shape: Any) -> int:
+        """The padded input 'same'/'causal' make: each spatial axis grows by
+        (kernel - 1) * dilation (a huge dilation pads a tiny input hugely)."""
+        shape = tuple(input_shape) if isinstance(input_shape, tuple) else None
+        if shape is None or len(shape) != self.rank + 2 or None in shape or \
+                self.padding not in ("same", "causal"):
+            return 0
+        dilation = getattr(self, "dilation_rate", None) or (1,) * self.rank
+        padded = 1
+        for n, k, d in zip(self._spatial(shape), self.kernel_size, dilation):
+            padded *= n + (k - 1) * d
+        return shape[0] * self._input_channels(shape) * padded * itemsize(self.compute_dtype)
 
     def _windowed_output_shape(self, input_shape, channels_out) -> tuple:
         shape = tuple(input_shape)
