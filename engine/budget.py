@@ -115,12 +115,23 @@ class Budget:
     def remaining_bytes(self) -> int:
         return max(0, self.max_weight_bytes - self.weight_bytes)
 
-    def charge(self, nbytes: int, where: str, what: str = "", elements: int | None = None,
+    def charge(self, nbytes: int, where: str, what: Any = "", elements: int | None = None,
                ) -> None:
         """Count ``nbytes`` (and ``elements``) more against the model's total, or raise a
-        BudgetError naming ``where`` (nothing is counted then). Call it before allocating."""
+        BudgetError naming ``where`` (nothing is counted then). Call it before allocating.
+        ``what`` (a string, or a function making one) is used only in the message."""
         nbytes = int(nbytes)
         total = self.weight_bytes + nbytes
+        over = total > self.max_weight_bytes or (
+            elements is not None and self.max_weight_elements is not None and
+            self.weight_elements + elements > self.max_weight_elements)
+        if not over:  # the common case: no message is built
+            self.weight_bytes = total
+            if elements is not None:
+                self.weight_elements += elements
+            return
+        if callable(what):
+            what = what()
         what = what or f"{nbytes:,} bytes"
         if total > self.max_weight_bytes:
             before = (f" (the model's weights so far take {human_bytes(self.weight_bytes)})"

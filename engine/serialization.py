@@ -171,27 +171,50 @@ def check_depth(value: Any, path: str = "", limit: int = MAX_CONFIG_DEPTH) -> No
     """Refuse dicts and lists nested deeper than ``limit``, and a config that contains
     itself, with a ConfigError naming where (checked without recursion, before anything
     else reads the config, so no RecursionError can come from it later)."""
-    stack: list[tuple[Any, int, str, tuple[int, ...]]] = [(value, 0, path, ())]
+    # nodes: (item, parent node, key); the stack holds (node index, depth). The path and
+    # any cycle are worked out only for an error (a cycle always ends in the depth limit).
+    containers = (dict, list, tuple)
+    if not isinstance(value, containers):
+        return
+    nodes: list[tuple[Any, int, Any]] = [(value, -1, None)]
+    stack = [(0, 0)]
     while stack:
-        item, depth, where, parents = stack.pop()
-        if not isinstance(item, (dict, list, tuple)):
-            continue
-        if id(item) in parents:
-            raise ConfigError(where or "config", "the config contains itself (a cycle); a "
-                              "config is a tree of plain values")
+        index, depth = stack.pop()
+        item = nodes[index][0]
         if depth >= limit:
-            shown = where if len(where) <= 160 else f"{where[:70]}...{where[-70:]}"
-            raise ConfigError(shown or "config", f"lists and dicts nested more than {limit} "
-                              f"deep (the most a config may have: MAX_CONFIG_DEPTH)")
-        inner = parents + (id(item),)
-        if isinstance(item, dict):
-            for k, v in item.items():
-                if isinstance(v, (dict, list, tuple)):
-                    stack.append((v, depth + 1, _sub(where, key_text(k)), inner))
-        else:
-            for i, v in enumerate(item):
-                if isinstance(v, (dict, list, tuple)):
-                    stack.append((v, depth + 1, f"{where}[{i}]", inner))
+            _refuse_depth(nodes, index, path, limit)
+        items = item.items() if isinstance(item, dict) else enumerate(item)
+        for k, v in items:
+            if isinstance(v, containers):
+                nodes.append((v, index, k))
+                stack.append((len(nodes) - 1, depth + 1))
+
+
+def _refuse_depth(nodes: list[tuple[Any, int, Any]], index: int, path: str,
+                  limit: int) -> None:
+    chain = []
+    while index >= 0:
+        chain.append(nodes[index])
+        index = nodes[index][1]
+    chain.reverse()
+    keys = [key for _, _, key in chain[1:]]
+    seen: set[int] = set()
+    for n, (item, _, _) in enumerate(chain):
+        if id(item) in seen:
+            raise ConfigError(_trail_path(path, keys[:n]) or "config", "the config contains "
+                              "itself (a cycle); a config is a tree of plain values")
+        seen.add(id(item))
+    where = _trail_path(path, keys)
+    shown = where if len(where) <= 160 else f"{where[:70]}...{where[-70:]}"
+    raise ConfigError(shown or "config", f"lists and dicts nested more than {limit} "
+                      f"deep (the most a config may have: MAX_CONFIG_DEPTH)")
+
+
+def _trail_path(path: str, trail: Any) -> str:
+    out = path
+    for k in trail:
+        out = f"{out}[{k}]" if isinstance(k, int) else _sub(out, key_text(k))
+    return out
 
 
 def deserialize_object(value: Any, *, kind: str, path: str, fmt: str | None = None) -> Any:

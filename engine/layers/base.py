@@ -239,12 +239,15 @@ class Layer(Configurable):
             return 0, 0
         total = sum([v.size for v in variables])
         nbytes = sum([v.size * itemsize(v.dtype) for v in variables])
-        sizes = ", ".join(f"{v.name} {v.shape}" for v in variables[:6])
-        if len(variables) > 6:
-            sizes += f", ... ({len(variables)} weights)"
-        self.budget.charge(nbytes, self._path or self.name,
-                           f"{type(self).__name__} {self.name!r} would allocate {total:,} "
-                           f"weight elements ({sizes}), which", elements=total)
+
+        def what() -> str:
+            sizes = ", ".join(f"{v.name} {v.shape}" for v in variables[:6])
+            if len(variables) > 6:
+                sizes += f", ... ({len(variables)} weights)"
+            return (f"{type(self).__name__} {self.name!r} would allocate {total:,} weight "
+                    f"elements ({sizes}), which")
+
+        self.budget.charge(nbytes, self._path or self.name, what, elements=total)
         return nbytes, total
 
     def _materialize(self, variables: list[Variable]) -> None:
