@@ -125,12 +125,22 @@ def draw_weights(ax: Any, stats: Sequence[dict[str, Any]], ctx: dict[str, Any]) 
         ax.legend(**OUTSIDE)
 
 
-#: (row name, draw function, height ratio); a gradient row goes here when it exists
+def draw_gradients(ax: Any, stats: Sequence[dict[str, Any]], ctx: dict[str, Any]) -> None:
+    x = np.arange(len(stats))
+    g = _log([s.get("grad_rms") for s in stats])
+    ax.plot(x, g, "o-", color="C3", ms=3, lw=1.0, label="gradient RMS")
+    ax.set_ylabel("log10 grad RMS")
+    ax.legend(**OUTSIDE)
+
+
+#: (row name, draw function, height ratio); the gradient row is drawn only when the
+#: statistics carry ``grad_rms`` (ModelEditor.show_gradients)
 ROWS: list[tuple[str, Callable[[Any, Sequence[dict[str, Any]], dict[str, Any]], None],
                  float]] = [
     ("activations", draw_activations, 3.0),
     ("std", draw_std, 1.6),
     ("weights", draw_weights, 1.2),
+    ("gradients", draw_gradients, 1.2),
 ]
 
 
@@ -140,15 +150,17 @@ def depth_figure(stats: Sequence[dict[str, Any]], *, baseline: Any = None,
     """The overview of ``stats`` (ModelEditor statistics with their ``values``)."""
     from matplotlib.figure import Figure
 
-    height = 1.3 + 1.25 * sum(r[2] for r in ROWS)
+    rows = [r for r in ROWS if r[0] != "gradients" or
+            any(s.get("grad_rms") is not None for s in stats)]
+    height = 1.3 + 1.25 * sum(r[2] for r in rows)
     fig = Figure(figsize=(width, height), dpi=80)
     # fixed margins: constrained layout costs ~1 s on a 150-layer picture
-    axes = fig.subplots(len(ROWS), 1, gridspec_kw={
-        "height_ratios": [r[2] for r in ROWS], "left": 0.085, "right": 0.8,
+    axes = fig.subplots(len(rows), 1, gridspec_kw={
+        "height_ratios": [r[2] for r in rows], "left": 0.085, "right": 0.8,
         "top": 1 - 0.3 / height, "bottom": 0.55 / height, "hspace": 0.08})
     ctx = {"baseline": baseline, "log": log}
     names = [s["name"] for s in stats]
-    for ax, (_, draw, _) in zip(axes, ROWS):
+    for ax, (_, draw, _) in zip(axes, rows):
         draw(ax, stats, ctx)
         ax.tick_params(labelsize=7)
         ax.yaxis.label.set_size(8)

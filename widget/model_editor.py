@@ -132,6 +132,29 @@ class ModelEditor(widgets.VBox):
         ``predicted_std`` (Dense/conv), ``finite``, ``depth`` and ``flags``."""
         return self._state.statistics()
 
+    def show_gradients(self, loss: Any = None, targets: Any = None) -> bool:
+        """Gradient RMS by depth at initialization, as one more row of the overview and
+        ``grad_rms`` in :meth:`statistics` (until the next edit): ``engine.gradients`` on
+        the sample, of sum(outputs) by default, or of ``loss`` (a Keras loss name or config)
+        against ``targets``. False with :attr:`error` set when the model cannot be
+        differentiated (a preprocessing layer, say)."""
+        try:
+            g = engine.gradients(self.model, self.sample, loss=loss, targets=targets)
+        except (engine.ConfigError, ValueError) as e:
+            self.error = str(e)
+            return False
+        for name in self._state.order:
+            grad = g.outputs.get(name) if name in g.outputs else \
+                g.outputs.get(name.rsplit("/", 1)[-1])
+            if isinstance(grad, (list, tuple)):
+                grad = next((a for a in grad if a is not None), None)
+            if grad is not None:
+                arr = np.asarray(grad, dtype=np.float64)
+                self._state.stats[name]["grad_rms"] = float(np.sqrt(np.mean(arr * arr)))
+        self.error = None
+        self._refresh()
+        return True
+
     def select(self, name: str) -> None:
         """Show the layer ``name`` (a path ``outer/inner`` or a unique plain name) in the
         editor, with its real weights and the real input it receives."""
@@ -293,6 +316,8 @@ class ModelEditor(widgets.VBox):
     def _changed(self, path: Any, value: Any) -> bool:
         self.error = None
         self.error_box.value = ""
+        for st in self._state.stats.values():  # gradients depend on the whole model
+            st.pop("grad_rms", None)
         self._refresh()
         re = self._state.reinitialized  # the status last: it says the picture is current
         self.status.value = (f"re-initialized: {html.escape(', '.join(re))}" if re else

@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import inspect
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -308,13 +309,28 @@ def error_field(path: str) -> str:
 # -- the sample input -------------------------------------------------------------------------
 
 
+#: the most values the automatic sample may hold (its batch shrinks to fit)
+MAX_SAMPLE_ELEMENTS = 10**6
+
+
 def _batch(shape: Any) -> tuple[int, ...]:
+    """A concrete sample shape: None batch -> DEFAULT_BATCH, other None -> 8, the batch
+    shrunk so the sample holds at most MAX_SAMPLE_ELEMENTS values (a BudgetError naming
+    the input when even one example is bigger)."""
     dims = list(shape)
     if not dims:
         return ()
     if dims[0] is None:
         dims[0] = DEFAULT_BATCH
-    return tuple(8 if d is None else int(d) for d in dims)
+    out = [8 if d is None else int(d) for d in dims]
+    per_example = math.prod(out[1:])
+    if per_example > MAX_SAMPLE_ELEMENTS:
+        raise engine.BudgetError("input_shape", f"one example of shape {tuple(out[1:])} holds "
+                                 f"{per_example:,} values, more than the editor's sample bound "
+                                 f"of {MAX_SAMPLE_ELEMENTS:,}; give a smaller input_shape=")
+    if out[0] * per_example > MAX_SAMPLE_ELEMENTS:
+        out[0] = max(1, MAX_SAMPLE_ELEMENTS // max(per_example, 1))
+    return tuple(out)
 
 
 def _positional_inputs(cls: type) -> int:

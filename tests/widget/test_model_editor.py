@@ -553,3 +553,31 @@ def test_buttons_drive_the_same_actions(small_resnet, tmp_path, monkeypatch):
     me.save_path.value = "out.keras"
     me.save_button.click()
     assert (tmp_path / "out.keras").exists() and "saved out.keras" in me.status.value
+
+
+def test_gradient_rms_by_depth_is_a_row_of_the_overview():
+    """Issue 11: the overview shows gradient RMS by depth (engine.gradients on the sample,
+    sum of outputs by default, or a Keras loss); an edit clears it (it depends on the whole
+    model)."""
+    layers = [engine.lookup("layer", "InputLayer")(shape=(5,)),
+              engine.lookup("layer", "Dense")(units=8, activation="relu", name="g1"),
+              engine.lookup("layer", "Dense")(units=8, activation="tanh", name="g2"),
+              engine.lookup("layer", "Dense")(units=3, name="g3")]
+    model = engine.Sequential(layers)
+    model.build((None, 5))
+    me = ModelEditor(model)
+    plain = bytes(me.picture.value)
+    assert me.show_gradients()
+    rms = [s["grad_rms"] for s in me.statistics()]
+    assert rms[-1] == pytest.approx(1.0)  # d sum(y) / d y is all ones
+    g = engine.gradients(me.model, me.sample)
+    want = float(np.sqrt(np.mean(np.square(np.asarray(g.outputs["g1"], np.float64)))))
+    assert rms[0] == pytest.approx(want)
+    assert bytes(me.picture.value) != plain  # one more row
+    y = np.zeros((me.sample.shape[0], 3), "float32")
+    assert me.show_gradients(loss="mean_squared_error", targets=y)
+    assert me.statistics()[-1]["grad_rms"] != pytest.approx(1.0)
+    me.select("g2")
+    assert me.set("units", 6)
+    assert all("grad_rms" not in s for s in me.statistics())
+    assert not me.show_gradients(loss="no_such_loss", targets=y) and me.error
