@@ -6,30 +6,15 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
 
-ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS = ROOT / "notebooks"
-VIEW = "application/vnd.jupyter.widget-view+json"
-STATE = "application/vnd.jupyter.widget-state+json"
+from notebook_kernel import NOTEBOOKS, ROOT, STATE, VIEW, run  # noqa: E402
 
 pytestmark = pytest.mark.notebook
-
-
-def run(nb, timeout=300):
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p),
-        "OPENBLAS_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
-    client = nbclient.NotebookClient(nb, kernel_name="python3", timeout=timeout,
-                                     store_widget_state=True,
-                                     resources={"metadata": {"path": str(NOTEBOOKS)}})
-    client.execute(env=env)
-    return nb
 
 
 def test_planted_model_file_is_small_and_regenerates_identically(tmp_path):
@@ -53,7 +38,7 @@ def test_notebook_04_finds_and_fixes_the_planted_bugs():
         "print('probe', me.model.get_layer('s1b1_conv1').get_config()['activation'], "
         "me.error, len(me.undo_stack if hasattr(me, 'undo_stack') else []))")
     nb.cells.append(probe)
-    run(nb)
+    run(nb, timeout=300)
     outs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     errors = [o for o in outs if o.output_type == "error"]
     assert not errors, errors[0].get("evalue")

@@ -2,35 +2,14 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
 
-ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS = ROOT / "notebooks"
-VIEW = "application/vnd.jupyter.widget-view+json"
-STATE = "application/vnd.jupyter.widget-state+json"
+from notebook_kernel import NOTEBOOKS, STATE, VIEW, outputs, run  # noqa: E402
 
 pytestmark = pytest.mark.notebook
-
-
-def run(nb, timeout=180):
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p),
-        "OPENBLAS_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
-    client = nbclient.NotebookClient(nb, kernel_name="python3", timeout=timeout,
-                                     store_widget_state=True,
-                                     resources={"metadata": {"path": str(NOTEBOOKS)}})
-    client.execute(env=env)
-    return nb
-
-
-def outputs(nb):
-    return [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
 
 
 def test_quickstart_runs_top_to_bottom_with_a_live_editor():

@@ -27,6 +27,7 @@ from ..layers.rnn import (
     TimeDistributed,
 )
 from ..layers.rnn.common import fast_activation
+from ..layers.rnn.wrappers import merge_directions
 from .activations import activation_vjp
 from .table import Call, cast_input, find, register
 
@@ -293,16 +294,7 @@ def bidirectional(layer: Bidirectional, xs: list[np.ndarray], call: Call):
     if seq:
         yr = yr[:, ::-1]
     mode = layer.merge_mode
-    if mode == "concat":
-        out: Any = np.concatenate([y, yr], axis=-1)
-    elif mode == "sum":
-        out = y + yr
-    elif mode == "ave":
-        out = (y + yr) / 2
-    elif mode == "mul":
-        out = y * yr
-    else:
-        out = [y, yr]
+    out: Any = merge_directions(mode, y, yr)
     n = len(fs)
     outs = (out if isinstance(out, list) else [out]) + (fs + bs if layer.return_state else [])
 

@@ -19,6 +19,20 @@ def _strip(name: str, prefix: str) -> str:
     return name[len(prefix):] if name.startswith(prefix) else name
 
 
+
+def merge_directions(mode: str | None, y: Array, yr: Array) -> Any:
+    """Bidirectional's ``merge_mode``: the forward and (time-aligned) backward outputs
+    concatenated, summed, averaged, multiplied, or kept as a pair (None)."""
+    if mode == "concat":
+        return np.concatenate([y, yr], axis=-1)
+    if mode == "sum":
+        return y + yr
+    if mode == "ave":
+        return (y + yr) / 2
+    if mode == "mul":
+        return y * yr
+    return [y, yr]
+
 class Bidirectional(Layer):
     """Runs an RNN forwards and a copy of it backwards and merges the two outputs.
 
@@ -112,17 +126,7 @@ class Bidirectional(Layer):
             y, yr = y[0], yr[0]
         if self.return_sequences:
             yr = yr[:, ::-1]
-        mode = self.merge_mode
-        if mode == "concat":
-            out: Any = np.concatenate([y, yr], axis=-1)
-        elif mode == "sum":
-            out = y + yr
-        elif mode == "ave":
-            out = (y + yr) / 2
-        elif mode == "mul":
-            out = y * yr
-        else:
-            out = [y, yr]
+        out = merge_directions(self.merge_mode, y, yr)
         if self.return_state:
             return (out if isinstance(out, list) else [out]) + states
         return out
