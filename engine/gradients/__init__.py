@@ -2,7 +2,9 @@
 
 ``api`` has :func:`gradients`; ``losses`` the losses; ``table`` the layer-class -> VJP
 table, filled by one module per family (core, conv, pooling, normalization, merging,
-shaping, model). The package itself is callable as :func:`gradients`.
+shaping, rnn with rnn_loop/rnn_ops, attention, locally_connected, model); ``refused`` the
+classes refused, each with its reason. The package itself is callable as
+:func:`gradients`.
 """
 
 import sys

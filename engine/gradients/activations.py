@@ -99,11 +99,35 @@ def _glu_vjp(z, y, g, axis=-1):
     return np.concatenate([g * s, g * a * s * (1.0 - s)], axis=axis)
 
 
+def _sparsemax_vjp(z, y, g, axis=-1):
+    """Keras's sparsemax ``max(z - tau, 0)`` with ``tau = (sum of the support's cumulative
+    sums - 1) / |support|`` (see engine.activations.sparsemax), differentiated as
+    TensorFlow does: through ``tau`` and the sort, the support held fixed, and the maximum
+    passing the gradient where ``z - tau >= 0``."""
+    zl = np.moveaxis(z, axis, -1)
+    gl = np.moveaxis(g, axis, -1)
+    order = np.argsort(-zl, axis=-1, kind="stable")
+    zs = np.take_along_axis(zl, order, -1)
+    k = np.arange(1, zl.shape[-1] + 1)
+    cums = np.cumsum(zs, axis=-1)
+    support = zs - (cums - 1.0) / k > 0
+    kz = support.sum(axis=-1, keepdims=True)
+    tau = (np.sum(np.where(support, cums, 0.0), axis=-1, keepdims=True) - 1.0) / kz
+    gm = np.where(zl - tau >= 0, gl, 0.0)
+    # d tau / d zs_i = #{j in support, j >= i} / |support|
+    after = np.cumsum(support[..., ::-1], axis=-1)[..., ::-1]
+    dtau = np.zeros_like(zl)
+    np.put_along_axis(dtau, order, after / kz, -1)
+    gz = gm - gm.sum(axis=-1, keepdims=True) * dtau
+    return np.moveaxis(gz, -1, axis)
+
+
 #: activation function -> full VJP (z, y, g, **kwargs) for the non-elementwise ones
 FULL: dict[Callable[..., Any], Callable[..., Any]] = {
     A.softmax: _softmax_vjp,
     A.log_softmax: _log_softmax_vjp,
     A.glu: _glu_vjp,
+    A.sparsemax: _sparsemax_vjp,
 }
 
 

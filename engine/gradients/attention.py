@@ -1,7 +1,7 @@
 """VJPs of the attention layers: MultiHeadAttention (any attention axes, gate, masks,
 causal), GroupedQueryAttention, Attention (dot and concat scores) and AdditiveAttention,
-with masks. Dropout on the attention weights in training is refused (its draw is not
-kept)."""
+with masks and, in training, dropout on the attention weights (the layer's own seeded
+draw: ``_dropout`` makes the layer's call, ``ops.dropout``, on the same generator)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from ..layers.attention import (
     GroupedQueryAttention,
     MultiHeadAttention,
 )
-from ..layers.attention.ops import causal_mask, masked_softmax
+from ..layers.attention.ops import causal_mask, dropout, masked_softmax
 from .table import Call, cast_input, register
 
 #: called on (query, value[, key]) as separate arguments
@@ -29,11 +29,21 @@ def _softmax_back(p: np.ndarray, gp: np.ndarray, mask: np.ndarray | None) -> np.
     return gs if mask is None else np.where(mask, gs, 0)
 
 
-def _no_dropout(layer: Any, call: Call) -> None:
-    if call.training and layer.dropout > 0:
-        raise ConfigError(call.where, f"layer {layer.name!r} ({type(layer).__name__}): "
-                          f"training-mode gradients with attention dropout are not supported; "
-                          f"use training=False or dropout=0")
+def _dropout(layer: Any, p: np.ndarray, call: Call):
+    """The attention weights after the layer's training-mode dropout, and its slope (the
+    kept entries' scale, zeros elsewhere; None when there is no dropout). The generator
+    is rewound to draw the same mask twice: on ``p`` (the layer's exact arithmetic) and on
+    ones (the slope)."""
+    if not call.training or not 0.0 < layer.dropout < 1.0:
+        return p, None
+    rng = layer._rng
+    start = rng.bit_generator.state
+    scale = dropout(rng, np.ones_like(p), layer.dropout)
+    rng.bit_generator.state = start
+    return dropout(rng, p, layer.dropout), scale
+
+
+def _check_call(layer: Any, call: Call) -> None:
     if call.extra.get("kwargs", {}).get("return_attention_scores"):
         raise ConfigError(call.where, f"layer {layer.name!r}: gradients with "
                           f"return_attention_scores=True are not supported")
@@ -58,7 +68,7 @@ def _proj_in(proj: Any, x: np.ndarray):
 
 @register(MultiHeadAttention)
 def multi_head(layer: MultiHeadAttention, xs: list[np.ndarray], call: Call):
-    _no_dropout(layer, call)
+    _check_call(layer, call)
     kw = call.extra.get("kwargs", {})
     query = cast_input(layer, xs[0])
     value = cast_input(layer, xs[1])
@@ -96,7 +106,8 @@ def multi_head(layer: MultiHeadAttention, xs: list[np.ndarray], call: Call):
             m = np.expand_dims(m, -2 * len(axes) - 1)
         m2 = np.broadcast_to(m, full).reshape(bshape + (nq, nk))
     p = masked_softmax(s, m2, zero)
-    o2 = p @ v2
+    pd, keep = _dropout(layer, p, call)
+    o2 = pd @ v2
     att = o2.reshape(bshape + tuple(qa) + (v2.shape[-1],)).transpose(np.argsort(perm))
     out = att * gate if gate is not None else att
     ko = layer._output.kernel.value
@@ -122,7 +133,9 @@ def multi_head(layer: MultiHeadAttention, xs: list[np.ndarray], call: Call):
             g_query_extra = g_back(g_out * att * gate * (1.0 - gate), grads)
         g_o2 = g_att.transpose(perm).reshape(o2.shape)
         g_p = g_o2 @ np.swapaxes(v2, -1, -2)
-        g_v2 = np.swapaxes(p, -1, -2) @ g_o2
+        if keep is not None:
+            g_p = g_p * keep
+        g_v2 = np.swapaxes(pd, -1, -2) @ g_o2
         g_s = _softmax_back(p, g_p, m2)
         g_q2 = (g_s @ k2) * scale
         g_k2 = np.swapaxes(g_s, -1, -2) @ (q2 * scale)
@@ -141,7 +154,7 @@ def multi_head(layer: MultiHeadAttention, xs: list[np.ndarray], call: Call):
 
 @register(Attention, AdditiveAttention)
 def dense_attention(layer: Any, xs: list[np.ndarray], call: Call):
-    _no_dropout(layer, call)
+    _check_call(layer, call)
     kw = call.extra.get("kwargs", {})
     xs = [cast_input(layer, x) for x in xs]
     q, v = xs[0], xs[1]
@@ -169,7 +182,8 @@ def dense_attention(layer: Any, xs: list[np.ndarray], call: Call):
         c = causal_mask(s.shape[-2], s.shape[-1])
         sm = c if sm is None else sm & c
     p = masked_softmax(s, sm, zero_masked=False)
-    out = p @ v
+    pd, keep = _dropout(layer, p, call)
+    out = pd @ v
     qm = None if q_mask is None else np.asarray(q_mask, dtype=bool)[..., None]
     if qm is not None:
         out = np.where(qm, out, 0)
@@ -179,7 +193,9 @@ def dense_attention(layer: Any, xs: list[np.ndarray], call: Call):
         if qm is not None:
             g = np.where(qm, g, 0)
         g_p = g @ np.swapaxes(v, -1, -2)
-        g_v = np.swapaxes(p, -1, -2) @ g
+        if keep is not None:
+            g_p = g_p * keep
+        g_v = np.swapaxes(pd, -1, -2) @ g
         g_s = _softmax_back(p, g_p, sm)
         if additive or concat:
             if additive:
@@ -211,7 +227,7 @@ def dense_attention(layer: Any, xs: list[np.ndarray], call: Call):
 def grouped_query(layer: GroupedQueryAttention, xs: list[np.ndarray], call: Call):
     """Key/value heads are shared by groups of query heads (``np.repeat``): their
     gradients are summed over each group."""
-    _no_dropout(layer, call)
+    _check_call(layer, call)
     kw = call.extra.get("kwargs", {})
     query = cast_input(layer, xs[0])
     value = cast_input(layer, xs[1])
@@ -239,7 +255,8 @@ def grouped_query(layer: GroupedQueryAttention, xs: list[np.ndarray], call: Call
             m = np.expand_dims(m, m.ndim - 2)
     fused = layer.dropout == 0
     p = masked_softmax(s, m, zero_masked=not fused)
-    att = np.swapaxes(p @ v2, 1, 2)                             # (B, T, Hq, hd)
+    pd, keep = _dropout(layer, p, call)
+    att = np.swapaxes(pd @ v2, 1, 2)                             # (B, T, Hq, hd)
     out = att * gate if gate is not None else att
     ko = layer._output.kernel.value
     ko2 = ko.reshape(-1, ko.shape[-1])
@@ -262,7 +279,9 @@ def grouped_query(layer: GroupedQueryAttention, xs: list[np.ndarray], call: Call
             g_extra = g_back(g_out * att * gate * (1.0 - gate), grads)
         g_o = np.swapaxes(g_att, 1, 2)
         g_p = g_o @ np.swapaxes(v2, -1, -2)
-        g_v2 = np.swapaxes(p, -1, -2) @ g_o
+        if keep is not None:
+            g_p = g_p * keep
+        g_v2 = np.swapaxes(pd, -1, -2) @ g_o
         g_s = _softmax_back(p, g_p, None if m is None else np.broadcast_to(m, p.shape)) * scale
         g_q = np.swapaxes(g_s @ k2, 1, 2)
         g_k2 = np.swapaxes(np.swapaxes(g_s, -1, -2) @ q2, 1, 2)

@@ -11,7 +11,7 @@ from .. import activations as A
 from ..formats import KERAS2
 from ..layers.activation import ELU, Activation, LeakyReLU, PReLU, ReLU, Softmax, ThresholdedReLU
 from ..layers.core.dense import Dense, EinsumDense
-from ..layers.core.embedding import Embedding
+from ..layers.core.embedding import Embedding, ReversibleEmbedding
 from ..layers.core.masking import Identity, Masking
 from ..layers.regularization import (
     ActivityRegularization,
@@ -89,6 +89,35 @@ def embedding(layer: Embedding, xs: list[np.ndarray], call: Call):
         np.add.at(table, ids.astype(np.int64).reshape(-1), g.reshape(-1, g.shape[-1]))
         return [None], {layer.embeddings.path: table.astype(layer.embeddings.dtype)}
     return y, backward
+
+
+@register(ReversibleEmbedding)
+def reversible_embedding(layer: ReversibleEmbedding, xs: list[np.ndarray], call: Call):
+    """Ids -> vectors as Embedding; with the call argument ``reverse=True`` vectors ->
+    logits ``x @ embeddings.T`` (or ``@ reverse_embeddings``), soft-capped
+    ``tanh(logits / cap) * cap`` when ``logit_soft_cap`` is set."""
+    if not call.extra.get("kwargs", {}).get("reverse"):
+        return embedding(layer, xs, call)
+    x = np.asarray(xs[0]).astype(layer.compute_dtype, copy=False)
+    weight = layer.embeddings if layer.tie_weights else layer.reverse_embeddings
+    kernel = weight.value.T if layer.tie_weights else weight.value
+    if layer.reverse_dtype is not None:
+        x, kernel = x.astype(layer.reverse_dtype), kernel.astype(layer.reverse_dtype)
+    logits = x @ kernel
+    cap = layer.logit_soft_cap
+    th = None
+    if cap is not None:
+        th = np.tanh(logits / cap)
+        logits = th * cap
+
+    def backward(g):
+        gl = np.asarray(g, logits.dtype)
+        if th is not None:
+            gl = gl * (1.0 - th * th)
+        gk = x.reshape(-1, x.shape[-1]).T @ gl.reshape(-1, gl.shape[-1])
+        gk = gk.T if layer.tie_weights else gk
+        return [gl @ kernel.T], {weight.path: gk.astype(weight.dtype)}
+    return logits, backward
 
 
 @register(Activation)

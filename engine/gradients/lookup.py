@@ -9,6 +9,7 @@ from . import (
     attention,
     conv,
     core,
+    locally_connected,
     merging,
     model,
     normalization,
@@ -20,7 +21,7 @@ from . import (
 from .table import VJPS, Forward, find
 
 FAMILIES = (core, conv, pooling, normalization, merging, shaping, rnn, attention,
-            applications, preprocessing, model)
+            applications, preprocessing, locally_connected, model)
 
 
 def vjp_of(layer: Any, where: str = "") -> Forward:

@@ -1,10 +1,12 @@
-"""VJPs of the recurrent layers: SimpleRNN, LSTM, GRU (both GRU bias layouts), with
-masks, ``go_backwards``, ``return_sequences`` and ``return_state``; Bidirectional over
-them and TimeDistributed over any layer with a VJP.
+"""VJPs of the recurrent layers: SimpleRNN, LSTM, GRU (both GRU bias layouts), RNN over a
+cell or a list of cells (StackedRNNCells), ConvLSTM1D/2D/3D, with masks, ``go_backwards``,
+``return_sequences``, ``return_state`` and training-mode dropout (the cell's seeded masks);
+Bidirectional over them, TimeDistributed over any layer with a VJP, and the cells called
+on one step.
 
-The forward pass runs the cell's step formulas and keeps, per step, what backpropagation
-through time needs; the backward pass walks the steps in reverse and does the projections
-of all steps (input kernel, recurrent kernel) as one matrix product each.
+Backpropagation through time is ``rnn_loop.run``; a stack of cells is run as the cells one
+after the other over the whole sequence (cell ``k`` reads cell ``k-1``'s outputs, in the
+order they were computed), which is the same recurrence.
 """
 
 from __future__ import annotations
@@ -13,41 +15,31 @@ from typing import Any
 
 import numpy as np
 
-from .. import activations as A
 from ..errors import ConfigError
 from ..layers.rnn import (
     GRU,
     LSTM,
     RNN,
     Bidirectional,
+    ConvLSTM1D,
+    ConvLSTM2D,
+    ConvLSTM3D,
     GRUCell,
     LSTMCell,
     SimpleRNN,
     SimpleRNNCell,
+    StackedRNNCells,
     TimeDistributed,
 )
-from ..layers.rnn.common import fast_activation
 from ..layers.rnn.wrappers import merge_directions
-from .activations import activation_vjp
+from .rnn_loop import Flags, kind_of, run
 from .table import Call, cast_input, find, register
-
-
-def _dact(act: Any, z: np.ndarray, y: np.ndarray, g: np.ndarray) -> np.ndarray:
-    fn = getattr(act, "fn", None)
-    if fn is A.tanh and not act.custom:
-        return g * (1.0 - y * y)
-    if fn is A.sigmoid and not act.custom:
-        return g * y * (1.0 - y)
-    return activation_vjp(act, z, y, g)
 
 
 def _check(layer: Any, call: Call) -> None:
     cell = getattr(layer, "cell", layer)
-    _kind(cell, call.where)
-    if call.training and (cell.dropout or cell.recurrent_dropout):
-        raise ConfigError(call.where, f"layer {layer.name!r} ({type(layer).__name__}): "
-                          f"training-mode gradients with dropout/recurrent_dropout are not "
-                          f"supported yet; use training=False or set them to 0")
+    for c in (cell.cells if isinstance(cell, StackedRNNCells) else [cell]):
+        kind_of(c, call.where)
     if hasattr(layer, "_time_major") and layer._time_major():
         raise ConfigError(call.where, f"layer {layer.name!r}: time_major=True has no "
                           f"backward pass yet")
@@ -64,210 +56,53 @@ def _mask(layer: Any, mask: Any, x: np.ndarray) -> np.ndarray | None:
     return m
 
 
-_KIND = {SimpleRNNCell: SimpleRNN, LSTMCell: LSTM, GRUCell: GRU}
+def _cells(cell: Any, x: np.ndarray, mask: np.ndarray | None, init: list | None,
+           flags: Flags, training: bool, where: str):
+    """``run`` for one cell or a stack: ``(output, flat final states, backward(g_out,
+    g_states) -> (gx, grads, g_initial_states))``."""
+    if not isinstance(cell, StackedRNNCells):
+        return run(cell, x, mask, init, flags, training, where)
+    cells = cell.cells
+    counts = [c._n_states() for c in cells]
+    offsets = np.cumsum([0] + counts)
+    backs, states = [], []
+    h, m = x, mask
+    for k, c in enumerate(cells):
+        last = k == len(cells) - 1
+        sub = Flags(flags.go_backwards if k == 0 else False,
+                    flags.return_sequences if last else True, flags.zero_output_for_mask)
+        init_k = None if init is None else init[offsets[k]:offsets[k + 1]]
+        h, st, back = run(c, h, m, init_k, sub, training, f"{where}.cells[{k}]")
+        if k == 0 and flags.go_backwards and m is not None:
+            m = m[:, ::-1]  # the later cells read the outputs in processing order
+        backs.append(back)
+        states.extend(st)
+
+    def backward(g_out, g_states):
+        g = g_out
+        grads: dict[str, np.ndarray] = {}
+        g_init: list[Any] = []
+        for k in range(len(backs) - 1, -1, -1):
+            g, gk, gi = backs[k](g, list(g_states[offsets[k]:offsets[k + 1]]))
+            grads.update(gk)
+            g_init = list(gi) + g_init
+        return g, grads, g_init
+    return h, states, backward
 
 
-def _kind(cell: Any, where: str) -> type:
-    kind = _KIND.get(type(cell))
-    if kind is None:
-        raise ConfigError(where, f"an RNN over a {type(cell).__name__} has no backward pass "
-                          f"yet (SimpleRNNCell, LSTMCell and GRUCell have one)")
-    return kind
+def _run(layer: Any, x: np.ndarray, mask: np.ndarray | None, call: Call, where: str):
+    return _cells(layer.cell, x, mask, None,
+                  Flags(layer.go_backwards, layer.return_sequences,
+                        bool(layer._values.get("zero_output_for_mask"))),
+                  call.training, where)
 
 
-def _run(layer: Any, x: np.ndarray, mask: np.ndarray | None, init: list | None = None, *,
-         flags: Any = None):
-    """Forward through time; returns the outputs, the final states and
-    ``backward(g_out, g_states) -> (gx, grads, g_initial_states)``. ``layer`` is an RNN
-    layer, or a cell with ``flags`` giving go_backwards/return_sequences (one step)."""
-    cell = getattr(layer, "cell", layer)
-    flags = flags or layer
-    kind = _kind(cell, layer.name)
-    u = cell.units
-    b, t = x.shape[:2]
-    xt = np.swapaxes(x, 0, 1)
-    mt = None if mask is None else np.swapaxes(mask, 0, 1)
-    if flags.go_backwards:
-        xt = xt[::-1]
-        mt = None if mt is None else mt[::-1]
-    xt = np.ascontiguousarray(xt)
-    W, U = cell.kernel.value, cell.recurrent_kernel.value
-    bias = None if cell.bias is None else cell.bias.value
-    act = cell.activation
-    ract = getattr(cell, "recurrent_activation", None)
-    f_act, f_ract = fast_activation(act), (None if ract is None else fast_activation(ract))
-    b_in = b_rec = None
-    if bias is not None:
-        if kind is GRU and cell.reset_after:
-            b_in, b_rec = bias[0], bias[1]
-        else:
-            b_in = bias
-    xp = (xt.reshape(t * b, -1) @ W).reshape(t, b, -1)
-    if b_in is not None:
-        xp += b_in
-    dt = xp.dtype
-    n_states = 2 if kind is LSTM else 1
-    states = [np.zeros((b, u), dt) for _ in range(n_states)] if init is None else \
-        [np.asarray(s0, dt) for s0 in init]
-    prev = np.zeros((b, u), dt)
-    zof = bool(flags._values.get("zero_output_for_mask"))
-    outs = np.empty((t, b, u), dt) if flags.return_sequences else None
-    tape: list[tuple] = []
-    for i in range(t):
-        h = states[0]
-        if kind is LSTM:
-            c = states[1]
-            z = xp[i] + h @ U
-            s = f_ract(z)
-            g = f_act(z[:, 2 * u:3 * u])
-            c_new = s[:, u:2 * u] * c + s[:, :u] * g
-            tc = f_act(c_new)
-            h_new = s[:, 3 * u:] * tc
-            tape.append((h, c, z, s, g, c_new, tc))
-            new = [h_new, c_new]
-        elif kind is GRU:
-            if cell.reset_after:
-                inner = h @ U
-                if b_rec is not None:
-                    inner = inner + b_rec
-                zr_pre = xp[i][:, :2 * u] + inner[:, :2 * u]
-                zr = f_ract(zr_pre)
-                hh_pre = xp[i][:, 2 * u:] + zr[:, u:] * inner[:, 2 * u:]
-            else:
-                inner = h @ U[:, :2 * u]
-                zr_pre = xp[i][:, :2 * u] + inner
-                zr = f_ract(zr_pre)
-                hh_pre = xp[i][:, 2 * u:] + (zr[:, u:] * h) @ U[:, 2 * u:]
-            hh = f_act(hh_pre)
-            zg = zr[:, :u]
-            h_new = zg * h + (1.0 - zg) * hh
-            tape.append((h, inner, zr_pre, zr, hh_pre, hh))
-            new = [h_new]
-        else:
-            pre = xp[i] + h @ U
-            h_new = f_act(pre)
-            tape.append((h, pre, h_new))
-            new = [h_new]
-        out = new[0]
-        if mt is not None:
-            m = mt[i][:, None]
-            new = [np.where(m, n, s) for n, s in zip(new, states)]
-            out = np.where(m, out, np.zeros((), dt) if zof else prev)
-        states, prev = new, out
-        if outs is not None:
-            outs[i] = out
-    seq = None if outs is None else np.swapaxes(outs, 0, 1)
-
-    def backward(g_out: np.ndarray, g_states: list[np.ndarray | None]):
-        gs = [np.zeros((b, u), dt) if g is None else np.asarray(g, dt) for g in g_states]
-        gseq = None
-        g_last = np.zeros((b, u), dt)
-        if flags.return_sequences:
-            gseq = np.swapaxes(np.asarray(g_out, dt), 0, 1)
-        else:
-            g_last = np.asarray(g_out, dt)
-        carry = g_last  # gradient w.r.t. the running output ``prev``
-        gxp = np.empty((t, b, xp.shape[-1]), dt)
-        g_inner = np.empty((t, b, U.shape[1] if kind is not GRU or cell.reset_after
-                            else 2 * u), dt) if kind is GRU else None
-        hs = np.empty((t, b, u), dt)
-        ghh_all = np.empty((t, b, u), dt) if kind is GRU and not cell.reset_after else None
-        rh_all = np.empty((t, b, u), dt) if ghh_all is not None else None
-        for i in range(t - 1, -1, -1):
-            g_o = carry + (gseq[i] if gseq is not None else 0)
-            if mt is not None:
-                m = mt[i][:, None]
-                g_new = [np.where(m, gs[0] + g_o, 0)] + [np.where(m, g, 0) for g in gs[1:]]
-                keep = [np.where(m, 0, g) for g in gs]
-                carry = np.zeros_like(g_o) if zof else np.where(m, 0, g_o)
-            else:
-                g_new = [gs[0] + g_o] + gs[1:]
-                keep = None
-                carry = np.zeros_like(g_o)
-            rec = tape[i]
-            hs[i] = rec[0]
-            if kind is LSTM:
-                h, c, z, s, g, c_new, tc = rec
-                gh, gc = g_new
-                so = s[:, 3 * u:]
-                gc = gc + _dact(act, c_new, tc, gh * so)
-                gz = np.zeros_like(z)
-                gz[:, 3 * u:] = gh * tc
-                gz[:, u:2 * u] = gc * c
-                gz[:, :u] = gc * g
-                g_g = gc * s[:, :u]
-                gz_s = _dact(ract, z, s, gz)  # i, f, o through the recurrent activation
-                gz_s[:, 2 * u:3 * u] = _dact(act, z[:, 2 * u:3 * u], g, g_g)
-                gxp[i] = gz_s
-                gs = [gz_s @ U.T, gc * s[:, u:2 * u]]
-            elif kind is GRU:
-                h, inner, zr_pre, zr, hh_pre, hh = rec
-                (gh,) = g_new
-                zg, r = zr[:, :u], zr[:, u:]
-                g_hh = _dact(act, hh_pre, hh, gh * (1.0 - zg))
-                gzr = np.empty_like(zr)
-                gzr[:, :u] = gh * (h - hh)
-                gxp[i][:, 2 * u:] = g_hh
-                gh_prev = gh * zg
-                if cell.reset_after:
-                    gzr[:, u:] = g_hh * inner[:, 2 * u:]
-                    gzr_pre = _dact(ract, zr_pre, zr, gzr)
-                    gxp[i][:, :2 * u] = gzr_pre
-                    gin = np.concatenate([gzr_pre, g_hh * r], axis=1)
-                    g_inner[i] = gin
-                    gh_prev = gh_prev + gin @ U.T
-                else:
-                    g_rh = g_hh @ U[:, 2 * u:].T
-                    gzr[:, u:] = g_rh * h
-                    gzr_pre = _dact(ract, zr_pre, zr, gzr)
-                    gxp[i][:, :2 * u] = gzr_pre
-                    g_inner[i] = gzr_pre
-                    ghh_all[i], rh_all[i] = g_hh, r * h
-                    gh_prev = gh_prev + g_rh * r + gzr_pre @ U[:, :2 * u].T
-                gs = [gh_prev]
-            else:
-                h, pre, h_new = rec
-                (gh,) = g_new
-                gpre = _dact(act, pre, h_new, gh)
-                gxp[i] = gpre
-                gs = [gpre @ U.T]
-            if keep is not None:
-                gs = [a + k for a, k in zip(gs, keep)]
-        flat_x = xt.reshape(t * b, -1)
-        flat_h = hs.reshape(t * b, u)
-        gflat = gxp.reshape(t * b, -1)
-        grads = {cell.kernel.path: (flat_x.T @ gflat).astype(W.dtype)}
-        if kind is GRU:
-            gi = g_inner.reshape(t * b, -1)
-            gU = np.zeros_like(U)
-            if cell.reset_after:
-                gU += flat_h.T @ gi
-            else:
-                gU[:, :2 * u] = flat_h.T @ gi
-                gU[:, 2 * u:] = rh_all.reshape(t * b, u).T @ ghh_all.reshape(t * b, u)
-            grads[cell.recurrent_kernel.path] = gU
-            if bias is not None:
-                gb = gflat.sum(axis=0)
-                grads[cell.bias.path] = np.stack([gb, gi.sum(axis=0)]) if cell.reset_after \
-                    else gb
-        else:
-            grads[cell.recurrent_kernel.path] = (flat_h.T @ gflat).astype(U.dtype)
-            if bias is not None:
-                grads[cell.bias.path] = gflat.sum(axis=0)
-        gx = (gflat @ W.T).reshape(t, b, -1)
-        if flags.go_backwards:
-            gx = gx[::-1]
-        return np.swapaxes(gx, 0, 1), grads, gs
-
-    return (prev if seq is None else seq), states, backward
-
-
-@register(SimpleRNN, LSTM, GRU, RNN)
+@register(SimpleRNN, LSTM, GRU, RNN, ConvLSTM1D, ConvLSTM2D, ConvLSTM3D)
 def recurrent(layer: Any, xs: list[np.ndarray], call: Call):
     _check(layer, call)
     x = cast_input(layer, xs[0])
     mask = _mask(layer, call.mask, x)
-    out, states, back = _run(layer, x, mask)
+    out, states, back = _run(layer, x, mask, call, f"{call.where}.cell")
     n = len(states)
 
     def backward(g):
@@ -277,7 +112,7 @@ def recurrent(layer: Any, xs: list[np.ndarray], call: Call):
             gx, grads, _ = back(g, [None] * n)
         return [gx], grads
     if layer.return_state:
-        return [out, *states], backward
+        return [out, *layer.cell.nest_states(states)], backward
     return out, backward
 
 
@@ -288,8 +123,8 @@ def bidirectional(layer: Bidirectional, xs: list[np.ndarray], call: Call):
         _check(sub, call)
     x = cast_input(layer, xs[0])
     mask = _mask(layer, call.mask, x)
-    y, fs, fback = _run(fl, x, mask)
-    yr, bs, bback = _run(bl, x, mask)
+    y, fs, fback = _run(fl, x, mask, call, f"{call.where}.forward_layer")
+    yr, bs, bback = _run(bl, x, mask, call, f"{call.where}.backward_layer")
     seq = layer.return_sequences
     if seq:
         yr = yr[:, ::-1]
@@ -345,30 +180,20 @@ def time_distributed(layer: TimeDistributed, xs: list[np.ndarray], call: Call):
     return out, backward
 
 
-class _OneStep:
-    """The flags of a cell called on one step."""
-
-    go_backwards = False
-    return_sequences = False
-    _values: dict[str, Any] = {}
-
-
-@register(SimpleRNNCell, LSTMCell, GRUCell)
+@register(SimpleRNNCell, LSTMCell, GRUCell, StackedRNNCells)
 def cell_step(cell: Any, xs: list[np.ndarray], call: Call):
     """``cell(x, states) -> (output, new_states)``: one step of the recurrence (the inputs
-    are ``[x, *states]``; the outputs ``[output, *new_states]``)."""
+    are ``[x, *states]``; the outputs ``[output, *new_states]``, the states flat)."""
     _check(cell, call)
     x = cast_input(cell, xs[0])
-    n = 2 if type(cell) is LSTMCell else 1
+    n = cell._n_states()
     init = [cast_input(cell, s) for s in xs[1:1 + n]] or None
-    out, states, back = _run(cell, x[:, None], None, init, flags=_OneStep())
+    out, states, back = _cells(cell, x[:, None], None, init, Flags(), call.training,
+                               call.where)
 
     def backward(g):
         gl = g if isinstance(g, list) else [g]
         g_states = list(gl[1:1 + n]) + [None] * (n - len(gl[1:1 + n]))
-        g_out = gl[0]
-        if len(gl) > 1 and g_states[0] is not None:  # the output is the new h itself
-            g_out, g_states[0] = g_out + g_states[0], None
-        gx, grads, g_init = back(g_out, g_states)
+        gx, grads, g_init = back(gl[0], g_states)
         return [gx[:, 0], *g_init[:len(xs) - 1]], grads
     return [out, *states], backward

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError
+from .refused import REFUSED
 
 Backward = Callable[[Any], tuple[list[Any], dict[str, np.ndarray]]]
 Forward = Callable[[Any, list[np.ndarray], "Call"], tuple[Any, Backward]]
@@ -53,11 +54,13 @@ def find(layer: Any, where: str) -> Forward:
     fn = VJPS.get(type(layer))
     if fn is None:
         name = getattr(layer, "name", "?")
-        raise ConfigError(where or name, f"layer {name!r} ({type(layer).__name__}) has no "
-                          f"backward pass: engine.gradients differentiates layers with "
-                          f"weights or arithmetic; preprocessing, augmentation and other "
-                          f"non-differentiable layers are refused. Remove it from the model, "
-                          f"or take gradients of the part after it")
+        cls = type(layer).__name__
+        why = REFUSED.get(cls, "engine.gradients differentiates layers with weights or "
+                               "arithmetic; preprocessing, augmentation and other "
+                               "non-differentiable layers are refused")
+        raise ConfigError(where or name, f"layer {name!r} ({cls}) has no backward pass: "
+                          f"{why}. Remove it from the model, or take gradients of the part "
+                          f"after it")
     return fn
 
 

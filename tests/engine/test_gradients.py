@@ -12,8 +12,10 @@ import pytest
 
 import engine
 from engine import ConfigError
-from engine.gradients import Call, Gradients, gradients, registered_classes
+from engine.gradients import Call, Gradients, gradients
 from engine.gradients.lookup import vjp_of
+from engine.gradients.model import flatten
+from tests.engine.grad_helpers import fd_check, install_draws, perturb_weights
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "keras" / "generated" / "gradients"
 TOL = 1e-5  # atol and rtol, float32 (a case may record a wider one only with a reason)
@@ -182,67 +184,13 @@ FD_CASES: list[tuple[str, dict, list[tuple[int, ...]], str, bool]] = [
      False),
 ]
 MODEL_CLASSES = {"Functional", "Sequential"}  # covered by the model tests below
-
-
-def test_every_registered_class_has_a_finite_difference_case():
-    covered = {c[0] for c in FD_CASES} | MODEL_CLASSES
-    missing = sorted(c.__name__ for c in registered_classes() if c.__name__ not in covered)
-    assert not missing, f"VJPs without a finite-difference case: {missing}"
+# every registered class has a case here or in test_gradients_coverage.py (checked there)
 
 
 def _make_inputs(shapes, kind, rng):
     if kind.startswith("int:"):
         return [rng.integers(0, int(kind[4:]), s) for s in shapes]
     return [rng.standard_normal(s) for s in shapes]
-
-
-def _vjp_run(layer, xs, training, cot=None):
-    """The VJP's forward (with a fixed noise draw), and its backward for ``cot``."""
-    layer._rng = np.random.default_rng(7)
-    y, back = vjp_of(layer, layer.name)(layer, xs, Call(training=training, where=layer.name))
-    return y, back
-
-
-def _objective(layer, xs, training, cot):
-    y, _ = _vjp_run(layer, xs, training)
-    ys = y if isinstance(y, list) else [y]
-    return float(sum(np.sum(np.asarray(a, np.float64) * c) for a, c in zip(ys, cot)))
-
-
-def _fd_check(layer, xs, training, rng, n=12, h=1e-6):
-    y, back = _vjp_run(layer, xs, training)
-    cot = [rng.standard_normal(np.shape(a)) for a in (y if isinstance(y, list) else [y])]
-    gxs, gws = back(cot if isinstance(y, list) else cot[0])
-    for i, x in enumerate(xs):
-        if not np.issubdtype(x.dtype, np.floating):
-            assert gxs[i] is None
-            continue
-        for flat in rng.choice(x.size, min(n, x.size), replace=False):
-            idx = np.unravel_index(flat, x.shape)
-            old = x[idx]
-            x[idx] = old + h
-            up = _objective(layer, xs, training, cot)
-            x[idx] = old - h
-            down = _objective(layer, xs, training, cot)
-            x[idx] = old
-            fd = (up - down) / (2 * h)
-            assert gxs[i][idx] == pytest.approx(fd, rel=1e-5, abs=1e-6), \
-                f"input {i} at {idx}"
-    for w in layer.weights:
-        if not w.trainable:
-            assert w.path not in gws
-            continue
-        g = gws[w.path]
-        for flat in rng.choice(w.size, min(n, w.size), replace=False):
-            idx = np.unravel_index(flat, w.shape)
-            old = w.value[idx]
-            w.value[idx] = old + h
-            up = _objective(layer, xs, training, cot)
-            w.value[idx] = old - h
-            down = _objective(layer, xs, training, cot)
-            w.value[idx] = old
-            fd = (up - down) / (2 * h)
-            assert g[idx] == pytest.approx(fd, rel=1e-5, abs=1e-6), f"{w.path} at {idx}"
 
 
 @pytest.mark.parametrize("class_name,config,shapes,kind,training", FD_CASES,
@@ -254,10 +202,8 @@ def test_vjp_matches_finite_differences_float64(class_name, config, shapes, kind
     xs = _make_inputs(shapes, kind, rng)
     cell = class_name.endswith("Cell")  # called on [x, *states], built for x
     layer.build(shapes[0] if len(shapes) == 1 or cell else [tuple(s) for s in shapes])
-    for w in layer.weights:  # away from the initializers' special values (zeros, ones)
-        w.value = np.asarray(w.value + rng.uniform(0.2, 0.5, w.shape) * (
-            1 if "variance" in w.name else rng.choice([-1, 1], w.shape)))
-    _fd_check(layer, xs, training, rng)
+    perturb_weights(layer, rng)
+    fd_check(layer, xs, training, rng)
 
 
 INFERENCE_CASES = [c for c in FD_CASES if not c[4]]  # noise draws: see the dropout test
@@ -291,7 +237,7 @@ def test_every_activation_function_matches_finite_differences():
     from engine.gradients.activations import activation_vjp, differentiable_names
     rng = np.random.default_rng(2)
     names = differentiable_names()
-    assert "sparsemax" not in names and len(names) == len(BUILTINS) - 1
+    assert sorted(names) == sorted(BUILTINS)  # every Keras activation, sparsemax included
     for name in names:
         act = engine.activations.get(name)
         z = rng.standard_normal((3, 6)) * 2
@@ -308,13 +254,6 @@ def test_every_activation_function_matches_finite_differences():
         # gelu's forward uses a 1.2e-7 erf approximation: its slope is the exact one's
         tol = 1e-5 if name == "gelu" else 1e-6
         np.testing.assert_allclose(got, fd, rtol=tol, atol=tol, err_msg=name)
-
-
-def test_sparsemax_is_refused_with_the_differentiable_names():
-    layer = engine.deserialize({"class_name": "Dense",
-                                "config": {"units": 3, "activation": "sparsemax"}})
-    with pytest.raises(ConfigError, match="sparsemax.*no derivative"):
-        gradients(layer, np.ones((2, 4), "float32"))
 
 
 # -- TensorFlow's gradients ---------------------------------------------------------------------
@@ -336,15 +275,18 @@ def _oracle_run(path):
         obj.build(xs[0].shape if meta["call"] in ("single", "cell") else
                   [x.shape for x in xs])
     obj.set_weights([z[f"w{i}"] for i in range(len(meta["weights"]))])
+    replays = install_draws(obj, meta, z)
     cots = [z[f"c{i}"] for i in range(meta["n_outputs"])] if "c0" in z else None
     if meta.get("call_kwargs"):  # call arguments (use_causal_mask): through the VJP itself
         y, back = vjp_of(obj, obj.name)(obj, xs, Call(extra={"kwargs": meta["call_kwargs"]}))
         gxs, gws = back(cots[0])
-        g = Gradients(y, gxs, gws)
+        g = Gradients(y, gxs, {w.path: gws.get(w.path, np.zeros(w.shape)) for w in obj.weights})
     else:
         g = gradients(obj, xs if meta["call"] in ("list", "args", "cell") else xs[0],
                       None if cots is None else (cots if len(cots) > 1 else cots[0]),
                       loss=meta["loss"], targets=z.get("t0"), training=meta["training"])
+    for where, replay in replays:
+        assert replay.at == len(replay.draws), f"{where}: recorded draws left unused"
     pairs = []
     for i, w in enumerate(obj.weights):
         if w.trainable:
@@ -354,8 +296,7 @@ def _oracle_run(path):
             pairs.append((f"inputs[{i}]", g.inputs[i], z[f"gx{i}"]))
         else:
             assert g.inputs[i] is None, "TensorFlow has no gradient for an integer input"
-    values = g.value if isinstance(g.value, list) else [g.value]
-    for i, v in enumerate(values):
+    for i, v in enumerate(flatten(g.value)):  # stacked cells' states: a list per cell
         pairs.append((f"value[{i}]", v, z[f"y{i}"]))
     if "loss" in z:
         pairs.append(("loss", np.float32(g.loss), z["loss"]))

@@ -46,6 +46,10 @@ class G:
     tolerance: float = 1e-5
     note: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    #: (keras, built object, numpy rng) -> (arrays to record, meta["draws"]): fixes the
+    #: dropout draws in TF and records them for the engine (gradients_extra.py)
+    setup: Any = None
+    keras2: bool = False  # build with tf_keras (Keras 2 only layers)
 
 
 def L(name: str, class_name: str, config: dict[str, Any], inputs, **kw: Any) -> G:
@@ -376,13 +380,24 @@ def _loss_object(keras, loss: Any):
     return keras.losses.deserialize(loss)
 
 
+def _flat(out: Any) -> list[Any]:
+    """The outputs as one flat list (stacked cells return their states per cell)."""
+    if not isinstance(out, (list, tuple)):
+        return [out]
+    return [leaf for o in out for leaf in _flat(o)]
+
+
 def record(g: G) -> Path:
-    import keras
     import tensorflow as tf
+    if g.keras2:
+        import tf_keras as keras
+    else:
+        import keras
 
     rng = np.random.default_rng(SEED)
     if isinstance(g.build, dict):
-        obj = keras.layers.deserialize(g.build)
+        obj = keras.layers.deserialize(g.build if not g.keras2 else
+                                       {k: v for k, v in g.build.items() if k != "module"})
     else:
         obj = g.build(keras)
     xs = _inputs(g, rng)
@@ -400,12 +415,16 @@ def record(g: G) -> Path:
     tx = [tf.constant(x) for x in xs]
     arrays: dict[str, np.ndarray] = {f"x{i}": x for i, x in enumerate(xs)}
     arrays.update({f"w{i}": w for i, w in enumerate(ws)})
+    draws, restore = [], None
+    if g.setup is not None:
+        fixed, draws, restore = g.setup(keras, obj, np.random.default_rng(SEED + 1))
+        arrays.update(fixed)
     with tf.GradientTape(persistent=True) as tape:
         for t in tx:
             if t.dtype.is_floating:
                 tape.watch(t)
         out = run(tx, training=g.training)
-        outs = list(out) if isinstance(out, (list, tuple)) else [out]
+        outs = _flat(out)
         if g.loss is not None:
             y = outs[0].numpy()
             if g.target_kind == "onehot":
@@ -423,6 +442,8 @@ def record(g: G) -> Path:
             total = tf.add_n([tf.reduce_sum(o * c) for o, c in zip(outs, cots)])
     gx = tape.gradient(total, tx)
     gw = tape.gradient(total, obj.weights)
+    if restore is not None:
+        restore()
     for i, o in enumerate(outs):
         arrays[f"y{i}"] = np.asarray(o)
     for i, gr in enumerate(gx):
@@ -435,10 +456,13 @@ def record(g: G) -> Path:
         arrays["loss"] = np.asarray(float(total), "float32")
     meta = {
         "case": g.name, "keras_version": keras.__version__, "tensorflow": tf.__version__,
-        "serialized": json.loads(json.dumps(keras.saving.serialize_keras_object(obj))),
+        "serialized": json.loads(json.dumps(
+            keras.layers.serialize(obj) if g.keras2 else
+            keras.saving.serialize_keras_object(obj))),
         "loss": g.loss, "training": g.training, "call": g.call, "tolerance": g.tolerance,
         "call_kwargs": g.extra,
-        "weights": [{"path": w.path, "shape": [int(d) for d in w.shape],
+        "draws": draws,
+        "weights": [{"path": getattr(w, "path", w.name), "shape": [int(d) for d in w.shape],
                      "trainable": bool(w.trainable)} for w in obj.weights],
         "n_inputs": len(xs), "n_outputs": len(outs), "seed": SEED, "note": g.note,
     }
