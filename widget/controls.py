@@ -15,6 +15,9 @@ odd_sizes
 factor          a number, or ``[lower, upper]`` while "range" is ticked: float boxes
                 within the field's bounds (``RangeControl``)
 value_range     ``[low, high]``: two float boxes (``RangeControl``)
+vocabulary      a text area, one token a line, with the token count
+                (:mod:`widget.vocabulary`)
+window          a dropdown of window names, None, and custom values
 optional        a "None" checkbox beside the control (``OptionalControl``)
 initializer,    a class dropdown with that class's own fields below it
 regularizer,    (``NestedControl``); None is a choice where the field allows it
@@ -62,6 +65,7 @@ from .composites import (
     parse,
 )
 from .state import NESTED_KINDS, kind_of, placeholder
+from .vocabulary import vocabulary_control, window_control
 
 OnEdit = Callable[[str, Any], None]
 #: a control and its converter from the control's value to the config's
@@ -465,6 +469,7 @@ CONTROLS: dict[str, Callable[[Slot], Made]] = {
     "choice": choice_control, "activation": activation_control, "dtype": dtype_control,
     "str": text_control, "int_tuple": tuple_control, "odd_sizes": tuple_control,
     "factor": factor_control, "value_range": value_range_control,
+    "vocabulary": vocabulary_control, "window": window_control,
     **dict.fromkeys(NESTED_KINDS, nested_control),
     **dict.fromkeys(("json", "shape", "axis", "number_or_list", "number_list"), json_control),
 }

@@ -6,7 +6,9 @@ Run: ``OPENBLAS_NUM_THREADS=1 PYTHONPATH=. $ORACLE_PYTHON tests/bench/bench_text
 (Keras is measured when ``import keras`` works; otherwise only layerlab's numbers are
 printed). Both get the same NumPy array of str and the same inline vocabulary; calls
 alternate; the script prints medians in ms, the ratio layerlab / Keras, and checks that
-the outputs are equal. Also times StringLookup and Hashing on the sentences' tokens.
+the outputs are equal. Also times StringLookup and Hashing on the sentences' tokens, and
+``adapt()`` (tf_idf, max_tokens=20000) on the sentences, checking the vocabulary and IDF
+weights equal Keras's.
 """
 
 from __future__ import annotations
@@ -85,6 +87,18 @@ def main() -> int:
                  (lambda: k_lookup(tokens)) if keras else None))
     rows.append((f"Hashing ({tokens.shape[0]:,} tokens)", lambda: hashing(tokens),
                  (lambda: k_hash(tokens)) if keras else None))
+    adapt_cfg = {"max_tokens": MAX_TOKENS, "output_mode": "tf_idf"}
+    ours_a = engine.deserialize({"class_name": "TextVectorization", "config": adapt_cfg})
+    k_adapt = keras.layers.TextVectorization(**adapt_cfg) if keras else None
+    if keras is not None:
+        ours_a.adapt(sentences)
+        k_adapt.adapt(sentences)
+        same = ours_a.get_vocabulary() == k_adapt.get_vocabulary() and np.allclose(
+            ours_a.save_own_variables()["idf_weights"], k_adapt._lookup_layer.idf_weights.numpy(),
+            rtol=1e-5, atol=1e-5)
+        print(f"adapted vocabulary and IDF weights equal Keras's: {same}")
+    rows.append(("TextVectorization.adapt, tf_idf (10,000)", lambda: ours_a.adapt(sentences),
+                 (lambda: k_adapt.adapt(sentences)) if keras else None))
     print(f"{'case':42s} {'layerlab ms':>12s} {'keras ms':>10s} {'ratio':>7s}")
     for name, fn, ref in rows:
         a, b = compare(fn, ref, repeat=7)

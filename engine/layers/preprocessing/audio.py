@@ -163,13 +163,14 @@ class Window(Field):
     """A window: a name, a list of numbers (its values), or None (no window).
 
     ``allowed`` limits the names (MelSpectrogram: ``hann``, ``hamming``); by default every
-    name :func:`get_window` knows.
+    name :func:`get_window` knows. ``choices`` lists the names (the form's dropdown).
     """
 
     kind = "window"
 
     def __init__(self, name: str, default: Any, doc: str = "", *,
                  allowed: tuple[str, ...] | None = None, **kw: Any):
+        kw.setdefault("choices", allowed or WINDOW_NAMES)
         super().__init__(name, default, doc, optional=True, **kw)
         self.allowed = allowed
 

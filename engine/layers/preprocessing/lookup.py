@@ -25,6 +25,7 @@ from ...fields.ranges import NumberList
 from ...formats import KERAS2, KERAS3
 from ..base import Layer
 from .hash_functions import hash_buckets
+from .vocab_adapt import AdaptVocabulary
 
 __all__ = ["IndexLookup", "StringLookup", "IntegerLookup", "Vocabulary", "encode_lookups"]
 
@@ -172,7 +173,7 @@ def encode_lookups(idx: np.ndarray, mode: str, depth: int, dtype: Any,
     return out.astype(dtype)
 
 
-class IndexLookup(Layer):
+class IndexLookup(AdaptVocabulary, Layer):
     """The shared base of StringLookup and IntegerLookup (Keras's ``IndexLookup``)."""
 
     abstract = True

@@ -29,6 +29,7 @@ from .lookup import (
     encode_lookups,
     lenient_dtype,
 )
+from .vocab_adapt import TokenCounts, adapt_batches
 
 __all__ = ["TextVectorization", "standardize_bytes", "split_bytes", "ngram_tokens"]
 
@@ -114,7 +115,10 @@ class TextVectorization(Layer):
     Input shape: ``(batch,)`` or ``(batch, 1)`` strings (any shape with ``split=None``).
     Output shape: int: ``(batch, output_sequence_length)`` (or the longest sample),
     0-padded; multi_hot / count / tf_idf: ``(batch, vocabulary size)`` (or max_tokens
-    with ``pad_to_max_tokens``).
+    with ``pad_to_max_tokens``). With ``split=None`` the last axis holds the tokens, and,
+    as in Keras, a rank-1 batch is one sequence (n-grams span it; multi_hot gives one
+    row). one_hot (Keras 3 only, ``split=None``: with a split Keras's output is ragged):
+    the tokens' shape plus the vocabulary axis, a last axis of 1 replaced.
 
     Example::
 
@@ -161,6 +165,16 @@ class TextVectorization(Layer):
         if self.sparse:
             raise self.config_error("sparse", "sparse outputs are not supported by layerlab; "
                                     "set it to false")
+        if mode == "one_hot" and self.source_format == KERAS2:
+            raise self.config_error("output_mode", "Keras 2's TextVectorization has no "
+                                    "'one_hot' output_mode (it takes 'int', 'multi_hot', "
+                                    "'count', 'tf_idf'); use 'multi_hot'")
+        if mode == "one_hot" and self.split is not None:
+            raise self.config_error("output_mode", f"'one_hot' with split={self.split!r} gives "
+                                    f"Keras a ragged output (one row per token, a different "
+                                    f"number per string), and ragged outputs are not "
+                                    f"supported; set split=None (each string is one token) "
+                                    f"or use output_mode 'multi_hot' or 'count'")
         if mode != "int" and self.output_sequence_length is not None:
             raise self.config_error("output_sequence_length", f"only used with output_mode "
                                     f"'int', got {mode!r}")
@@ -190,6 +204,30 @@ class TextVectorization(Layer):
     def set_vocabulary(self, vocabulary: Any, idf_weights: Any = None) -> None:
         """Replace the vocabulary (and IDF weights for tf_idf)."""
         self._lookup.set_vocabulary(vocabulary, idf_weights)
+        self._values["frozen_vocabulary_size"] = self._lookup.vocabulary_size()
+
+    def adapt(self, data: Any, batch_size: int | None = None, steps: int | None = None) -> None:
+        """Learn the vocabulary (and tf_idf's IDF weights) from ``data`` as Keras does: an
+        array or list of strings (each one document), or an iterable of batches (at most
+        ``steps``); the text is standardized, split and n-grammed as in ``call``. Tokens by
+        descending count, ties by descending token, at most ``max_tokens`` entries with
+        the padding and OOV ones. ``batch_size`` is accepted and unused, as in Keras."""
+        if self.vocabulary is not None:
+            raise ValueError(f"TextVectorization {self.name!r}: cannot adapt a layer given a "
+                             f"vocabulary in its config")
+        counts = TokenCounts(self.output_mode == "tf_idf")
+        enc = self.encoding
+        for batch, whole in adapt_batches(data, steps):
+            x = cast_text_input(self, batch)
+            if x.ndim == 0:
+                x = x.reshape(1)
+            if x.ndim == 1 and (whole or self.split is not None):
+                x = x.reshape(-1, 1)  # one document per string
+            elif x.ndim == 1:
+                x = x.reshape(1, -1)  # a batch of tokens reaching the lookup: one document
+            rows, _ = self.tokenize(x)
+            counts.update([[t.decode(enc) for t in row] for row in rows])
+        self._lookup.learn_vocabulary(counts)
         self._values["frozen_vocabulary_size"] = self._lookup.vocabulary_size()
 
     def save_assets(self) -> dict[str, bytes]:
@@ -233,8 +271,9 @@ class TextVectorization(Layer):
                 raise InputError(self._where_input(),
                                  f"TextVectorization {self.name!r}: expected a batch of "
                                  f"strings, got shape {x.shape}")
-        elif x.ndim <= 1:
-            x = x.reshape(-1, 1)  # each string is one token
+        one_row = self.split is None and x.ndim <= 1
+        if one_row:  # Keras: a rank-1 batch not split is one sequence of tokens
+            x = x.reshape(1, -1)
         shape = x.shape
         items = standardize_bytes(_to_bytes(x.reshape(-1), self.encoding), self.standardize)
         if self.split is not None:
@@ -242,7 +281,7 @@ class TextVectorization(Layer):
         else:
             last = shape[-1] if shape else 1
             rows = [items[i:i + last] for i in range(0, len(items), last)]
-            shape = shape[:-1]
+            shape = () if one_row else shape[:-1]
         if self._widths is not None:
             rows = ngram_tokens(rows, self._widths)
         return rows, shape
@@ -317,10 +356,6 @@ class TextVectorization(Layer):
         row, offs = _ragged_positions(lengths)
         vals = ids[starts[row] + offs]
         if mode == "one_hot":
-            if self.split is not None or self._widths is not None:
-                raise InputError(self._where_input(),
-                                 f"TextVectorization {self.name!r}: output_mode 'one_hot' "
-                                 f"needs split=None and no ngrams")
             idx = vals.reshape(tuple(shape) + (-1,))
             return encode_lookups(idx, "one_hot", depth, lk._count_dtype())
         ok = (vals >= 0) & (vals < depth)

@@ -1,0 +1,255 @@
+"""The editor's vocabulary control (one token a line, its count, the engine's errors beside
+it), the window dropdown, and a spectrogram output drawn as an image (widget/vocabulary.py,
+widget/spectrogram.py), driven from Python without a browser."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import engine
+import widget
+from widget.composites import JsonControl, OptionalControl
+from widget.spectrogram import (
+    SpectrogramPanel,
+    draw_spectrogram,
+    is_spectrogram,
+    spectrogram_axes,
+    spectrogram_image,
+)
+from widget.vocabulary import (
+    VocabularyControl,
+    WindowControl,
+    count_text,
+    parse_tokens,
+    text_sample,
+)
+
+TOKENS = np.array([["a", "b", "zz"], ["c", "a", "q"]])
+
+
+def _editor(config, sample=TOKENS):
+    return widget.LayerEditor(config, sample=sample)
+
+
+def _vocab(ed) -> VocabularyControl:
+    ctl = ed.controls["vocabulary"]
+    assert isinstance(ctl, OptionalControl)
+    assert isinstance(ctl.inner, VocabularyControl)
+    return ctl.inner
+
+
+# -- parsing --------------------------------------------------------------------------------
+
+
+def test_parse_tokens_one_a_line():
+    assert parse_tokens("a\nb c\n") == ["a", "b c"]  # a final newline ends the last line
+    assert parse_tokens("a\r\nb\r\n") == ["a", "b"]
+    assert parse_tokens("a\n\nb") == ["a", "", "b"]  # an empty line is the empty token
+    assert parse_tokens("") == []
+    assert parse_tokens(" 12\n\n-3\n1_000\n", "int") == [12, -3, 1000]
+    assert parse_tokens("4\nfour\n", "int") == [4, "four"]  # for the engine to name
+    assert count_text(["a"]) == "1 token" and count_text(list("abc")) == "3 tokens"
+    assert count_text(list(range(12345))) == "12,345 tokens"
+
+
+# -- the vocabulary control -----------------------------------------------------------------
+
+
+def test_vocabulary_is_a_list_with_its_size():
+    ed = _editor({"class_name": "StringLookup", "config": {"vocabulary": ["a", "b", "c"]}})
+    box = _vocab(ed)
+    assert box.text.value == "a\nb\nc"
+    assert "3 tokens" in box.count.value
+    box.text.value = "a\nb\nc\nq\n"  # typed in the page
+    assert ed.error is None
+    assert ed.config["config"]["vocabulary"] == ["a", "b", "c", "q"]
+    assert "4 tokens" in box.count.value
+    assert ed.outputs[0].tolist() == [[1, 2, 0], [3, 1, 4]]
+    ed.undo()  # the form follows the config
+    assert box.text.value == "a\nb\nc" and "3 tokens" in box.count.value
+
+
+@pytest.mark.parametrize("config,text,message", [
+    ({"class_name": "StringLookup", "config": {"vocabulary": ["a", "b"]}},
+     "a\nb\na", "repeated tokens ['a']"),
+    ({"class_name": "StringLookup", "config": {"vocabulary": ["a", "b"], "max_tokens": 4}},
+     "a\nb\nc\nd", "more than max_tokens=4"),
+    ({"class_name": "StringLookup", "config": {"vocabulary": ["a"], "mask_token": "[M]"}},
+     "a\n[M]", "the mask token '[M]' is inside"),
+    ({"class_name": "TextVectorization", "config": {"vocabulary": ["the", "cat"]}},
+     "the\n\ncat", "the mask token '' is inside"),
+    ({"class_name": "IntegerLookup", "config": {"vocabulary": [1, 2]}},
+     "1\ntwo", "expected an int, got the str 'two'"),
+])
+def test_bad_vocabulary_is_shown_beside_the_field(config, text, message):
+    sample = np.array(["the cat sat"]) if config["class_name"] == "TextVectorization" else \
+        (np.array([[1, 2, 7]]) if config["class_name"] == "IntegerLookup" else TOKENS)
+    ed = _editor(config, sample)
+    good = ed.config
+    _vocab(ed).text.value = text
+    assert message in ed.errors["vocabulary"]
+    assert ed.config == good  # not applied
+
+
+def test_integer_vocabulary_reads_ints():
+    ed = _editor({"class_name": "IntegerLookup", "config": {"vocabulary": [12, 36]}},
+                 np.array([[12, 36, 5, 99]]))
+    box = _vocab(ed)
+    assert box.item == "int" and box.text.value == "12\n36"
+    box.text.value = "12\n36\n99\n"
+    assert ed.config["config"]["vocabulary"] == [12, 36, 99]
+    assert ed.outputs[0].tolist() == [[1, 2, 0, 3]]
+
+
+def test_none_toggle_leaves_the_vocabulary_out():
+    ed = _editor({"class_name": "StringLookup", "config": {"vocabulary": ["a", "b"]}})
+    ctl = ed.controls["vocabulary"]
+    ctl.none.value = True
+    assert ed.config["config"]["vocabulary"] is None and ctl.inner.disabled
+    ctl.none.value = False
+    assert ed.config["config"]["vocabulary"] == ["a", "b"]
+
+
+def test_tokens_with_line_breaks_fall_back_to_json():
+    ed = _editor({"class_name": "StringLookup", "config": {"vocabulary": ["a\nb", "c"]}})
+    ctl = ed.controls["vocabulary"]
+    assert isinstance(ctl.inner, JsonControl)
+    assert ctl.value == ["a\nb", "c"]
+
+
+# -- the window control ---------------------------------------------------------------------
+
+
+def test_window_is_a_dropdown_of_names_none_and_custom():
+    x = np.random.default_rng(0).standard_normal((1, 600, 1)).astype("float32")
+    ed = _editor({"class_name": "STFTSpectrogram", "config": {"frame_length": 64}}, x)
+    win = ed.controls["window"]
+    assert isinstance(win, WindowControl)
+    assert win.dropdown.value == "hann"
+    assert {"None", "hann", "hamming", "blackman", "custom…"} <= set(win.dropdown.options)
+    win.dropdown.value = "hamming"
+    assert ed.error is None and ed.config["config"]["window"] == "hamming"
+    win.dropdown.value = "None"
+    assert ed.error is None and ed.config["config"]["window"] is None
+    win.dropdown.value = "custom…"
+    assert "must have frame_length (64) of them" in ed.errors["window"]
+    win.values.value = [0.5] * 64
+    assert ed.error is None and ed.config["config"]["window"] == [0.5] * 64
+    ed.undo()
+    assert win.dropdown.value == "None"
+
+
+def test_window_spelled_with_a_suffix_is_kept_as_a_choice():
+    x = np.zeros((1, 600, 1), "float32")
+    ed = _editor({"class_name": "STFTSpectrogram",
+                  "config": {"frame_length": 64, "window": "hann_periodic"}}, x)
+    win = ed.controls["window"]
+    assert win.dropdown.value == "hann_periodic" and "hann" in win.dropdown.options
+    win.dropdown.value = "hann"
+    assert ed.config["config"]["window"] == "hann"
+    ed.undo()
+    assert win.dropdown.value == "hann_periodic"
+
+
+def test_mel_window_offers_only_what_keras_takes():
+    ed = _editor({"class_name": "MelSpectrogram", "config": {}},
+                 np.zeros((1, 2048), "float32"))
+    assert list(ed.controls["window"].dropdown.options) == ["None", "hann", "hamming",
+                                                           "custom…"]
+
+
+# -- spectrogram images ---------------------------------------------------------------------
+
+
+SPECTRO = [
+    ("STFTSpectrogram", {"frame_length": 64, "fft_length": 64}, (2, 500, 1), 33),
+    ("STFTSpectrogram", {"frame_length": 64, "expand_dims": True}, (2, 500, 2), 33),
+    ("STFTSpectrogram", {"frame_length": 64, "data_format": "channels_first"},
+     (2, 1, 500), 33),
+    ("STFTSpectrogram", {"frame_length": 64, "data_format": "channels_first",
+                         "expand_dims": True}, (2, 2, 500), 33),
+    ("STFTSpectrogram", {"frame_length": 64, "mode": "stft"}, (2, 500, 1), 66),
+    ("MelSpectrogram", {"fft_length": 128, "sequence_stride": 32, "num_mel_bins": 20},
+     (2, 500), 20),
+]
+
+
+@pytest.mark.parametrize("name,config,shape,bins", SPECTRO)
+def test_image_is_frequency_by_time_of_the_first_sample(name, config, shape, bins):
+    layer = engine.deserialize({"module": "keras.layers", "class_name": name,
+                                "config": config})
+    x = np.random.default_rng(1).standard_normal(shape).astype("float32")
+    out = np.asarray(layer(x))
+    axes = spectrogram_axes(name, layer.get_config())
+    img = spectrogram_image(out, axes)
+    frames = out.shape[axes.time]
+    assert img.shape == (bins, frames)
+    # the first sample, first channel: equal to that sample run alone
+    if name == "MelSpectrogram":
+        first = x[:1]
+    else:
+        first = x[:1, :1] if config.get("data_format") == "channels_first" else x[:1, :, :1]
+    alone = spectrogram_image(np.asarray(layer(first)), axes)
+    np.testing.assert_allclose(img[:alone.shape[0]], alone, rtol=1e-5, atol=1e-5)
+    assert is_spectrogram(name)
+
+
+def test_draw_labels_time_frequency_and_the_colorbar():
+    from matplotlib.figure import Figure
+
+    fig = Figure()
+    img = np.arange(12.0).reshape(3, 4)
+    axes = spectrogram_axes("MelSpectrogram", {})
+    art = draw_spectrogram(fig, img, axes)
+    ax, cax = fig.axes
+    assert ax.get_xlabel() == "time (frame)" and ax.get_ylabel() == "mel bin"
+    assert cax.get_ylabel() == "dB"
+    assert art.get_array().shape == (3, 4) and art.origin == "lower"
+    assert art.get_clim() == (0.0, 11.0)
+    assert spectrogram_axes("STFTSpectrogram", {"mode": "psd"}).value_label == \
+        "power density"
+    assert spectrogram_axes("MelSpectrogram", {"power_to_db": False}).value_label == "power"
+
+
+def test_panel_draws_once_per_new_picture():
+    import io
+
+    from matplotlib.image import imread
+
+    panel = SpectrogramPanel("out0", "STFTSpectrogram", {"frame_length": 64})
+    out = np.random.default_rng(2).standard_normal((2, 30, 33)).astype("float32")
+    assert panel.update(out, None, "<b>output</b>")
+    png = bytes(panel.image.value)
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    h, w, _ = imread(io.BytesIO(png)).shape
+    assert (w, h) == (360, 240)
+    assert not panel.update(out, None, "<b>output</b> again")  # same picture
+    assert panel.renders == 1 and "again" in panel.caption.value
+    out[0, 0, 0] += 1
+    assert panel.update(out) and panel.renders == 2
+    panel.configure("STFTSpectrogram", {"frame_length": 64, "data_format": "channels_first"})
+    assert panel.update(np.zeros((1, 33, 30), "float32")) and panel.renders == 3
+
+
+# -- samples --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("config,shape", [
+    ({"class_name": "StringLookup", "config": {"vocabulary": ["x", "y"]}}, (4, 6)),
+    ({"class_name": "StringLookup", "config": {}}, (4, 6)),
+    ({"class_name": "StringLookup", "config": {"vocabulary": ["x"], "invert": True}}, (4, 6)),
+    ({"class_name": "IntegerLookup", "config": {"vocabulary": [3, 9],
+                                                "output_mode": "count"}}, (4, 6)),
+    ({"class_name": "TextVectorization", "config": {"vocabulary": ["the", "cat"]}}, (4, 1)),
+])
+def test_text_sample_runs_through_its_layer(config, shape):
+    layer = engine.deserialize(config)
+    x = text_sample(layer, shape, 0)
+    assert x.shape == shape
+    np.testing.assert_array_equal(x, text_sample(layer, shape, 0))  # seeded
+    out = np.asarray(layer(x))
+    if config["config"].get("vocabulary") and not config["config"].get("invert"):
+        assert out.max() > (0 if config["class_name"] != "TextVectorization" else 1)
+    assert text_sample(engine.deserialize({"class_name": "Dense", "config": {"units": 2}}),
+                       shape, 0) is None
