@@ -4,6 +4,7 @@ TensorFlow's ``GradientTape`` on the same Keras model.
 >>> g = gradients(model, x)                          # d sum(outputs) / d everything
 >>> g = gradients(model, x, loss="mse", targets=y)   # d mean-over-batch loss
 >>> g.weights["dense/kernel"], g.inputs[0], g.outputs["dense"]
+>>> g = gradients(reversible_embedding, h, call_kwargs={"reverse": True})
 """
 
 from __future__ import annotations
@@ -26,8 +27,10 @@ class Gradients:
     """What :func:`gradients` returns.
 
     Attributes:
-        value: the forward pass's output (a list for several outputs).
-        inputs: one gradient per input (None for integer inputs).
+        value: the forward pass's output (a list for several outputs, nested as the layer
+            nests them: the states of stacked cells per cell).
+        inputs: one gradient per input (None for integer inputs), then, for an RNN given
+            ``call_kwargs={'initial_state': ...}``, one per initial state.
         weights: weight path (``layer.weights[i].path``) -> gradient, for every trainable
             weight (zeros where no gradient reaches it).
         outputs: (models) layer name -> gradient w.r.t. that layer's output(s); a list
@@ -91,8 +94,50 @@ def _cotangents(outs: list[np.ndarray], cotangents: Any) -> list[np.ndarray]:
     return result
 
 
+def _call_kwargs(obj: Any, given: Any, xs: list[np.ndarray]) -> tuple[dict[str, Any], Any]:
+    """``call_kwargs`` checked against the layer's call signature: (keyword arguments for
+    the VJP, the mask). An RNN's ``initial_state`` is moved to the end of ``xs`` (its
+    gradients come after the inputs')."""
+    if given is None:
+        return {}, None
+    if _is_model(obj):
+        raise ConfigError("call_kwargs", "a model's call arguments are part of its config "
+                          "(the inbound nodes); call_kwargs is for a single layer")
+    if not isinstance(given, dict) or not all(isinstance(k, str) for k in given):
+        raise ConfigError("call_kwargs", f"expected a dict of the layer's call arguments by "
+                          f"name, e.g. {{'reverse': True}}, got {describe(given)}")
+    kwargs = dict(given)
+    accepts = set(getattr(obj, "_call_accepts", ()))
+    for key in kwargs:
+        if key == "training":
+            raise ConfigError("call_kwargs.training", "pass training=True to gradients() "
+                              "itself, not in call_kwargs")
+        if key in ("inputs", "query", "states") or (
+                key in ("value", "key") and "query" in accepts):
+            raise ConfigError(f"call_kwargs.{key}", f"{key!r} is an input: pass it in "
+                              f"inputs (a list) so that it gets a gradient")
+        if key not in accepts and not getattr(obj, "_call_var_kw", False):
+            known = sorted(accepts - {"inputs", "training", "query", "value", "key"})
+            raise ConfigError(f"call_kwargs.{key}", f"layer {getattr(obj, 'name', '?')!r} "
+                              f"({type(obj).__name__}) takes no call argument {key!r}; it "
+                              f"takes {known or 'none'}")
+    mask = kwargs.pop("mask", None)
+    if "initial_state" in kwargs:
+        init = kwargs.pop("initial_state")
+        if init is not None:
+            init = list(init) if isinstance(init, (list, tuple)) else [init]
+            for i, s in enumerate(init):
+                s = np.asarray(s)
+                if s.dtype.kind not in "fiub":
+                    raise ConfigError(f"call_kwargs.initial_state[{i}]", f"expected a "
+                                      f"numeric array, got {describe(s)}")
+                xs.append(s)
+    return kwargs, mask
+
+
 def gradients(model_or_layer: Any, inputs: Any, cotangents: Any = None, *, loss: Any = None,
-              targets: Any = None, training: bool = False) -> Gradients:
+              targets: Any = None, training: bool = False,
+              call_kwargs: dict[str, Any] | None = None) -> Gradients:
     """Gradients of a layer's or a model's output, as TensorFlow's GradientTape gives them.
 
     Without ``loss`` it is the gradient of ``sum(output * cotangent)`` (cotangents of ones
@@ -106,6 +151,14 @@ def gradients(model_or_layer: Any, inputs: Any, cotangents: Any = None, *, loss:
         loss: a loss name or Keras loss config (see engine.gradients.losses).
         targets: the loss's targets (class ids for the sparse loss).
         training: training behaviour (batch statistics, dropout with its seeded mask).
+        call_kwargs: (a layer) the other arguments of its call, by name, as Keras takes
+            them: ``{'reverse': True}`` (ReversibleEmbedding),
+            ``{'return_attention_scores': True}`` (the scores become a second output,
+            with their own cotangent), ``{'use_causal_mask': True}``,
+            ``{'attention_mask': m}``, ``{'mask': m}``... Arrays in it are held fixed,
+            except an RNN's ``{'initial_state': [h0, ...]}``: the states are appended to
+            the inputs, and ``.inputs`` has their gradients after the inputs' (as does
+            ``inputs=[x, h0, ...]``). ``training`` is its own argument.
 
     Raises:
         ConfigError: a layer without a backward pass (naming it), cotangents of the wrong
@@ -116,6 +169,7 @@ def gradients(model_or_layer: Any, inputs: Any, cotangents: Any = None, *, loss:
     if not _is_model(obj) and not hasattr(obj, "call"):
         raise ConfigError("model_or_layer", f"expected a layer or a model, got "
                           f"{describe(obj)}")
+    kwargs, mask = _call_kwargs(obj, call_kwargs, xs)
     loss_fn = None
     if loss is not None:
         loss_fn = _losses.get(loss)
@@ -129,9 +183,13 @@ def gradients(model_or_layer: Any, inputs: Any, cotangents: Any = None, *, loss:
     record: dict[str, Any] = {}
     where = getattr(obj, "name", "layer")
     if not getattr(obj, "built", True) and not _is_model(obj):
-        obj.build(xs[0].shape if len(xs) == 1 else [x.shape for x in xs])
-    y, backward = vjp_of(obj, where)(obj, xs, Call(bool(training), None, where,
-                                                    {"outputs": record}))
+        # recurrent layers and cells take x, then states: built for x
+        single = len(xs) == 1 or hasattr(obj, "state_size") or hasattr(obj, "forward_layer")
+        obj.build(xs[0].shape if single else [x.shape for x in xs])
+    extra: dict[str, Any] = {"outputs": record}
+    if kwargs:
+        extra["kwargs"] = kwargs
+    y, backward = vjp_of(obj, where)(obj, xs, Call(bool(training), mask, where, extra))
     outs = flatten(y)
     value = None
     if loss_fn is not None:

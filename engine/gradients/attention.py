@@ -10,7 +10,6 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError
 from ..layers.attention import (
     AdditiveAttention,
     Attention,
@@ -43,10 +42,14 @@ def _dropout(layer: Any, p: np.ndarray, call: Call):
     return dropout(rng, p, layer.dropout), scale
 
 
-def _check_call(layer: Any, call: Call) -> None:
-    if call.extra.get("kwargs", {}).get("return_attention_scores"):
-        raise ConfigError(call.where, f"layer {layer.name!r}: gradients with "
-                          f"return_attention_scores=True are not supported")
+def _with_scores(call: Call) -> bool:
+    """``return_attention_scores=True``: the scores are a second output (and their
+    cotangent a second one, added to the attention weights' gradient)."""
+    return bool(call.extra.get("kwargs", {}).get("return_attention_scores"))
+
+
+def _split(g: Any, scores: bool):
+    return (g[0], g[1]) if scores else (g, None)
 
 
 def _proj_in(proj: Any, x: np.ndarray):
@@ -68,7 +71,9 @@ def _proj_in(proj: Any, x: np.ndarray):
 
 @register(MultiHeadAttention)
 def multi_head(layer: MultiHeadAttention, xs: list[np.ndarray], call: Call):
-    _check_call(layer, call)
+    """With ``return_attention_scores`` the second output is the softmax before dropout
+    ``(B, H, *T, *S)``, as Keras's ``_compute_attention`` returns it."""
+    ras = _with_scores(call)
     kw = call.extra.get("kwargs", {})
     query = cast_input(layer, xs[0])
     value = cast_input(layer, xs[1])
@@ -76,7 +81,8 @@ def multi_head(layer: MultiHeadAttention, xs: list[np.ndarray], call: Call):
     am, _ = layer._masks(query, value, call.mask, kw.get("query_mask"),
                          kw.get("value_mask"), kw.get("key_mask"), kw.get("attention_mask"),
                          bool(kw.get("use_causal_mask")))
-    zero = layer.source_format != "keras2" and not (query.ndim == 3 and layer.dropout == 0)
+    zero = layer.source_format != "keras2" and (
+        ras or not (query.ndim == 3 and layer.dropout == 0))  # the layer's unfused path
     q, q_back = _proj_in(layer._query, query)
     k, k_back = _proj_in(layer._key, key)
     v, v_back = _proj_in(layer._value, value)
@@ -120,6 +126,7 @@ def multi_head(layer: MultiHeadAttention, xs: list[np.ndarray], call: Call):
     y = y.reshape(lead + ko.shape[2:]).astype(layer.compute_dtype)
 
     def backward(g):
+        g, g_scores = _split(g, ras)
         grads: dict[str, np.ndarray] = {}
         g2 = g.reshape(out2.shape[0], -1)
         grads[layer._output.kernel.path] = (out2.T @ g2).reshape(ko.shape)
@@ -135,6 +142,8 @@ def multi_head(layer: MultiHeadAttention, xs: list[np.ndarray], call: Call):
         g_p = g_o2 @ np.swapaxes(v2, -1, -2)
         if keep is not None:
             g_p = g_p * keep
+        if g_scores is not None:
+            g_p = g_p + np.asarray(g_scores, g_p.dtype).reshape(g_p.shape)
         g_v2 = np.swapaxes(pd, -1, -2) @ g_o2
         g_s = _softmax_back(p, g_p, m2)
         g_q2 = (g_s @ k2) * scale
@@ -149,12 +158,17 @@ def multi_head(layer: MultiHeadAttention, xs: list[np.ndarray], call: Call):
         if len(xs) < 3:
             return [gx_q, gx_v + gx_k], grads
         return [gx_q, gx_v, gx_k], grads
+    if ras:
+        full = bshape + tuple(qa) + tuple(ka)
+        return [y, p.reshape(full).astype(layer.compute_dtype)], backward
     return y, backward
 
 
 @register(Attention, AdditiveAttention)
 def dense_attention(layer: Any, xs: list[np.ndarray], call: Call):
-    _check_call(layer, call)
+    """With ``return_attention_scores`` the second output is the attention weights after
+    dropout, as Keras's ``_apply_scores`` returns them (both Keras 2 and 3)."""
+    ras = _with_scores(call)
     kw = call.extra.get("kwargs", {})
     xs = [cast_input(layer, x) for x in xs]
     q, v = xs[0], xs[1]
@@ -189,10 +203,13 @@ def dense_attention(layer: Any, xs: list[np.ndarray], call: Call):
         out = np.where(qm, out, 0)
 
     def backward(g):
+        g, g_scores = _split(g, ras)
         grads: dict[str, np.ndarray] = {}
         if qm is not None:
             g = np.where(qm, g, 0)
         g_p = g @ np.swapaxes(v, -1, -2)
+        if g_scores is not None:
+            g_p = g_p + np.asarray(g_scores, g_p.dtype)
         if keep is not None:
             g_p = g_p * keep
         g_v = np.swapaxes(pd, -1, -2) @ g
@@ -220,14 +237,17 @@ def dense_attention(layer: Any, xs: list[np.ndarray], call: Call):
         if len(xs) > 2:
             return [g_q, g_v, g_k], grads
         return [g_q, g_v + g_k], grads
+    if ras:
+        return [out.astype(layer.compute_dtype), pd.astype(layer.compute_dtype)], backward
     return out.astype(layer.compute_dtype), backward
 
 
 @register(GroupedQueryAttention)
 def grouped_query(layer: GroupedQueryAttention, xs: list[np.ndarray], call: Call):
     """Key/value heads are shared by groups of query heads (``np.repeat``): their
-    gradients are summed over each group."""
-    _check_call(layer, call)
+    gradients are summed over each group. With ``return_attention_scores`` the second
+    output is the softmax before dropout ``(B, Hq, T, S)``."""
+    ras = _with_scores(call)
     kw = call.extra.get("kwargs", {})
     query = cast_input(layer, xs[0])
     value = cast_input(layer, xs[1])
@@ -253,7 +273,7 @@ def grouped_query(layer: GroupedQueryAttention, xs: list[np.ndarray], call: Call
         m = np.asarray(am, dtype=bool)
         while m.ndim < 4:
             m = np.expand_dims(m, m.ndim - 2)
-    fused = layer.dropout == 0
+    fused = layer.dropout == 0 and not ras
     p = masked_softmax(s, m, zero_masked=not fused)
     pd, keep = _dropout(layer, p, call)
     att = np.swapaxes(pd @ v2, 1, 2)                             # (B, T, Hq, hd)
@@ -267,6 +287,7 @@ def grouped_query(layer: GroupedQueryAttention, xs: list[np.ndarray], call: Call
     y = y.reshape(out.shape[:2] + ko.shape[2:]).astype(layer.compute_dtype)
 
     def backward(g):
+        g, g_scores = _split(g, ras)
         grads: dict[str, np.ndarray] = {}
         g2 = g.reshape(out2.shape[0], -1)
         grads[layer._output.kernel.path] = (out2.T @ g2).reshape(ko.shape)
@@ -281,6 +302,8 @@ def grouped_query(layer: GroupedQueryAttention, xs: list[np.ndarray], call: Call
         g_p = g_o @ np.swapaxes(v2, -1, -2)
         if keep is not None:
             g_p = g_p * keep
+        if g_scores is not None:
+            g_p = g_p + np.asarray(g_scores, g_p.dtype)
         g_v2 = np.swapaxes(pd, -1, -2) @ g_o
         g_s = _softmax_back(p, g_p, None if m is None else np.broadcast_to(m, p.shape)) * scale
         g_q = np.swapaxes(g_s @ k2, 1, 2)
@@ -295,4 +318,6 @@ def grouped_query(layer: GroupedQueryAttention, xs: list[np.ndarray], call: Call
         if len(xs) < 3:
             return [gx_q, gx_v + gx_k], grads
         return [gx_q, gx_v, gx_k], grads
+    if ras:
+        return [y, p.astype(layer.compute_dtype)], backward
     return y, backward

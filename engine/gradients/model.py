@@ -9,6 +9,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError
+from ..layers.rnn import Bidirectional
+from ..layers.rnn.recurrent import BaseRNN
 from ..models.building import input_info
 from ..models.calls import output_mask, prepare_inputs
 from ..models.functional import Functional
@@ -106,15 +108,29 @@ def sequential(model: Sequential, xs: list[np.ndarray], call: Call):
 _DIFFERENTIABLE_KWARGS = ("query", "value", "key")
 
 
-def _node_inputs(node: Any, get: Any, mask_of: Any):
+def _is_recurrent(op: Any) -> bool:
+    """RNN layers and Bidirectional: called on ``(x, initial_state=...)``."""
+    return isinstance(op, (BaseRNN, Bidirectional))
+
+
+def _node_inputs(node: Any, get: Any, mask_of: Any, op: Any = None):
     """A node's differentiable inputs (refs and arrays), its first argument, its mask and
-    the other call arguments (masks and flags, not differentiated)."""
+    the other call arguments (masks and flags, not differentiated). A recurrent layer's
+    initial states (``initial_state=`` or its second argument) are inputs after ``x``."""
     first = map_refs(node.args[0], get) if node.args else None
     in_refs = refs_in(node.args[0]) if node.args else []
     xs = list(first) if isinstance(first, list) else [first]
     kwargs: dict[str, Any] = {}
     several = False
-    for value in node.args[1:]:
+    rest = list(node.args[1:])
+    if _is_recurrent(op):
+        state_args = ([rest.pop(0)] if rest else []) + \
+            ([node.kwargs["initial_state"]] if "initial_state" in node.kwargs else [])
+        for value in state_args:
+            for r in refs_in(value):
+                in_refs.append(r)
+                xs.append(get(r))
+    for value in rest:
         if refs_in(value):
             several = True
             in_refs += refs_in(value)
@@ -128,7 +144,8 @@ def _node_inputs(node: Any, get: Any, mask_of: Any):
             kwargs[f"{key}_mask"] = mask_of(value)
     tensors = []
     for key, value in node.kwargs.items():
-        if key in _DIFFERENTIABLE_KWARGS or key in ("mask", "training"):
+        if key in _DIFFERENTIABLE_KWARGS or key in ("mask", "training") or (
+                key == "initial_state" and _is_recurrent(op)):
             continue
         if refs_in(value):
             tensors.append(key)
@@ -202,7 +219,7 @@ def functional(model: Functional, xs: list[np.ndarray], call: Call):
                          len(outs), [np.issubdtype(np.asarray(get(r)).dtype, np.floating)
                                      for r in refs]))
             continue
-        in_refs, xs_node, first, prev_mask, kwargs = _node_inputs(node, get, mask_of)
+        in_refs, xs_node, first, prev_mask, kwargs = _node_inputs(node, get, mask_of, op)
         tensor_kwargs = kwargs.pop("__tensors__")
         if (kwargs.pop("__several__", False) or tensor_kwargs) and type(op) not in SEVERAL:
             raise ConfigError(where, f"layer {node.layer_name!r} is called with several "

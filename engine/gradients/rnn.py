@@ -1,8 +1,14 @@
 """VJPs of the recurrent layers: SimpleRNN, LSTM, GRU (both GRU bias layouts), RNN over a
 cell or a list of cells (StackedRNNCells), ConvLSTM1D/2D/3D, with masks, ``go_backwards``,
-``return_sequences``, ``return_state`` and training-mode dropout (the cell's seeded masks);
-Bidirectional over them, TimeDistributed over any layer with a VJP, and the cells called
-on one step.
+``return_sequences``, ``return_state``, ``time_major`` (tf_keras), initial states and
+training-mode dropout (the cell's seeded masks); Bidirectional over them, TimeDistributed
+over any layer with a VJP, and the cells called on one step.
+
+Initial states are inputs: a layer's VJP takes ``[x, *states]`` (flat, as the cells keep
+them; Bidirectional: the forward layer's, then the backward layer's) and returns their
+gradients after the input's. ``engine.gradients`` passes ``call_kwargs={'initial_state':
+...}`` that way, and models pass the tensors given as ``initial_state=`` (or a second
+argument, or tf_keras's ``[x, *states]`` inputs).
 
 Backpropagation through time is ``rnn_loop.run``; a stack of cells is run as the cells one
 after the other over the whole sequence (cell ``k`` reads cell ``k-1``'s outputs, in the
@@ -31,18 +37,30 @@ from ..layers.rnn import (
     StackedRNNCells,
     TimeDistributed,
 )
+from ..layers.rnn.recurrent import time_major_mask
 from ..layers.rnn.wrappers import merge_directions
 from .rnn_loop import Flags, kind_of, run
 from .table import Call, cast_input, find, register
 
 
-def _check(layer: Any, call: Call) -> None:
+def _check(layer: Any, call: Call, time_major_ok: bool = True) -> None:
     cell = getattr(layer, "cell", layer)
     for c in (cell.cells if isinstance(cell, StackedRNNCells) else [cell]):
         kind_of(c, call.where)
-    if hasattr(layer, "_time_major") and layer._time_major():
-        raise ConfigError(call.where, f"layer {layer.name!r}: time_major=True has no "
-                          f"backward pass yet")
+    if not time_major_ok and hasattr(layer, "_time_major") and layer._time_major():
+        raise ConfigError(call.where, f"layer {layer.name!r}: a Bidirectional over a "
+                          f"time_major=True layer has no backward pass (its forward pass "
+                          f"flips the batch-major time axis)")
+
+
+def _states(layer: Any, xs: list[np.ndarray], n: int, where: str) -> list | None:
+    """The initial states given after the input (``[x, *states]``), or None."""
+    if len(xs) == 1:
+        return None
+    if len(xs) - 1 != n:
+        raise ConfigError(where, f"layer {layer.name!r}: expected {n} initial state(s) "
+                          f"after the input, got {len(xs) - 1}")
+    return [cast_input(layer, s) for s in xs[1:]]
 
 
 def _mask(layer: Any, mask: Any, x: np.ndarray) -> np.ndarray | None:
@@ -90,27 +108,37 @@ def _cells(cell: Any, x: np.ndarray, mask: np.ndarray | None, init: list | None,
     return h, states, backward
 
 
-def _run(layer: Any, x: np.ndarray, mask: np.ndarray | None, call: Call, where: str):
-    return _cells(layer.cell, x, mask, None,
+def _run(layer: Any, x: np.ndarray, mask: np.ndarray | None, call: Call, where: str,
+         init: list | None = None):
+    return _cells(layer.cell, x, mask, init,
                   Flags(layer.go_backwards, layer.return_sequences,
-                        bool(layer._values.get("zero_output_for_mask"))),
+                        bool(layer._values.get("zero_output_for_mask")),
+                        layer._seq_dropout(x.shape[1])),
                   call.training, where)
 
 
 @register(SimpleRNN, LSTM, GRU, RNN, ConvLSTM1D, ConvLSTM2D, ConvLSTM3D)
 def recurrent(layer: Any, xs: list[np.ndarray], call: Call):
+    """``xs``: the input, then the initial states if any (flat, as the cell keeps them);
+    ``time_major`` layers run on the input swapped to batch-major, as their call does."""
     _check(layer, call)
     x = cast_input(layer, xs[0])
-    mask = _mask(layer, call.mask, x)
-    out, states, back = _run(layer, x, mask, call, f"{call.where}.cell")
+    tm = layer._time_major()
+    if tm:
+        x = np.swapaxes(x, 0, 1)
+    init = _states(layer, xs, layer.cell._n_states(), call.where)
+    mask = _mask(layer, time_major_mask(call.mask) if tm else call.mask, x)
+    out, states, back = _run(layer, x, mask, call, f"{call.where}.cell", init)
     n = len(states)
+    seq = tm and layer.return_sequences
 
     def backward(g):
-        if layer.return_state:
-            gx, grads, _ = back(g[0], list(g[1:1 + n]))
-        else:
-            gx, grads, _ = back(g, [None] * n)
-        return [gx], grads
+        go, gst = (g[0], list(g[1:1 + n])) if layer.return_state else (g, [None] * n)
+        gx, grads, g_init = back(np.swapaxes(go, 0, 1) if seq else go, gst)
+        gx = np.swapaxes(gx, 0, 1) if tm else gx
+        return [gx, *(g_init if init is not None else [])], grads
+    if seq:
+        out = np.swapaxes(out, 0, 1)
     if layer.return_state:
         return [out, *layer.cell.nest_states(states)], backward
     return out, backward
@@ -118,20 +146,28 @@ def recurrent(layer: Any, xs: list[np.ndarray], call: Call):
 
 @register(Bidirectional)
 def bidirectional(layer: Bidirectional, xs: list[np.ndarray], call: Call):
+    """``xs``: the input, then the initial states if any: the forward layer's, then the
+    backward layer's. With ``return_state`` the states are grouped as the layer returns
+    them (per cell for stacked cells); the cotangents come flat."""
     fl, bl = layer.forward_layer, layer.backward_layer
     for sub in (fl, bl):
-        _check(sub, call)
+        _check(sub, call, time_major_ok=False)
     x = cast_input(layer, xs[0])
+    nf, nb = fl.cell._n_states(), bl.cell._n_states()
+    init = _states(layer, xs, nf + nb, call.where)
     mask = _mask(layer, call.mask, x)
-    y, fs, fback = _run(fl, x, mask, call, f"{call.where}.forward_layer")
-    yr, bs, bback = _run(bl, x, mask, call, f"{call.where}.backward_layer")
+    y, fs, fback = _run(fl, x, mask, call, f"{call.where}.forward_layer",
+                        None if init is None else init[:nf])
+    yr, bs, bback = _run(bl, x, mask, call, f"{call.where}.backward_layer",
+                         None if init is None else init[nf:])
     seq = layer.return_sequences
     if seq:
         yr = yr[:, ::-1]
     mode = layer.merge_mode
     out: Any = merge_directions(mode, y, yr)
     n = len(fs)
-    outs = (out if isinstance(out, list) else [out]) + (fs + bs if layer.return_state else [])
+    states = fl.cell.nest_states(fs) + bl.cell.nest_states(bs) if layer.return_state else []
+    outs = (out if isinstance(out, list) else [out]) + states
 
     def backward(g):
         gl = g if isinstance(g, list) else [g]
@@ -150,10 +186,11 @@ def bidirectional(layer: Bidirectional, xs: list[np.ndarray], call: Call):
         if seq:
             gyr = gyr[:, ::-1]
         gfs = list(gst[:n]) if gst else [None] * n
-        gbs = list(gst[n:]) if gst else [None] * n
-        gx1, g1, _ = fback(gy, gfs)
-        gx2, g2, _ = bback(gyr, gbs)
-        return [gx1 + gx2], {**g1, **g2}
+        gbs = list(gst[n:]) if gst else [None] * len(bs)
+        gx1, g1, gi1 = fback(gy, gfs)
+        gx2, g2, gi2 = bback(gyr, gbs)
+        return [gx1 + gx2, *((list(gi1) + list(gi2)) if init is not None else [])], \
+            {**g1, **g2}
     return (outs if len(outs) > 1 else outs[0]), backward
 
 

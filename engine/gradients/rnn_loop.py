@@ -34,6 +34,8 @@ class Flags:
     go_backwards: bool = False
     return_sequences: bool = False
     zero_output_for_mask: bool = False
+    #: ``BaseCell._begin``'s ``seq`` (tf_keras's fused LSTM/GRU: a mask per step) or None
+    seq_dropout: tuple[int, bool, bool] | None = None
 
 
 def kind_of(cell: Any, where: str) -> str:
@@ -57,11 +59,12 @@ def _dact(act: Any, z: np.ndarray, y: np.ndarray, g: np.ndarray) -> np.ndarray:
     return activation_vjp(act, z, y, g)
 
 
-def draw_masks(cell: Any, batch: int, step_shape: tuple, training: bool):
+def draw_masks(cell: Any, batch: int, step_shape: tuple, training: bool,
+               seq: tuple[int, bool, bool] | None = None):
     """The cell's dropout masks for one call (``None`` each in inference)."""
     if not training:
         return None, None
-    cell._begin(batch, step_shape, True)
+    cell._begin(batch, step_shape, True, seq)
     try:
         return cell._dp, cell._rdp
     finally:
@@ -79,7 +82,7 @@ def run(cell: Any, x: np.ndarray, mask: np.ndarray | None, init: list | None,
     cf = conv and cell.data_format == "channels_first"
     b, t = x.shape[:2]
     step_shape = tuple(x.shape[2:])
-    dp, rdp = draw_masks(cell, b, step_shape, training)
+    dp, rdp = draw_masks(cell, b, step_shape, training, flags.seq_dropout)
     if cf:
         x = np.moveaxis(x, 2, -1)
     xt = np.swapaxes(x, 0, 1)

@@ -42,7 +42,7 @@ class G:
     loss: Any = None
     target_kind: str = ""  # onehot | ids | normal
     training: bool = False
-    call: str = "single"  # single | list
+    call: str = "single"  # single | list | args | cell | states (x, initial_state=rest)
     tolerance: float = 1e-5
     note: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
@@ -404,6 +404,8 @@ def record(g: G) -> Path:
     def run(args, **kw):
         if g.call == "args":
             return obj(*args, **g.extra, **kw)
+        if g.call == "states":  # an RNN on x with the other inputs as its initial states
+            return obj(args[0], initial_state=list(args[1:]), **g.extra, **kw)
         if g.call == "cell":  # cell(x, states) -> (output, new_states), flattened
             out, states = obj(args[0], list(args[1:]), **kw)
             return [out, *states]

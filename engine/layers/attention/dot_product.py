@@ -52,7 +52,7 @@ class _DenseAttention(Layer):
             out = np.where(np.asarray(q_mask, dtype=bool)[..., None], out, 0)
         out = out.astype(self.compute_dtype)
         if return_attention_scores:
-            return [out, p.astype(self.compute_dtype)]
+            return [out, w.astype(self.compute_dtype)]  # after dropout, as Keras
         return out
 
     def compute_mask(self, inputs, mask=None):

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from ...errors import ConfigError, describe
-from ...fields import KERAS3, REQUIRED, Bool, Field
+from ...fields import KERAS2, KERAS3, REQUIRED, Bool, Field
 from ...serialization import get_object, serialize
 from ..base import Layer
 from .common import (
@@ -72,15 +72,38 @@ class BaseCell(Layer):
                 for s in self.state_shapes(step_shape)]
 
     def _mask_count(self) -> int:
-        return self.n_gates if self._values.get("recurrent_dropout") else 1
+        """Dropout masks per call: one per gate with Keras's ``implementation=1`` (Keras 3
+        and tf_keras switch to it for recurrent dropout; tf_keras also when the config says
+        1), else one for every gate."""
+        if self.n_gates == 1:
+            return 1
+        if self._values.get("recurrent_dropout"):
+            return self.n_gates
+        if self.source_format == KERAS2 and self._values.get("implementation") == 1:
+            return self.n_gates
+        return 1
 
-    def _begin(self, batch: int, step_shape: tuple, training: bool) -> None:
+    def _begin(self, batch: int, step_shape: tuple, training: bool,
+               seq: tuple[int, bool, bool] | None = None) -> None:
+        """Draw the call's masks. ``seq = (steps, go_backwards, time_major)``: tf_keras's
+        fused LSTM/GRU path (see ``OwnCellRNN._step_dropout``) draws one input mask over
+        the whole input, ``(batch, time, ...)`` (``(time, batch, ...)`` time-major): a
+        fresh mask at every step, kept time-major here, in processing order."""
         self._dp = self._rdp = None
         if not training:
             return
         n = self._mask_count()
         dt = self.compute_dtype
-        self._dp = dropout_masks(self._rng, self.dropout, (batch,) + tuple(step_shape), n, dt)
+        if seq is not None:
+            steps, backwards, time_major = seq
+            lead = (steps, batch) if time_major else (batch, steps)
+            m = dropout_masks(self._rng, self.dropout, lead + tuple(step_shape), 1, dt)
+            if m is not None:
+                a = m[0] if time_major else np.swapaxes(m[0], 0, 1)
+                self._dp = [np.ascontiguousarray(a[::-1] if backwards else a)]
+        else:
+            self._dp = dropout_masks(self._rng, self.dropout, (batch,) + tuple(step_shape), n,
+                                     dt)
         st = self.state_shapes(step_shape)[0]
         self._rdp = dropout_masks(self._rng, self.recurrent_dropout, (batch,) + tuple(st), n,
                                    dt)
@@ -103,6 +126,10 @@ class BaseCell(Layer):
         return self.state_shapes(step_shape)
 
     def export_state(self, state: Array) -> Array:
+        return state
+
+    def import_state(self, state: Array) -> Array:
+        """A state given by the caller (``initial_state``), as the loop keeps it."""
         return state
 
     def nest_states(self, flat: list[Any]) -> list[Any]:
@@ -418,7 +445,7 @@ class StackedRNNCells(BaseCell):
                 c.build(shape)
             shape = (shape[0],) + c.output_step_shape(tuple(shape[1:]))
 
-    def _begin(self, batch, step_shape, training):
+    def _begin(self, batch, step_shape, training, seq=None):  # RNN(cells): seq is None
         for c, s in zip(self.cells, self._shapes_chain(step_shape)):
             c._begin(batch, s, training)
 

@@ -96,7 +96,10 @@ class _ConvLSTMCell(BaseCell):
     def export_state(self, state):
         return np.moveaxis(state, -1, 1) if self.data_format == "channels_first" else state
 
-    def _begin(self, batch, step_shape, training):
+    def import_state(self, state):
+        return np.moveaxis(state, 1, -1) if self.data_format == "channels_first" else state
+
+    def _begin(self, batch, step_shape, training, seq=None):  # no fused path: seq unused
         self._dp = self._rdp = None
         if not training:
             return

@@ -13,7 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from ...fields import KERAS3, REQUIRED, Bool, Object, Seed
+from ... import activations as _acts
+from ...fields import KERAS2, KERAS3, REQUIRED, Bool, Object, Seed
 from ..base import Layer
 from .cells import BaseCell, GRUCell, LayerList, LSTMCell, SimpleRNNCell, StackedRNNCells, as_cell
 from .common import (
@@ -36,8 +37,10 @@ from .common import (
 
 def run_recurrence(cell: BaseCell, x: Array, states: list[Array], mask: Array | None, *,
                    go_backwards: bool, zero_output_for_mask: bool, return_sequences: bool,
-                   training: bool) -> tuple[Array, Array | None, list[Array]]:
-    """Run ``cell`` over ``x`` (batch-major ``(B, T, ...)``).
+                   training: bool, seq_dropout: tuple[int, bool, bool] | None = None
+                   ) -> tuple[Array, Array | None, list[Array]]:
+    """Run ``cell`` over ``x`` (batch-major ``(B, T, ...)``). ``seq_dropout``: see
+    ``BaseCell._begin``.
 
     Returns ``(last_output, outputs (B, T, ...) or None, final_states)``.
     """
@@ -48,7 +51,7 @@ def run_recurrence(cell: BaseCell, x: Array, states: list[Array], mask: Array | 
         xt = xt[::-1]
         mt = None if mt is None else mt[::-1]
     step_shape = tuple(x.shape[2:])
-    cell._begin(b, step_shape, training)
+    cell._begin(b, step_shape, training, seq_dropout)
     try:
         xp = cell._project(np.ascontiguousarray(xt))
         out_shape = (b,) + cell.output_step_shape(step_shape)
@@ -70,6 +73,31 @@ def run_recurrence(cell: BaseCell, x: Array, states: list[Array], mask: Array | 
         cell._end()
     seq = None if outs is None else np.swapaxes(outs, 0, 1)
     return prev, seq, states
+
+
+def first_shape(shape: Any) -> Any:
+    """The sequence's shape from a list ``[x_shape, *state_shapes]`` (tf_keras's call on
+    ``[x, *states]``), or ``shape`` itself."""
+    if isinstance(shape, list) and shape and isinstance(shape[0], (list, tuple)):
+        return shape[0]
+    return shape
+
+
+def split_states(inputs: Any, initial_state: Any) -> tuple[Any, Any]:
+    """tf_keras's RNNs take ``[x, *initial_states]`` as their inputs (its configs call
+    them so): ``(x, states)``."""
+    if isinstance(inputs, (list, tuple)):
+        if len(inputs) > 1 and initial_state is None:
+            return inputs[0], list(inputs[1:])
+        return inputs[0], initial_state
+    return inputs, initial_state
+
+
+def time_major_mask(mask: Any) -> Any:
+    """A time-major layer's mask ``(time, batch)`` as ``(batch, time)``."""
+    if isinstance(mask, (list, tuple)):
+        mask = mask[0] if mask else None
+    return None if mask is None else np.swapaxes(np.asarray(mask), 0, 1)
 
 
 def _norm_mask(mask: Any, x: Array, who: str) -> Array | None:
@@ -108,10 +136,24 @@ class BaseRNN(Layer):
     def _time_major(self) -> bool:
         return bool(self._values.get("time_major"))
 
+    def _step_dropout(self) -> bool:
+        """Whether the input dropout mask is fresh at every step (tf_keras's fused LSTM
+        and GRU) rather than one for every step (Keras 3, and tf_keras's cells)."""
+        return False
+
+    def _seq_dropout(self, steps: int) -> tuple[int, bool, bool] | None:
+        """``BaseCell._begin``'s ``seq`` for a call on ``steps`` steps, or None."""
+        if not self._step_dropout():
+            return None
+        return steps, bool(self.go_backwards), self._time_major()
+
     def _step_shape(self, input_shape) -> tuple:
         return tuple(input_shape[2:])
 
-    def build(self, input_shape):
+    def build(self, input_shape, initial_state_shape=None):
+        # Keras 3 builds with (sequences_shape, initial_state_shape); tf_keras's configs
+        # call the layer on [x, *states] (and so give a list of shapes)
+        input_shape = first_shape(input_shape)
         if len(input_shape) < 3:
             raise ValueError(f"{type(self).__name__} {self.name!r} expects inputs of rank >= 3 "
                              f"(batch, time, features), got shape {input_shape}")
@@ -121,9 +163,11 @@ class BaseRNN(Layer):
         self.set_weight_paths()
 
     def call(self, inputs, initial_state=None, mask=None, training=False):
+        inputs, initial_state = split_states(inputs, initial_state)
         x = inputs
-        if self._time_major():
+        if self._time_major():  # tf_keras: the input and its mask are (time, batch, ...)
             x = np.swapaxes(x, 0, 1)
+            mask = time_major_mask(mask)
         who = f"{type(self).__name__} {self.name!r}"
         m = _norm_mask(mask, x, who)
         step_shape = tuple(x.shape[2:])
@@ -131,7 +175,7 @@ class BaseRNN(Layer):
             states = self.cell.get_initial_state(x.shape[0], step_shape)
         else:
             init = initial_state if isinstance(initial_state, (list, tuple)) else [initial_state]
-            want = self.cell.state_shapes(step_shape)
+            want = self.cell.export_state_shapes(step_shape)  # as returned: channels_first
             if len(init) != len(want):
                 raise ValueError(f"{who}: initial_state needs {len(want)} arrays, got "
                                  f"{len(init)}")
@@ -140,10 +184,12 @@ class BaseRNN(Layer):
                 if s.shape != (x.shape[0],) + tuple(w):
                     raise ValueError(f"{who}: initial state of shape {s.shape}, expected "
                                      f"{(x.shape[0],) + tuple(w)}")
+            states = [self.cell.import_state(s) for s in states]
         last, seq, states = run_recurrence(
             self.cell, x, states, m, go_backwards=self.go_backwards,
             zero_output_for_mask=bool(self._values.get("zero_output_for_mask")),
-            return_sequences=self.return_sequences, training=training)
+            return_sequences=self.return_sequences, training=training,
+            seq_dropout=self._seq_dropout(x.shape[1]))
         out = last
         if self.return_sequences:
             out = np.swapaxes(seq, 0, 1) if self._time_major() else seq
@@ -151,8 +197,8 @@ class BaseRNN(Layer):
             return [out, *self.cell.nest_states([self.cell.export_state(s) for s in states])]
         return out
 
-    def compute_output_shape(self, input_shape):
-        shape = tuple(input_shape)
+    def compute_output_shape(self, input_shape, initial_state_shape=None):
+        shape = tuple(first_shape(input_shape))
         b, t = (shape[1], shape[0]) if self._time_major() else (shape[0], shape[1])
         step = self._step_shape(shape)
         o = self.cell.output_step_shape(step)
@@ -236,6 +282,30 @@ class OwnCellRNN(BaseRNN):
         return {"units": self._values["units"]}
 
 
+class _FusedKeras2(OwnCellRNN):
+    """tf_keras's LSTM and GRU layers run a fused kernel (the cuDNN-compatible one, on CPU
+    too) when the activations are tanh/sigmoid, there is a bias, no recurrent dropout and
+    no unrolling (GRU: also ``reset_after``); that path multiplies the whole input by
+    one dropout mask drawn on its shape ``(batch, time, features)``: a fresh mask at
+    every step (``tf_keras/src/layers/rnn/lstm.py``, ``LSTM.call``; ``gru.py``)."""
+
+    abstract = True
+
+    def _step_dropout(self) -> bool:
+        v = self._values
+        if self.source_format != KERAS2 or not 0.0 < v.get("dropout", 0.0) < 1.0 or \
+                v.get("recurrent_dropout") or v.get("unroll") or not v.get("use_bias"):
+            return False
+        if isinstance(self, GRU) and not v.get("reset_after"):
+            return False
+        return _is(v.get("activation"), _acts.tanh) and \
+            _is(v.get("recurrent_activation"), _acts.sigmoid)
+
+
+def _is(act: Any, fn: Any) -> bool:
+    return getattr(act, "fn", None) is fn and not getattr(act, "custom", True)
+
+
 class SimpleRNN(OwnCellRNN):
     """Fully connected RNN: ``h_t = activation(x_t @ kernel + h_{t-1} @ U + bias)``.
 
@@ -252,7 +322,7 @@ class SimpleRNN(OwnCellRNN):
                    formats=()))
 
 
-class LSTM(OwnCellRNN):
+class LSTM(_FusedKeras2):
     """Long Short-Term Memory (gate order i, f, c, o).
 
     Input shape: ``(batch, time, features)``. Output shape: ``(batch, units)`` or
@@ -268,7 +338,7 @@ class LSTM(OwnCellRNN):
               REC_DROPOUT, SEED_K3, IMPLEMENTATION)
 
 
-class GRU(OwnCellRNN):
+class GRU(_FusedKeras2):
     """Gated Recurrent Unit (gate order z, r, h; ``reset_after`` picks the bias layout).
 
     Input shape: ``(batch, time, features)``. Output shape: ``(batch, units)`` or

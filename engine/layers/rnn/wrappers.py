@@ -12,7 +12,7 @@ from ...fields import KERAS2, KERAS3, REQUIRED, Choice, NestedLayer
 from ...serialization import serialize
 from ..base import Layer
 from .common import Array
-from .recurrent import BaseRNN
+from .recurrent import BaseRNN, first_shape, split_states
 
 
 def _strip(name: str, prefix: str) -> str:
@@ -107,13 +107,17 @@ class Bidirectional(Layer):
             cfg["backward_layer"] = bw
         return cfg
 
-    def build(self, input_shape):
+    def build(self, input_shape, initial_state_shape=None):
+        input_shape = first_shape(input_shape)
         for sub in (self.forward_layer, self.backward_layer):
             if not sub.built:
                 sub.build(input_shape)
         self.set_weight_paths()
 
     def call(self, inputs, initial_state=None, mask=None, training=False):
+        inputs, initial_state = split_states(inputs, initial_state)
+        if isinstance(mask, (list, tuple)):
+            mask = mask[0] if mask else None
         fs = bs = None
         if initial_state is not None:
             half = len(initial_state) // 2
@@ -131,7 +135,8 @@ class Bidirectional(Layer):
             return (out if isinstance(out, list) else [out]) + states
         return out
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape, initial_state_shape=None):
+        input_shape = first_shape(input_shape)
         shape = self.forward_layer.compute_output_shape(input_shape)
         bshape = self.backward_layer.compute_output_shape(input_shape)
         states: list = []
