@@ -8,9 +8,15 @@ shapes, and a call whose output (or a large intermediate it declares) would pass
 ``max_activation_bytes`` is refused. Everything is checked before anything is allocated,
 and a refusal is a :class:`~engine.errors.BudgetError` naming the layer.
 
+It also caps how many layers and nodes (layer calls) the configs of one model may list
+(``max_layers``, ``max_nodes``, 10,000 each by default): counted before any layer is made,
+so a config listing a million layers is refused at once.
+
 The defaults (``DEFAULT_MAX_WEIGHT_BYTES``, ``DEFAULT_MAX_ACTIVATION_BYTES``,
-``DEFAULT_MAX_INIT_FLOPS``) are module constants; ``deserialize(..., max_weight_bytes=N,
-max_activation_bytes=N)`` or ``deserialize(..., budget=Budget(...))`` change them.
+``DEFAULT_MAX_INIT_FLOPS``, ``DEFAULT_MAX_LAYERS``, ``DEFAULT_MAX_NODES``) are module
+constants; ``deserialize(..., max_weight_bytes=N, max_activation_bytes=N, max_layers=N,
+max_nodes=N)`` (and the same keywords of ``engine.load`` and ``engine.model_from_json``) or
+``deserialize(..., budget=Budget(...))`` change them.
 """
 
 from __future__ import annotations
@@ -29,6 +35,10 @@ DEFAULT_MAX_WEIGHT_BYTES = 2**30
 DEFAULT_MAX_ACTIVATION_BYTES = 2**30
 #: default: the most floating-point operations one initializer may spend (Orthogonal's QR)
 DEFAULT_MAX_INIT_FLOPS = 2 * 10**10
+#: default: the most layers the configs of one model may list (nested models included)
+DEFAULT_MAX_LAYERS = 10_000
+#: default: the most nodes (layer calls, ``inbound_nodes`` entries) of one model's configs
+DEFAULT_MAX_NODES = 10_000
 #: deprecated element budget (``max_weight_elements``): what the byte default was in elements
 DEFAULT_MAX_WEIGHT_ELEMENTS = 2**28
 #: how deeply lists and dicts may nest in a config, and layers inside layers
@@ -84,25 +94,35 @@ class Budget:
         max_init_flops: the cost of one weight's initializer (Orthogonal: a QR).
         max_weight_elements: deprecated element count for the whole model; when given, it
             is checked as well as the bytes.
+        max_layers: how many layers the model's configs may list, nested models and their
+            layers included (``DEFAULT_MAX_LAYERS``, 10,000).
+        max_nodes: how many nodes (calls of layers in functional configs) they may list
+            (``DEFAULT_MAX_NODES``, 10,000).
 
     The models and files code calls :meth:`charge` for whatever it allocates from a config
     or a file, and :meth:`check_output` before running something whose output size it knows.
     """
 
     __slots__ = ("max_weight_bytes", "max_activation_bytes", "max_init_flops",
-                 "max_weight_elements", "weight_bytes", "weight_elements", "_deferred")
+                 "max_weight_elements", "weight_bytes", "weight_elements", "_deferred",
+                 "max_layers", "max_nodes", "layers", "nodes")
 
     def __init__(self, max_weight_bytes: int = DEFAULT_MAX_WEIGHT_BYTES,
                  max_activation_bytes: int = DEFAULT_MAX_ACTIVATION_BYTES,
                  max_init_flops: int = DEFAULT_MAX_INIT_FLOPS,
-                 max_weight_elements: int | None = None):
+                 max_weight_elements: int | None = None,
+                 max_layers: int = DEFAULT_MAX_LAYERS, max_nodes: int = DEFAULT_MAX_NODES):
         self.max_weight_bytes = _positive("max_weight_bytes", max_weight_bytes)
         self.max_activation_bytes = _positive("max_activation_bytes", max_activation_bytes)
         self.max_init_flops = _positive("max_init_flops", max_init_flops)
         self.max_weight_elements = None if max_weight_elements is None else \
             _positive("max_weight_elements", max_weight_elements)
+        self.max_layers = _positive("max_layers", max_layers)
+        self.max_nodes = _positive("max_nodes", max_nodes)
         self.weight_bytes = 0
         self.weight_elements = 0
+        self.layers = 0
+        self.nodes = 0
         self._deferred: list[Callable[[], None]] | None = None
 
     @property
@@ -155,6 +175,26 @@ class Budget:
         """Give back what :meth:`charge` counted (a build that failed after charging)."""
         self.weight_bytes = max(0, self.weight_bytes - int(nbytes))
         self.weight_elements = max(0, self.weight_elements - int(elements))
+
+    def count_layers(self, n: int, where: str) -> None:
+        """Count ``n`` more layers listed by a config (before any is made), or raise a
+        BudgetError naming ``where``."""
+        if self.layers + n > self.max_layers:
+            raise BudgetError(where, f"{n:,} layers (with the {self.layers:,} counted before) "
+                              f"are more than the {self.max_layers:,} a model may have. "
+                              f"Raise the cap with deserialize(..., max_layers=N) or "
+                              f"engine.load(..., max_layers=N).")
+        self.layers += n
+
+    def count_nodes(self, n: int, where: str) -> None:
+        """Count ``n`` more nodes (layer calls) listed by a config, or raise a
+        BudgetError naming ``where``."""
+        if self.nodes + n > self.max_nodes:
+            raise BudgetError(where, f"{n:,} nodes (layer calls; with the {self.nodes:,} "
+                              f"counted before) are more than the {self.max_nodes:,} a model "
+                              f"may have. Raise the cap with deserialize(..., max_nodes=N) or "
+                              f"engine.load(..., max_nodes=N).")
+        self.nodes += n
 
     def check_bytes(self, nbytes: int, where: str, what: str) -> None:
         """A transient allocation of ``nbytes`` (an output, an intermediate) against the
@@ -231,24 +271,27 @@ _active: contextvars.ContextVar[Budget | None] = contextvars.ContextVar(
 
 def make_budget(budget: Budget | None = None, *, max_weight_bytes: int | None = None,
                 max_activation_bytes: int | None = None,
-                max_weight_elements: int | None = None) -> Budget:
+                max_weight_elements: int | None = None, max_layers: int | None = None,
+                max_nodes: int | None = None) -> Budget:
     """The budget for one deserialize/load call from its keywords (a given ``budget``
     object is used as is, and the keywords must then be left out)."""
-    if budget is None and (max_weight_bytes, max_activation_bytes, max_weight_elements) == \
-            (None,) * 3 and _active.get() is not None:
+    given = (max_weight_bytes, max_activation_bytes, max_weight_elements, max_layers,
+             max_nodes)
+    if budget is None and given == (None,) * len(given) and _active.get() is not None:
         return _active.get()  # a deserialize inside another one shares its budget
     if budget is not None:
         if not isinstance(budget, Budget):
             raise ValueError(f"budget: expected an engine.budget.Budget, got "
                              f"{describe(budget)}")
-        if (max_weight_bytes, max_activation_bytes, max_weight_elements) != (None,) * 3:
+        if given != (None,) * len(given):
             raise ValueError("budget: give either a Budget or the max_* keywords, not both")
         return budget
     kw: dict[str, int] = {}
-    if max_weight_bytes is not None:
-        kw["max_weight_bytes"] = max_weight_bytes
-    if max_activation_bytes is not None:
-        kw["max_activation_bytes"] = max_activation_bytes
+    for key, value in (("max_weight_bytes", max_weight_bytes), ("max_layers", max_layers),
+                       ("max_activation_bytes", max_activation_bytes),
+                       ("max_nodes", max_nodes)):
+        if value is not None:
+            kw[key] = value
     if max_weight_elements is not None:
         _positive("max_weight_elements", max_weight_elements)
         kw["max_weight_elements"] = max_weight_elements

@@ -27,6 +27,7 @@ from .errors import (
     BudgetError,
     ConfigError,
     UnsafeConfigError,
+    WeightsError,
     article,
     close_names,
     describe,
@@ -92,6 +93,8 @@ def deserialize(
     max_activation_bytes: int | None = None,
     budget: Budget | None = None,
     max_weight_elements: int | None = None,
+    max_layers: int | None = None,
+    max_nodes: int | None = None,
 ) -> Any:
     """Create a layer (or model) from its config, like ``tf.keras.layers.deserialize``.
 
@@ -110,6 +113,10 @@ def deserialize(
         budget: an ``engine.budget.Budget`` instead of the keywords (shared by several
             calls, or with ``max_init_flops``).
         max_weight_elements: deprecated element count for the whole config.
+        max_layers: the most layers the config may list, nested models included (default
+            ``DEFAULT_MAX_LAYERS``, 10,000); counted before any layer is made.
+        max_nodes: the most nodes (layer calls) of its functional models (default
+            ``DEFAULT_MAX_NODES``, 10,000).
 
     Returns:
         The layer.
@@ -118,7 +125,8 @@ def deserialize(
         ConfigError: the message starts with the path of the bad field; also for lists
             or dicts nested deeper than ``MAX_CONFIG_DEPTH`` (64), layers inside layers
             deeper than ``MAX_LAYER_DEPTH`` (16), and a config that contains itself.
-        BudgetError: the weights, a constant or an output would pass the budget.
+        BudgetError: the weights, a constant or an output would pass the budget, or the
+            config lists more layers or nodes than ``max_layers`` / ``max_nodes``.
         UnsafeConfigError: the config holds code (a Lambda's bytecode).
 
     Example:
@@ -137,7 +145,8 @@ def deserialize(
                           f"{describe(config)}{hint}")
     the_budget = make_budget(budget, max_weight_bytes=max_weight_bytes,
                              max_activation_bytes=max_activation_bytes,
-                             max_weight_elements=max_weight_elements)
+                             max_weight_elements=max_weight_elements,
+                             max_layers=max_layers, max_nodes=max_nodes)
     check_depth(config)
     if custom_objects is not None and not isinstance(custom_objects, dict):
         raise ConfigError("custom_objects", f"expected a dict of name -> class or function, "
@@ -358,8 +367,17 @@ def _maybe_build(obj: Any, build_config: Any, path: str) -> None:
         raise ConfigError(path, f"expected {{'input_shape': [...]}}, got {describe(build_config)}")
     if build_config.get("input_shape") is None and build_config.get("shapes_dict") is None:
         return
-    if hasattr(obj, "build_from_config"):
+    if not hasattr(obj, "build_from_config"):
+        return
+    try:
         obj.build_from_config(build_config, path=path)
+    except (ConfigError, WeightsError):
+        raise
+    except (IndexError, TypeError, ValueError, KeyError, AttributeError) as e:
+        # a backstop: a shape the layer's build cannot take (an empty one, a wrong rank)
+        raise ConfigError(path, f"{type(obj).__name__} cannot be built from this "
+                          f"build_config ({type(e).__name__}: {excerpt(str(e), 200)}); give "
+                          f"the input shape the layer takes, e.g. [null, 8]") from e
 
 
 # -- an identifier of a kind -> an object ----------------------------------------------------

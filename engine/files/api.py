@@ -15,7 +15,7 @@ import os
 from typing import Any
 
 from .. import registry
-from ..budget import DEFAULT_MAX_WEIGHT_ELEMENTS
+from ..budget import Budget, make_budget
 from ..errors import describe
 from ..layers.base import Layer
 from ..models import Model, Sequential
@@ -30,14 +30,20 @@ _H5_MAGIC = b"\x89HDF\r\n\x1a\n"
 
 
 def load(path_or_file: Any, custom_objects: dict[str, Any] | None = None, *,
-         max_weight_elements: int = DEFAULT_MAX_WEIGHT_ELEMENTS, lazy: bool = True) -> Any:
+         max_weight_bytes: int | None = None, max_activation_bytes: int | None = None,
+         max_layers: int | None = None, max_nodes: int | None = None,
+         budget: Budget | None = None, max_weight_elements: int | None = None,
+         lazy: bool = True) -> Any:
     """Open a model file: ``.keras``, legacy ``.h5`` (whole model) or ``.json`` (to_json).
 
     Args:
         path_or_file: a path, or a binary file object (kept open while weights are read
             lazily: do not close it before the weights are used, or pass ``lazy=False``).
         custom_objects: name -> your own class or function, as in Keras.
-        max_weight_elements: the size budget of one layer (see ``engine.deserialize``).
+        max_weight_bytes, max_activation_bytes, max_layers, max_nodes, budget: the
+            model's budget, as for ``engine.deserialize`` (defaults: 1 GiB of weights,
+            1 GiB per layer output, 10,000 layers and nodes).
+        max_weight_elements: deprecated element count for the whole model.
         lazy: read each tensor on first use (default) instead of all at once. A lazy model
             keeps its file open until every weight was read; ``model.close()``, or
             ``with load(path) as model:``, closes it sooner.
@@ -53,30 +59,37 @@ def load(path_or_file: Any, custom_objects: dict[str, Any] | None = None, *,
         >>> with engine.load("model.keras") as model:
         ...     y = model(x)
     """
+    the_budget = make_budget(budget, max_weight_bytes=max_weight_bytes,
+                             max_activation_bytes=max_activation_bytes, max_layers=max_layers,
+                             max_nodes=max_nodes, max_weight_elements=max_weight_elements)
     fh, name, owned = _open(path_or_file)
     owner = fh if owned else None  # a file opened here: closed with the weights' store
     with closed_on_error(owner):
         head = _peek(fh, 8)
         if is_keras_zip(head) or name.endswith(".keras"):
-            model, store = load_keras(fh, name, custom_objects, max_weight_elements, owner)
+            model, store = load_keras(fh, name, custom_objects, the_budget, owner)
         elif head.startswith(_H5_MAGIC) or name.endswith((".h5", ".hdf5")):
-            model, store = load_h5(fh, name, custom_objects, max_weight_elements, owner)
+            model, store = load_h5(fh, name, custom_objects, the_budget, owner)
         else:
             text = safety.read_limited(fh, safety.MAX_JSON_BYTES, name)
             if owner is not None:
                 owner.close()
-            return config_to_model(text, name, custom_objects, max_weight_elements)
+            return config_to_model(text, name, custom_objects, the_budget)
     _read_or_keep(model, store, lazy)
     return model
 
 
 def model_from_json(text: str | bytes, custom_objects: dict[str, Any] | None = None, *,
-                    max_weight_elements: int = DEFAULT_MAX_WEIGHT_ELEMENTS) -> Any:
+                    max_weight_bytes: int | None = None,
+                    max_activation_bytes: int | None = None, max_layers: int | None = None,
+                    max_nodes: int | None = None, budget: Budget | None = None,
+                    max_weight_elements: int | None = None) -> Any:
     """``keras.models.model_from_json``: the model (or layer) of ``model.to_json()`` text.
 
     The text is parsed strictly: ``NaN`` / ``Infinity`` tokens and duplicate keys are
-    ConfigErrors naming the key. The model is built with fresh weights; load trained ones
-    with ``model.load_weights(path)``.
+    ConfigErrors naming the key, text nested deeper than ``strict_json.MAX_JSON_DEPTH``
+    is a FileError. The model is built with fresh weights; load trained ones with
+    ``model.load_weights(path)``. The budget keywords are those of ``engine.deserialize``.
 
     Example:
         >>> model = engine.model_from_json(open("model.json").read())
@@ -88,8 +101,11 @@ def model_from_json(text: str | bytes, custom_objects: dict[str, Any] | None = N
     if len(text) > safety.MAX_JSON_BYTES:
         raise safety.FileError(f"model_from_json: the text is {len(text):,} characters, over "
                                f"the limit of {safety.MAX_JSON_BYTES:,}")
+    the_budget = make_budget(budget, max_weight_bytes=max_weight_bytes,
+                             max_activation_bytes=max_activation_bytes, max_layers=max_layers,
+                             max_nodes=max_nodes, max_weight_elements=max_weight_elements)
     return config_to_model(bytes(text) if isinstance(text, bytearray) else text, "",
-                           custom_objects, max_weight_elements,
+                           custom_objects, the_budget,
                            call="engine.model_from_json(text")
 
 
@@ -103,8 +119,8 @@ def load_weights(model: Any, path_or_file: Any, *, lazy: bool = False) -> None:
     fh, name, owned = _open(path_or_file)
     owner = fh if owned else None
     with closed_on_error(owner):
-        store = _weights_store(fh, name, owner)
-    with closed_on_error(store):
+        store = _weights_store(fh, name, owner, getattr(model, "budget", None))
+    with closed_on_error(store), safety.h5_errors(store.what):
         f = store.file
         if "layers" in f and "layer_names" not in f.attrs and "model_weights" not in f:
             attach_keras_weights(model, store)
@@ -116,10 +132,10 @@ def load_weights(model: Any, path_or_file: Any, *, lazy: bool = False) -> None:
     _read_or_keep(model, store, lazy)
 
 
-def _weights_store(fh: Any, name: str, owner: Any) -> H5Store:
+def _weights_store(fh: Any, name: str, owner: Any, budget: Any) -> H5Store:
     if not is_keras_zip(_peek(fh, 8)):
         return open_h5(fh, name, owner)
-    store = keras_weights_store(fh, name, owner=owner)
+    store = keras_weights_store(fh, name, owner=owner, limit=safety.inflate_limit(budget))
     with closed_on_error(store):
         store.check()
     return store
@@ -178,10 +194,9 @@ def _wrap_layer(layer: Any) -> Sequential:
 def _open(src: Any) -> tuple[Any, str, bool]:
     if isinstance(src, (str, os.PathLike)):
         name = os.fspath(src)
-        try:
-            return open(name, "rb"), name.lower(), True
-        except OSError as e:
-            raise safety.FileError(f"{name}: cannot open: {e.strerror}") from None
+        if isinstance(name, bytes):
+            name = os.fsdecode(name)
+        return safety.open_regular(name), name.lower(), True
     if isinstance(src, (bytes, bytearray, memoryview)):
         return io.BytesIO(bytes(src)), "", True
     if hasattr(src, "read") and hasattr(src, "seek"):

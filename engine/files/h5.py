@@ -13,14 +13,53 @@ from ..models import Model
 from . import safety
 from .h5_store import H5Store, closed_on_error
 from .json_config import config_to_model
-from .safety import FileError, UnsafeFileError, check_layer_name, safe_key
+from .safety import (
+    FileError,
+    UnsafeFileError,
+    check_layer_name,
+    problem_lines,
+    safe_key,
+)
 
 
-def _names_attr(obj: Any, key: str) -> list[str]:
-    raw = obj.attrs.get(key)
-    if raw is None:
+def _vlen_ready(store: H5Store, aid: Any) -> None:
+    """Before a variable-length attribute is read: its file's global heaps checked (once)."""
+    if not getattr(aid.get_type(), "is_variable_str", lambda: False)() or store.heaps_checked:
+        return
+    safety.check_global_heaps(store.raw, store.what)
+    store.heaps_checked = True
+
+
+def _names_attr(obj: Any, key: str, store: H5Store) -> list[str]:
+    """The names listed by attribute ``key`` of ``obj``, counted and measured before they
+    are read (at most ``safety.MAX_H5_NAMES`` names, ``safety.MAX_JSON_BYTES`` bytes)."""
+    if key not in obj.attrs:
         return []
-    return [x.decode("utf8") if isinstance(x, bytes) else str(x) for x in list(raw)]
+    what = store.what
+    aid = obj.attrs.get_id(key)
+    count = int(np.prod(aid.shape)) if aid.shape else 1
+    where = f"{what}: attribute {key!r} of {obj.name!r}"
+    if count == 0:
+        return []
+    if count > safety.MAX_H5_NAMES:
+        raise UnsafeFileError(f"{where} lists {count:,} names, more than the "
+                              f"{safety.MAX_H5_NAMES:,} a file may (MAX_H5_NAMES)")
+    if aid.get_storage_size() > safety.MAX_JSON_BYTES:
+        raise UnsafeFileError(f"{where} is {aid.get_storage_size():,} bytes, over the limit "
+                              f"of {safety.MAX_JSON_BYTES:,}")
+    _vlen_ready(store, aid)
+    raw = obj.attrs[key]
+    raw = [raw] if np.ndim(raw) == 0 else list(np.ravel(raw))
+    if sum(len(x) for x in raw if isinstance(x, (str, bytes))) > safety.MAX_JSON_BYTES:
+        raise UnsafeFileError(f"{where}: its names take more than "
+                              f"{safety.MAX_JSON_BYTES:,} bytes")
+    try:
+        names = [x.decode("utf8") if isinstance(x, bytes) else str(x) for x in raw]
+        for x in names:
+            x.encode("utf8")  # no lone surrogates (h5py's escapes of bad bytes)
+        return names
+    except UnicodeError:
+        raise FileError(f"{where}: a name is not UTF-8 text") from None
 
 
 def attach_legacy_weights(model: Any, store: H5Store, group: Any, gpath: str) -> None:
@@ -28,20 +67,22 @@ def attach_legacy_weights(model: Any, store: H5Store, group: Any, gpath: str) ->
     ``layer_names`` with weights, matched to the model's layers with weights, in order."""
     what = store.what
     file_layers = []
-    for name in _names_attr(group, "layer_names"):
+    names = _names_attr(group, "layer_names", store)
+    for name in names:
         check_layer_name(name, what)
         g = group.get(name)
         if g is None:
-            raise FileError(f"{what}: layer_names lists {name!r}, but {gpath}/{name} is "
-                            f"missing")
-        wnames = _names_attr(g, "weight_names")
+            raise FileError(f"{what}: layer_names lists {name[:200]!r}, but "
+                            f"{gpath}/{name[:200]} is missing")
+        wnames = _names_attr(g, "weight_names", store)
         if wnames:
             file_layers.append((name, wnames))
     layers = [x for x in model.layers if x.weights]
     if len(layers) != len(file_layers):
         raise WeightsError(f"{what}: the file has weights for {len(file_layers)} layer(s) "
-                           f"({[n for n, _ in file_layers]}), the model has "
-                           f"{len(layers)} layer(s) with weights ({[x.name for x in layers]})")
+                           f"({safety.listing(n for n, _ in file_layers)}), the model has "
+                           f"{len(layers)} layer(s) with weights "
+                           f"({safety.listing(x.name for x in layers)})")
     problems = []
     for layer, (name, wnames) in zip(layers, file_layers):
         variables = list(layer.trainable_weights) + list(layer.non_trainable_weights)
@@ -61,7 +102,7 @@ def attach_legacy_weights(model: Any, store: H5Store, group: Any, gpath: str) ->
             var.set_loader(store.loader(path, var))
     if problems:
         raise WeightsError(f"{what}: weights do not fit the model:\n" +
-                           "\n".join(f"  - {p}" for p in problems))
+                           problem_lines(problems))
 
 
 def open_h5(fh: Any, what: str, owner: Any = None) -> H5Store:
@@ -70,7 +111,7 @@ def open_h5(fh: Any, what: str, owner: Any = None) -> H5Store:
 
     try:
         f = h5py.File(fh, "r")
-    except OSError as e:
+    except safety.CORRUPT_FILE_ERRORS as e:
         raise FileError(f"{what or '.h5 file'}: not a valid HDF5 file ({e})") from None
     store = H5Store(f, fh, what or ".h5 file", owner)
     with closed_on_error(store):
@@ -83,30 +124,46 @@ def load_h5(fh: Any, what: str, custom_objects: Any, budget: int,
     """A whole model from a legacy ``.h5`` file and the store its weights are read from
     (lazily)."""
     store = open_h5(fh, what, owner)
-    with closed_on_error(store):
-        model = _model_of(store, custom_objects, budget)
+    with closed_on_error(store), safety.h5_errors(store.what):
+        model = _model_of(store, _config_text(store), custom_objects, budget)
         attach_legacy_weights(model, store, store.file["model_weights"], "model_weights")
     store.arm()
     return model, store
 
 
-def _model_of(store: H5Store, custom_objects: Any, budget: int) -> Model:
+def _config_text(store: H5Store) -> bytes:
+    """The ``model_config`` attribute, measured: a fixed-size one before it is read; a
+    variable-length string (HDF5 tells its size only by reading it; it lies in the file,
+    so it is at most the file's size) is read and then measured."""
     f = store.file
     if "model_config" not in f.attrs:
         raise FileError(f"{store.what}: no 'model_config' attribute: this is a weights-only "
                         f"file; create the model from its config and call "
                         f"model.load_weights(path)")
-    size = f.attrs.get_id("model_config").get_storage_size()
+    aid = f.attrs.get_id("model_config")
+    if aid.shape not in ((), (1,)):
+        raise FileError(f"{store.what}: attribute 'model_config' should be one JSON text, "
+                        f"got an array of shape {aid.shape}")
+    size = aid.get_storage_size()
     if size > safety.MAX_JSON_BYTES:
         raise UnsafeFileError(f"{store.what}: attribute 'model_config' is {size:,} bytes, over "
                               f"the limit of {safety.MAX_JSON_BYTES:,}")
+    _vlen_ready(store, aid)
     raw = f.attrs["model_config"]
-    if isinstance(raw, np.ndarray) and raw.shape == () or isinstance(raw, np.generic):
-        raw = raw.item()
+    if isinstance(raw, np.ndarray) and raw.size == 1 or isinstance(raw, np.generic):
+        raw = raw.ravel()[0] if isinstance(raw, np.ndarray) else raw.item()
     if not isinstance(raw, (str, bytes)):
         raise FileError(f"{store.what}: attribute 'model_config' should be JSON text, got "
                         f"{type(raw).__name__}")
-    text = raw.encode() if isinstance(raw, str) else raw
+    if len(raw) > safety.MAX_JSON_BYTES:
+        raise UnsafeFileError(f"{store.what}: attribute 'model_config' (a variable-length "
+                              f"string) is {len(raw):,} bytes, over the limit of "
+                              f"{safety.MAX_JSON_BYTES:,}")
+    return raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
+
+
+def _model_of(store: H5Store, text: bytes, custom_objects: Any, budget: Any) -> Model:
+    f = store.file
     model = config_to_model(text, f"{store.what}:model_config", custom_objects, budget,
                             lazy_weights=True)
     if not isinstance(model, Model):

@@ -18,7 +18,8 @@ import numpy as np
 
 from ..errors import WeightsError
 from ..layers.base import Variable
-from .safety import FileError, check_h5
+from . import safety
+from .safety import FileError, check_h5, h5_errors, read_bytes
 
 
 @contextlib.contextmanager
@@ -53,16 +54,25 @@ class H5Store:
         self.file, self.raw, self.what = h5file, raw, what
         self.pending = 0
         self.reads = 0
+        self.read_total = 0  # bytes HDF5 decompressed (or read) so far
+        self.heaps_checked = False  # global heaps walked (before a vlen string is read)
         self.closed = False
         self._finalizer = weakref.finalize(self, _close_handles, h5file, owner)
 
     def check(self) -> None:
-        """Refuse links and external storage (nothing is read before this)."""
-        check_h5(self.file, self.what)
+        """Refuse links, external storage, unknown filters, compression bombs (nothing is
+        read before this)."""
+        with h5_errors(self.what):
+            check_h5(self.file, self.what)
 
     def dataset(self, path: str, var: Variable, owner: str) -> Any:
         """The dataset at ``path`` for ``var`` of layer ``owner``, its shape and dtype
         checked (nothing is read)."""
+
+        with h5_errors(self.what):
+            return self._dataset(path, var, owner)
+
+    def _dataset(self, path: str, var: Variable, owner: str) -> Any:
         import h5py
 
         obj = self.file.get(path)
@@ -91,7 +101,16 @@ class H5Store:
                     f"block) before weight {name!r} was read. Read the weights you need "
                     f"before closing, or load every weight at once with "
                     f"engine.load(path, lazy=False)")
-            arr = np.asarray(self.file[path][()], dtype=dtype)
+            with h5_errors(self.what):
+                dset = self.file[path]
+                cost = read_bytes(dset.id)
+                if self.read_total + cost > safety.MAX_H5_READ_BYTES:
+                    raise FileError(f"{self.what}: reading {path!r} would bring the bytes "
+                                    f"decompressed from this file to "
+                                    f"{self.read_total + cost:,}, over the limit of "
+                                    f"{safety.MAX_H5_READ_BYTES:,} (MAX_H5_READ_BYTES)")
+                self.read_total += cost
+                arr = np.asarray(dset[()], dtype=dtype)
             self.reads += 1
             self.pending -= 1
             if arr.shape != shape:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
+from ..budget import Budget
 from ..errors import ConfigError, MultipleConfigErrors, describe
 from ..layers.base import build_without_initializers
 from ..serialization import deserialize
@@ -16,7 +17,7 @@ from .strict_json import parse
 _DESERIALIZE_HINT = "deserialize(config, custom_objects="
 
 
-def config_to_model(text: bytes | str, what: str, custom_objects: Any, budget: int,
+def config_to_model(text: bytes | str, what: str, custom_objects: Any, budget: Budget,
                     lazy_weights: bool = False, call: str = "engine.load(path") -> Any:
     """Parse ``text`` and deserialize it.
 
@@ -24,7 +25,7 @@ def config_to_model(text: bytes | str, what: str, custom_objects: Any, budget: i
         text: the JSON text.
         what: how messages name the source.
         custom_objects: name -> the caller's own class or function.
-        budget: the size budget of one layer (``max_weight_elements``).
+        budget: the model's :class:`engine.budget.Budget` (weights, activations, layers).
         lazy_weights: build the layers without running their initializers (the caller
             fills every weight from the file).
         call: the call an unknown-class hint tells the user to repeat with custom_objects.
@@ -36,7 +37,7 @@ def config_to_model(text: bytes | str, what: str, custom_objects: Any, budget: i
     building = build_without_initializers() if lazy_weights else contextlib.nullcontext()
     try:
         with building:
-            return deserialize(config, custom_objects, max_weight_elements=budget)
+            return deserialize(config, custom_objects, budget=budget)
     except ConfigError as e:
         again = with_hint(e, call)
         if again is e:

@@ -21,7 +21,7 @@ from ..models import Model
 from .assets import own_variable_paths
 from .h5_store import H5Store
 from .layout import keyed_layers
-from .safety import FileError
+from .safety import FileError, problem_lines
 
 #: where Keras stores the sub-layers of some layers, by the sub-layer's Keras name:
 #: class -> {sub-layer name: (Keras 3 attribute, Keras 2 attribute)}
@@ -96,7 +96,7 @@ def attach_keras_weights(model: Any, store: H5Store) -> None:
     _attach_saveable(model, "", store, visited, problems, fmt=model.source_format)
     if problems:
         raise WeightsError(f"{store.what}: weights do not fit the model:\n" +
-                           "\n".join(f"  - {p}" for p in problems))
+                           problem_lines(problems))
 
 
 def _attach_saveable(obj: Any, path: str, store: H5Store, visited: set[int],

@@ -3,7 +3,8 @@
 
 A stored (uncompressed) weights member is read in place through a window on the archive,
 so HDF5 reads only the parts it needs; a deflated one is inflated in memory after its
-declared size was checked.
+declared size was checked, and the members inflated from one archive are capped together
+(``safety.MAX_INFLATED_BYTES``, or twice the model's weight budget when larger).
 """
 
 from __future__ import annotations
@@ -66,19 +67,24 @@ def is_keras_zip(head: bytes) -> bool:
     return head.startswith(_ZIP_MAGIC)
 
 
-def open_zip(fh: Any, what: str) -> zipfile.ZipFile:
+def open_zip(fh: Any, what: str, limit: int | None = None) -> zipfile.ZipFile:
+    """The archive ``fh``, its members checked (names, symlinks, duplicates, the bytes its
+    deflated members would inflate to: at most ``limit``)."""
+    safety.zip_member_count(fh, what)
     try:
-        return zipfile.ZipFile(fh)
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as e:
+        zf = zipfile.ZipFile(fh)
+    except (zipfile.BadZipFile, *safety.CORRUPT_FILE_ERRORS) as e:
         raise FileError(f"{what or '.keras file'}: not a valid .keras archive (truncated or "
-                        f"corrupt zip: {e})") from None
+                        f"corrupt zip: {str(e)[:300]})") from None
+    safety.check_archive(zf, what, limit)
+    return zf
 
 
 def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, what: str) -> bytes:
     try:
         with zf.open(info) as f:
             data = f.read(info.file_size + 1)
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as e:
+    except (zipfile.BadZipFile, *safety.CORRUPT_FILE_ERRORS) as e:
         raise FileError(f"{what}: member {info.filename!r} cannot be read (truncated or "
                         f"corrupt: {e})") from None
     if len(data) != info.file_size:
@@ -88,17 +94,17 @@ def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, what: str) -> bytes
 
 
 def keras_weights_store(fh: Any, what: str, zf: zipfile.ZipFile | None = None,
-                        owner: Any = None) -> H5Store:
+                        owner: Any = None, limit: int | None = None) -> H5Store:
     """The ``model.weights.h5`` member of the archive ``fh`` as an (unchecked) store."""
     import h5py
 
-    zf = zf or open_zip(fh, what)
+    zf = zf or open_zip(fh, what, limit)
     info = checked_member(zf, "model.weights.h5", safety.MAX_WEIGHTS_BYTES, what)
     raw = _Window(fh, _member_start(fh, info, what), info.file_size) \
         if info.compress_type == zipfile.ZIP_STORED else io.BytesIO(_read_member(zf, info, what))
     try:
         f = h5py.File(raw, "r")
-    except OSError as e:
+    except safety.CORRUPT_FILE_ERRORS as e:
         raise FileError(f"{what}: member 'model.weights.h5' is not a valid HDF5 file "
                         f"({e})") from None
     return H5Store(f, raw, f"{what}:model.weights.h5" if what else "model.weights.h5", owner)
@@ -121,11 +127,11 @@ def _member_start(fh: Any, info: zipfile.ZipInfo, what: str) -> int:
     return start
 
 
-def load_keras(fh: Any, what: str, custom_objects: Any, budget: int,
+def load_keras(fh: Any, what: str, custom_objects: Any, budget: Any,
                owner: Any = None) -> tuple[Model, H5Store]:
     """A model from a ``.keras`` archive and the store its weights are read from
-    (lazily)."""
-    zf = open_zip(fh, what)
+    (lazily); ``budget`` is the model's :class:`engine.budget.Budget`."""
+    zf = open_zip(fh, what, safety.inflate_limit(budget))
     cinfo = checked_member(zf, "config.json", safety.MAX_JSON_BYTES, what)
     if "metadata.json" in zf.namelist():
         minfo = checked_member(zf, "metadata.json", safety.MAX_JSON_BYTES, what)
@@ -134,7 +140,7 @@ def load_keras(fh: Any, what: str, custom_objects: Any, budget: int,
             raise FileError(f"{what}:metadata.json: expected a JSON object, got "
                             f"{type(meta).__name__}")
     store = keras_weights_store(fh, what, zf, owner)
-    with closed_on_error(store):
+    with closed_on_error(store), safety.h5_errors(store.what):
         store.check()
         text = _read_member(zf, cinfo, what)
         model = config_to_model(text, f"{what}:config.json", custom_objects, budget,

@@ -99,7 +99,7 @@ def build_all(items: list[tuple[Any, dict[str, Any], str]], fmt: str) -> list[Co
             _build_one(obj, bc, where, fmt)
         except ConfigError as e:
             add_problem(problems, e, where)
-        except (ValueError, TypeError) as e:
+        except (ValueError, TypeError, IndexError, KeyError, AttributeError) as e:
             problems.append(ConfigError(f"{where}.build_config", f"layer {obj.name!r} cannot "
                                         f"be built: {e}"))
     return problems

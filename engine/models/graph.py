@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import registry
+from ..budget import current_budget
 from ..errors import ConfigError, close_names, describe
 from ..fields.constants import constant_array
 from ..formats import KERAS2, KERAS3
@@ -126,6 +127,8 @@ class GraphParser:
         if not isinstance(layers, list):
             self.err("layers", f"expected a list of layer configs, got {describe(layers)}")
             return
+        self._budget = current_budget()
+        self._budget.count_layers(len(layers), f"{path}.layers")
         self.entries = layers
         self._read_layers()
         self.inputs = self._io(config, "input_layers")
@@ -176,6 +179,7 @@ class GraphParser:
             self.nodes[(name, 0)] = Node(name, 0, [], {}, layer_path, layer_path)
             return
         self.ncalls[name] = len(nodes)
+        self._budget.count_nodes(len(nodes), f"{layer_path}.inbound_nodes")
         for n, raw in enumerate(nodes):
             npath = f"{where}.inbound_nodes[{n}]"
             parsed = self._node(raw, npath, name)
@@ -196,7 +200,8 @@ class GraphParser:
             if bad:
                 self.err(f"{where}.{bad[0]}", f"layer {name!r}: {bad[1]}")
             return "op"
-        found = registry.custom_objects().get(entry.get("registered_name") or cls) or \
+        reg = entry.get("registered_name")  # not a string: refused when the layer is made
+        found = registry.custom_objects().get(reg if isinstance(reg, str) and reg else cls) or \
             registry.custom_objects().get(cls) or registry.lookup("layer", cls)
         if found is None:
             err = unknown_name("layer", cls, f"{where}.class_name")

@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from .. import registry
+from ..budget import current_budget
 from ..errors import ConfigError, describe
 from ..formats import KERAS2, KERAS3, normalize_format
 from ..layers.base import Layer, normalize_shape, shape_from_json
@@ -87,6 +88,7 @@ class Sequential(Model):
         if not isinstance(layers, list):
             raise ConfigError(f"{path}.layers", f"expected a list of layer configs, got "
                               f"{describe(layers)}")
+        current_budget().count_layers(len(layers), f"{path}.layers")
         problems = [ConfigError(f"{path}.{k}", f"unknown key for Sequential (known keys: "
                                 f"{', '.join(sorted(_KNOWN_KEYS))})")
                     for k in config if k not in _KNOWN_KEYS]
@@ -101,10 +103,15 @@ class Sequential(Model):
             where = f"{path}.layers[{i}]"
             try:
                 layer = create(entry, "layer", where, fmt)
-                model.add(layer)
-                made.append((layer, entry, where))
             except ConfigError as e:
                 add_problem(problems, e, where)
+                continue
+            try:
+                model.add(layer)
+            except ValueError as e:  # a duplicate name, an InputLayer not first
+                problems.append(ConfigError(where, str(e).split(": ", 1)[-1]))
+                continue
+            made.append((layer, entry, where))
         if not problems:
             problems = build_all(made, fmt)
         if problems:

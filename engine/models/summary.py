@@ -10,14 +10,32 @@ import numpy as np
 
 
 def format_shape(shape: Any) -> str:
-    """A shape as Keras prints it: ``(None, 26, 26, 8)``, ``(3,)``, ``?`` when unknown."""
+    """A shape as Keras prints it: ``(None, 26, 26, 8)``, ``(3,)``, ``?`` when unknown.
+
+    Shapes come from configs too, so anything else (a dict of shapes, a bare number, text)
+    is shown, never an error: a dict as ``{name: shape}``, other values by their repr (cut
+    to 40 characters)."""
     if shape is None:
         return "?"
     if isinstance(shape, list):
         return "[" + ", ".join(format_shape(s) for s in shape) + "]"
+    if isinstance(shape, dict):
+        return "{" + ", ".join(f"{k!r}: {format_shape(v)}" for k, v in shape.items()) + "}"
+    if not isinstance(shape, tuple):
+        text = repr(shape)
+        return text if len(text) <= 40 else f"{text[:37]}..."
     if len(shape) == 1:
-        return f"({shape[0]},)"
-    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ")"
+        return f"({_dim(shape[0])},)"
+    return "(" + ", ".join(_dim(d) for d in shape) + ")"
+
+
+def _dim(d: Any) -> str:
+    if d is None:
+        return "None"
+    if isinstance(d, (tuple, list, dict)):
+        return format_shape(d)
+    text = str(d)
+    return text if len(text) <= 40 else f"{text[:37]}..."
 
 
 def _memory(n: float) -> str:

@@ -1,7 +1,8 @@
 """Write the hostile-input cases (issue 14) as JSON files into a folder.
 
 Usage: ``python -m tests.hostile.generate FOLDER`` (the test suite writes them into a
-temporary folder and runs each with ``tests.hostile.run_case`` in a subprocess).
+temporary folder and runs each with ``tests.hostile.run_case`` in a subprocess). The cases
+that load a hostile file (``tests.hostile.files``) find it in ``FOLDER/files``.
 
 Every case is small on disk and would, without the engine's limits, exhaust memory, time
 or the interpreter's stack, or leave the documented error family. ``expect`` is the error
@@ -15,6 +16,8 @@ import json
 import sys
 from pathlib import Path
 from typing import Any
+
+from tests.hostile.files import file_cases, write_files
 
 
 def _k3(class_name: str, config: dict[str, Any], shape: list | None = None) -> dict:
@@ -69,6 +72,17 @@ def _functional(class_name: str, config: dict, args: list, module: str = "keras.
                  "registered_name": None if module == "keras.layers" else class_name,
                  "name": name, "inbound_nodes": [node]}],
                 "input_layers": [["x", 0, 0]], "output_layers": [[name, 0, 0]]}}
+
+
+def _many_nodes(n: int) -> dict:
+    """A functional model whose Dense layer lists ``n`` calls (Keras 2 nodes)."""
+    call = [["x", 0, 0, {}]]
+    return {"class_name": "Functional", "config": {"name": "m", "layers": [
+        {"class_name": "InputLayer", "name": "x", "inbound_nodes": [],
+         "config": {"batch_input_shape": [None, 4], "name": "x"}},
+        {"class_name": "Dense", "name": "d", "config": {"units": 1, "name": "d"},
+         "inbound_nodes": [call] * n}],
+        "input_layers": [["x", 0, 0]], "output_layers": [["d", 0, 0]]}}
 
 
 def cases() -> list[dict]:
@@ -161,6 +175,16 @@ def cases() -> list[dict]:
         _call("complex_sigmoid", "Activation", {"activation": "sigmoid"}, [1, 3],
               expect="InputError", dtype="complex64"),
         _call("complex_relu", "ReLU", {}, [1, 3], expect="InputError", dtype="complex64"),
+        # 5. layer and node counts (a documented cap of 10,000, raised by max_layers=N)
+        {"name": "layers_10001", "expect": "BudgetError", "owner": "files", "config": {
+            "class_name": "Sequential", "config": {"name": "s", "layers": [
+                {"class_name": "Dense", "config": {"units": 1}}] * 10_001}}},
+        {"name": "layers_over_max_layers", "expect": "BudgetError", "owner": "files",
+         "kwargs": {"max_layers": 5}, "config": {"class_name": "Sequential", "config": {
+             "name": "s", "layers": [{"class_name": "Dense", "config": {"units": 1}}] * 6}}},
+        {"name": "nodes_10001", "expect": "BudgetError", "owner": "files",
+         "config": _many_nodes(10_001)},
+        *file_cases(),
     ]
     for case in out:
         if case["name"] == "rescaling_broadcast":
@@ -176,6 +200,7 @@ def write_cases(folder: Path) -> list[Path]:
     """Write every case as ``folder/<name>.json``; the paths."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    write_files(folder / "files")
     paths = []
     for case in cases():
         path = folder / f"{case['name']}.json"

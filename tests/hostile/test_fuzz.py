@@ -31,6 +31,23 @@ def test_fuzz_deserialize_only_documented_errors():
     assert out["outcomes"].get("ok", 0) > 0 and out["outcomes"].get("ConfigError", 0) > 0
 
 
+def test_fuzz_load_only_documented_errors():
+    """Mutated real files (bytes changed, cut, zeroed, copied) through engine.load with
+    every weight read: documented errors only, each load under 5 s (tests.hostile.
+    fuzz_files; it found the corrupt global heap libhdf5 loops on)."""
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", MPLBACKEND="Agg")
+    proc = subprocess.run([sys.executable, "-m", "tests.hostile.fuzz_files",
+                           "--examples", "250", "--seed", "14", "--max-mb", "2048"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    assert lines, proc.stderr[-3000:]
+    out = json.loads(lines[-1])
+    assert proc.returncode == 0 and not out["undocumented"], out
+    assert out["examples"] == 250 and out["files"] >= 20
+    # the mutations reach both outcomes: refusals and files that still load
+    assert out["outcomes"].get("ok", 0) > 0 and out["outcomes"].get("FileError", 0) > 0
+
+
 def test_fuzz_corpus_and_mutations():
     configs = load_configs()
     assert len(configs) >= 200

@@ -38,12 +38,26 @@ _MARK = -2  # the index of the sample separator in the one-pass path
 _LOWER = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ", b"abcdefghijklmnopqrstuvwxyz")
 
 
+#: the widest n-gram (and the longest list of widths) a config may ask for
+MAX_NGRAM_WIDTH = 512
+
+
 class _NGrams(Json):
-    """None, a positive int n (meaning widths 1..n), or a list of positive widths."""
+    """None, a positive int n (meaning widths 1..n), or a list of positive widths, each at
+    most :data:`MAX_NGRAM_WIDTH`."""
 
     def _check(self, value: Any, path: str) -> Any:
         def ok(v: Any) -> bool:
             return isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1
+
+        def too_wide(v: Any) -> bool:
+            return ok(v) and v > MAX_NGRAM_WIDTH
+
+        if too_wide(value) or (isinstance(value, (list, tuple)) and (
+                len(value) > MAX_NGRAM_WIDTH or any(too_wide(v) for v in value))):
+            raise ConfigError(path, f"n-grams are at most {MAX_NGRAM_WIDTH} tokens wide (and at "
+                              f"most {MAX_NGRAM_WIDTH} widths), got {describe(value)[:80]}; "
+                              f"use a smaller width")
 
         if ok(value):
             return int(value)
