@@ -23,9 +23,12 @@ from engine import ConfigError
 
 from .composites import parse
 from .controls import BASE_FIELDS, Form, NestedControl, to_control
-from .plots import HistogramPanel, describe_theory, statistics, stats_table
+from .picker import ClassPicker
+from .plots import HistogramPanel, caption_html, describe_theory, statistics, stats_table
+from .sample import shape_of, shape_spec
+from .spectrogram import SpectrogramPanel, is_spectrogram
 from .state import BuildResult, EditError, EditorState, error_field, kind_of
-from .view import COPY_BUTTON, STYLE, ClassPicker, button, text, wrap
+from .view import COPY_BUTTON, STYLE, button, text, wrap
 
 #: at most this many histograms (weights and outputs) are drawn
 MAX_PANELS = 12
@@ -41,9 +44,13 @@ class LayerEditor(widgets.VBox):
         config_or_layer: ``{'class_name': ..., 'config': {...}}`` in the Keras 2 or Keras 3
             form, its JSON text, or an engine layer.
         input_shape: shape of the sample input, e.g. ``(None, 64)`` (a None batch becomes a
-            small batch). Without it, taken from the config (``build_config``,
-            ``batch_input_shape``) or inferred from the layer class.
-        sample: your own input array (overrides ``input_shape``).
+            small batch), or a list of shapes for a layer of several inputs
+            (``[(None, 4), (None, 4)]`` for ``Add``; query then value for
+            ``MultiHeadAttention``). Without it, taken from the config (``build_config``'s
+            ``input_shape`` or ``shapes_dict``, ``batch_input_shape``) or inferred from
+            the layer class.
+        sample: your own input array, or a list of arrays for a layer of several inputs
+            (overrides ``input_shape``).
         seed: seed of the sample and of every initializer whose config seed is None, so
             weights stay comparable from edit to edit; ``None`` starts with fresh weights on
             every rebuild (the "fixed seed" box turns the fixed seed on).
@@ -64,7 +71,7 @@ class LayerEditor(widgets.VBox):
         self._state = EditorState(config_or_layer, input_shape, sample, seed)
         super().__init__(layout=widgets.Layout(width="100%"))  # at most 1200 px: view.STYLE
         self._callbacks: list[Callable[[dict[str, Any]], Any]] = []
-        self._panels: dict[str, HistogramPanel] = {}
+        self._panels: dict[str, HistogramPanel | SpectrogramPanel] = {}
         self._pinned: dict[str, Any] | None = None
         self._export_format: str | None = None
         self.error: str | None = None
@@ -137,6 +144,14 @@ class LayerEditor(widgets.VBox):
         """Back to the config the editor was opened with (one undoable step)."""
         return self._run(self._state.reset, "reset", None)
 
+    def adopt_weights(self, weights: Any) -> bool:
+        """Show the current layer with given weights (arrays in ``layer.get_weights()``
+        order, or a layer of the same config to take them from), e.g. weights loaded from
+        a file. The config and the undo history do not change; the next edit builds with
+        fresh weights again. Returns whether they were taken; wrong counts or shapes are
+        shown as an error, as a bad value is."""
+        return self._run(lambda: self._state.adopt(weights), "(weights)", None)
+
     def export(self, format: str = "keras3") -> str:
         """The current config as ``"keras3"`` or ``"keras2"`` JSON, or ``"python"`` code
         (``keras.layers.Dense(units=64, ...)``, non-default arguments only)."""
@@ -188,7 +203,7 @@ class LayerEditor(widgets.VBox):
     def _build_view(self) -> None:
         st = self._state
         self.picker = ClassPicker(st.good["class_name"], self._form.hold)
-        self.class_select = self.picker.dropdown
+        self.class_select = self.picker  # its value is the class name, any registered one
         self.class_select.observe(self._on_class, "value")
 
         self.reset_button = button("Reset", "Back to the original config", "layerlab-reset",
@@ -203,10 +218,10 @@ class LayerEditor(widgets.VBox):
                           lambda fmt=fmt: self._show_export(fmt))
                    for lbl, fmt in (("Keras 3 JSON", "keras3"), ("Keras 2 JSON", "keras2"),
                                     ("Python", "python"))]
-        self.status = text("rebuilding…", margin="0 0 0 8px")
+        self.status = text("rebuilding…")
         self.status.add_class("layerlab-status")
         tools = widgets.HBox([self.reset_button, self.undo_button, self.redo_button,
-                              self.pin_button, self.unpin_button, self.status], layout=wrap())
+                              self.pin_button, self.unpin_button], layout=wrap())
         export_row = widgets.HBox([text("Export:", margin="0 4px 0 0"), *exports],
                                   layout=wrap())
 
@@ -253,8 +268,9 @@ class LayerEditor(widgets.VBox):
         self.pin_note = text("")
         self.stats = widgets.HTML(layout=widgets.Layout(width="100%"))
         self.stats.add_class("layerlab-stats-box")
-        plots = widgets.VBox([self.pin_note, self.plots_box], layout=widgets.Layout(
-            flex="1 1 340px", min_width="0"))
+        # the status floats over the plots it says are stale (it takes no room of its own)
+        plots = widgets.VBox([self.status, self.pin_note, self.plots_box],
+                             layout=widgets.Layout(flex="1 1 340px", min_width="0"))
         plots.add_class("layerlab-plot-column")
         body = widgets.HBox([form, plots], layout=wrap(align_items="flex-start"))
         body.add_class("layerlab-body")
@@ -293,10 +309,14 @@ class LayerEditor(widgets.VBox):
         shape = parse(change["new"])
         if isinstance(shape, int):
             shape = [shape]
-        if not isinstance(shape, list) or not all(isinstance(d, int) or d is None
-                                                  for d in shape):
+        try:
+            shape = shape_spec(shape)
+        except ConfigError:
+            shape = None
+        if not shape:
             self._fail(EditError("", f"input shape: expected a list of ints such as "
-                                 f"(16, 64), got {change['new']!r}"), "(input shape)", shape)
+                                 f"(16, 64), or a list of shapes such as [(16, 4), (16, 4)], "
+                                 f"got {change['new']!r}"), "(input shape)", change["new"])
             return
         self._run(lambda: self._state.set_sample(input_shape=shape), "(input shape)", shape)
 
@@ -376,6 +396,8 @@ class LayerEditor(widgets.VBox):
             self._state.revert(path)  # the form shows the good value there: so does the draft
             with self._form.hold():
                 self._form.sync(self._state.good["config"])
+        if path == "class_name":  # the picker shows the class in use
+            self.picker.show(self._state.good["class_name"])
         self.error = message
         self.errors = dict.fromkeys(rows, message)
         self._form.show_errors(self.errors)
@@ -490,17 +512,17 @@ class LayerEditor(widgets.VBox):
             theory = _theory(var)
             init = type(var.initializer).__name__ if var.initializer is not None else ""
             desc = describe_theory(theory)
-            caption = (f"<b>{html.escape(var.path)}</b> {_nb(var.shape)}"
-                       + (f" · {_nb(init)}" if init else "")
-                       + (f" · <span class='nb' style='color:#c0392b'>— {html.escape(desc)}"
-                          f"</span>" if desc else ""))
+            caption = caption_html([(var.path, str(tuple(var.shape)))]
+                                   + ([("", init)] if init else [])
+                                   + ([("", desc, "theory")] if desc else []))
             items.append((f"w{i}-{var.name}", value, theory, caption, var.path, None))
         unit_axis = 1 if (layer.values.get("data_format") == "channels_first") else -1
-        outs = result.outputs[: max(1, MAX_PANELS - len(items))]
+        outs = [o for o in result.outputs if o.dtype.kind in "biuf"]  # not str outputs
+        outs = outs[: max(1, MAX_PANELS - len(items))]
         for i, out in enumerate(outs):
             name = "output" if len(outs) == 1 else f"output[{i}]"
-            caption = (f"<b>{name}</b> {_nb(tuple(out.shape))} for input "
-                       f"{_nb(_shape(result))}")
+            caption = caption_html([(name, str(tuple(out.shape))),
+                                    ("for input", str(_shape(result)))])
             items.append((f"out{i}", out, None, caption, name, unit_axis))
         return items
 
@@ -510,10 +532,16 @@ class LayerEditor(widgets.VBox):
         keys = [k for k, *_ in items]
         for k in [k for k in self._panels if k not in keys]:
             del self._panels[k]
+        name, cfg = result.config["class_name"], result.config.get("config") or {}
         for key, value, theory, caption, *_ in items:
             panel = self._panels.get(key)
-            if panel is None:
+            image = is_spectrogram(name) and key.startswith("out")
+            if image and not isinstance(panel, SpectrogramPanel):
+                panel = self._panels[key] = SpectrogramPanel(key, name, cfg)
+            elif not image and not isinstance(panel, HistogramPanel):
                 panel = self._panels[key] = HistogramPanel(key)
+            elif image:
+                panel.configure(name, cfg)
             base = None if pinned is None else pinned["values"].get(key)
             panel.update(value, theory, caption, log_y=self.log_y.value,
                          overlay=self.overlay.value, baseline=base)
@@ -529,14 +557,9 @@ class LayerEditor(widgets.VBox):
         return {k: bytes(p.image.value) for k, p in self._panels.items()}
 
 
-def _nb(value: Any) -> str:
-    """A value that must not wrap in a caption."""
-    return f"<span class='nb'>{html.escape(str(value))}</span>"
-
-
-def _shape(result: BuildResult) -> tuple[int, ...]:
-    x = result.inputs
-    return tuple(np.shape(x[0] if isinstance(x, list) else x))
+def _shape(result: BuildResult) -> Any:
+    """The sample's shape: a tuple, or a list of tuples for several inputs."""
+    return shape_of(result.inputs)
 
 
 def _theory(var: Any) -> dict[str, Any] | None:

@@ -146,6 +146,25 @@ def describe_theory(theory: dict[str, Any] | None) -> str:
     return str(fam)
 
 
+def caption_html(parts: list[tuple[str, ...]]) -> str:
+    """A plot caption of ``(label, value)`` parts, e.g. ``[("dense/kernel", "(64, 128)"),
+    ("", "GlorotUniform")]``: each part is one unbreakable unit (the line wraps only
+    between parts, never inside a label or a value), the first label bold, later parts
+    led by a "·". A part too long for the panel ends in "…" (its whole text is its
+    tooltip). A third item is a CSS class of the part (``"theory"``: in the theory's
+    colour). Text is escaped here; give plain strings."""
+    out = []
+    for i, (label, value, *cls) in enumerate(parts):
+        lab = html.escape(label)
+        lab = f"<b>{lab}</b>" if label and i == 0 else lab
+        body = " ".join(t for t in (lab, html.escape(value)) if t)
+        lead = "" if i == 0 else "· "
+        tip = html.escape(" ".join(t for t in (label, value) if t), quote=True)
+        names = " ".join(["part", *cls])
+        out.append(f"<span class='{names}' title='{tip}'>{lead}{body}</span>")
+    return " ".join(out)
+
+
 def statistics(values: np.ndarray, unit_axis: int | None = None) -> dict[str, Any]:
     """Shape, size, mean, std, min, max, fraction of zeros and (with ``unit_axis``) of dead
     units: units that are zero for every sample."""
@@ -446,5 +465,5 @@ class HistogramPanel:
         return buf.getvalue()
 
 
-__all__ = ["HistogramPanel", "robust_range", "histogram", "theory_pdf", "statistics",
-           "stats_table", "describe_theory", "zero_share", "bins_for", "Hist"]
+__all__ = ["caption_html", "HistogramPanel", "robust_range", "histogram", "theory_pdf",
+           "statistics", "stats_table", "describe_theory", "zero_share", "bins_for", "Hist"]

@@ -12,9 +12,7 @@ class itself is ``"class_name"``.
 from __future__ import annotations
 
 import copy
-import inspect
 import json
-import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +24,19 @@ from engine import ConfigError
 from engine.fields import Field
 from engine.formats import KERAS2, KERAS3, normalize_format
 
+from .sample import (
+    DEFAULT_BATCH,
+    MAX_SAMPLE_ELEMENTS,
+    as_sample,
+    batched,
+    build_config_for,
+    call_layer,
+    candidate_shapes,
+    make_sample,
+    shape_of,
+    shape_spec,
+    takes_a_list,
+)
 from .snippet import python_snippet
 
 #: kinds of object fields edited as a class with settings of its own (a nested sub-form)
@@ -39,15 +50,6 @@ def kind_of(f: Field) -> str:
     return f.object_kind if f.kind == "object" else f.kind
 
 
-#: batch size used where a shape's batch dimension is None
-DEFAULT_BATCH = 16
-#: sample shapes (batch excluded) tried, in order, when nothing says what a layer takes
-_CANDIDATES: tuple[tuple[int, ...], ...] = (
-    (64,), (32, 32, 3), (20, 8), (16, 16, 16, 3), (8, 8, 8, 8, 3))
-_HINTS = (("3D", (16, 16, 16, 3)), ("2D", (32, 32, 3)), ("1D", (32, 8)),
-          ("Attention", (20, 16)))
-#: config keys bounding the integer ids a layer fed ids takes (Embedding, CategoryEncoding)
-_ID_RANGES = ("input_dim", "num_tokens")
 #: undo steps kept (older ones are dropped, so memory stays flat in a long session)
 MAX_HISTORY = 100
 
@@ -75,20 +77,17 @@ class BuildResult:
 
 
 def normalize_input(obj: Any) -> tuple[dict[str, Any], str, Any, Any]:
-    """A config dict, JSON text or engine layer -> (config, format, input shape, layer).
+    """A config dict, JSON text or engine layer -> (config, format, shape spec, layer).
 
-    The config returned is ``{'class_name': ..., 'config': {...}}`` without ``build_config``
-    (its input shape is returned instead, as the sample's shape).
+    The config returned is ``{'class_name': ..., 'config': {...}}`` without any
+    ``build_config`` (the top one's shape, or shapes for a layer built from several
+    inputs, is returned instead, as the sample's shape spec; nested layers' are dropped:
+    the editor builds every layer afresh on its sample).
     """
-    layer = None
     if isinstance(obj, engine.Layer):
-        layer = obj
-        shape = None
-        bc = obj.get_build_config()
-        if bc is not None:
-            shape = bc["input_shape"]
-        return ({"class_name": type(obj).__name__, "config": obj.get_config(KERAS3)}, KERAS3,
-                shape, layer)
+        config = {"class_name": type(obj).__name__,
+                  "config": without_build_configs(obj.get_config(KERAS3))}
+        return config, KERAS3, shape_spec(obj.get_build_config(), "build_config"), obj
     if isinstance(obj, (str, bytes)):
         try:
             obj = json.loads(obj)
@@ -98,16 +97,24 @@ def normalize_input(obj: Any) -> tuple[dict[str, Any], str, Any, Any]:
         raise ConfigError("config", "LayerEditor takes a layer config dict, its JSON text or "
                           f"an engine layer, got {type(obj).__name__}")
     fmt = engine.detect_format(obj)
-    shape = None
     bc = obj.get("build_config")
-    if isinstance(bc, dict) and bc.get("input_shape") is not None:
-        shape = bc["input_shape"]
+    shape = shape_spec(bc, "build_config") if isinstance(bc, dict) else None
     inner = obj.get("config") or {}
     if isinstance(inner, dict) and inner.get("batch_input_shape") is not None:
-        shape = inner["batch_input_shape"]
+        shape = shape_spec(inner["batch_input_shape"], "config.batch_input_shape")
     cfg = {k: v for k, v in obj.items() if k in ("class_name", "config")}
     cfg.setdefault("config", {})
-    return copy.deepcopy(cfg), fmt, shape, layer
+    return without_build_configs(copy.deepcopy(cfg)), fmt, shape, None
+
+
+def without_build_configs(node: Any) -> Any:
+    """A copy of a config without the ``build_config`` of nested layers (a Bidirectional's
+    GRU saved built): the editor builds them on its own sample."""
+    if isinstance(node, dict):
+        return {k: without_build_configs(v) for k, v in node.items() if k != "build_config"}
+    if isinstance(node, list):
+        return [without_build_configs(v) for v in node]
+    return node
 
 
 def canonical(config: dict[str, Any], fmt: str) -> tuple[dict[str, Any], Any]:
@@ -306,87 +313,6 @@ def error_field(path: str) -> str:
     return p
 
 
-# -- the sample input -------------------------------------------------------------------------
-
-
-#: the most values the automatic sample may hold (its batch shrinks to fit)
-MAX_SAMPLE_ELEMENTS = 10**6
-
-
-def _batch(shape: Any) -> tuple[int, ...]:
-    """A concrete sample shape: None batch -> DEFAULT_BATCH, other None -> 8, the batch
-    shrunk so the sample holds at most MAX_SAMPLE_ELEMENTS values (a BudgetError naming
-    the input when even one example is bigger)."""
-    dims = list(shape)
-    if not dims:
-        return ()
-    if dims[0] is None:
-        dims[0] = DEFAULT_BATCH
-    out = [8 if d is None else int(d) for d in dims]
-    per_example = math.prod(out[1:])
-    if per_example > MAX_SAMPLE_ELEMENTS:
-        raise engine.BudgetError("input_shape", f"one example of shape {tuple(out[1:])} holds "
-                                 f"{per_example:,} values, more than the editor's sample bound "
-                                 f"of {MAX_SAMPLE_ELEMENTS:,}; give a smaller input_shape=")
-    if out[0] * per_example > MAX_SAMPLE_ELEMENTS:
-        out[0] = max(1, MAX_SAMPLE_ELEMENTS // max(per_example, 1))
-    return tuple(out)
-
-
-def _positional_inputs(cls: type) -> int:
-    """How many arrays ``call`` takes positionally (1 for most layers, 2 for MHA...)."""
-    try:
-        params = list(inspect.signature(cls.call).parameters.values())[1:]
-    except (TypeError, ValueError):
-        return 1
-    n = sum(1 for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
-            and p.default is inspect.Parameter.empty)
-    if len(params) > 1 and params[1].name == "value":  # attention: call(query, value=None)
-        n = max(n, 2)
-    return max(1, n)
-
-
-def make_sample(layer: Any, shape: tuple[int, ...], seed: int) -> Any:
-    """A seeded sample for ``layer``: standard normal floats, or integer ids below
-    ``input_dim`` for layers fed ids (Embedding); a list for multi-input layers."""
-    rng = np.random.default_rng(seed)
-    vals = layer.values
-    ids = next((vals[k] for k in _ID_RANGES if isinstance(vals.get(k), int)), None)
-    if not getattr(type(layer), "autocast", True) and ids:
-        x: Any = rng.integers(0, ids, size=shape)
-    else:
-        x = rng.standard_normal(shape).astype(np.float32)
-    if getattr(type(layer), "multi_input", False):
-        return [x, rng.standard_normal(shape).astype(x.dtype) if x.dtype.kind == "f" else x]
-    return x
-
-
-def call_layer(layer: Any, x: Any) -> list[np.ndarray]:
-    """Run ``layer`` on ``x`` (repeated for layers with several positional inputs)."""
-    n = 1 if getattr(type(layer), "multi_input", False) else _positional_inputs(type(layer))
-    out = layer(x, *([x] * (n - 1)), training=False)
-    items = out if isinstance(out, (list, tuple)) else [out]
-    return [np.asarray(o) for o in items if o is not None]
-
-
-def candidate_shapes(config: dict[str, Any]) -> list[tuple[int, ...]]:
-    """Sample shapes (batch excluded) to try for a config, most likely first."""
-    name = config.get("class_name", "")
-    first = [s for tag, s in _HINTS if tag in name]
-    for key, value in (config.get("config") or {}).items():  # target_shape, batch_shape...
-        if "shape" in key and isinstance(value, list) and value and \
-                all(isinstance(d, int) or d is None for d in value):
-            dims = tuple(8 if d is None else d for d in value)
-            batched = key.startswith("batch")
-            own = dims[1:] if batched else dims
-            if own and all(d > 0 for d in own):
-                first += [own, (int(np.prod(own)),)]
-    shapes = first + [s for s in _CANDIDATES if s not in first]
-    if (config.get("config") or {}).get("data_format") == "channels_first":
-        shapes = [s if len(s) < 3 else (s[-1], *s[:-1]) for s in shapes]
-    return shapes
-
-
 # -- the state --------------------------------------------------------------------------------
 
 
@@ -396,8 +322,10 @@ class EditorState:
     Args:
         config_or_layer: a config dict in either Keras format, its JSON text, or an engine
             layer.
-        input_shape: the sample's shape (a None batch becomes ``DEFAULT_BATCH``).
-        sample: the user's own input array (overrides ``input_shape``).
+        input_shape: the sample's shape (a None batch becomes ``DEFAULT_BATCH``), or a
+            list of shapes for a layer of several inputs (``[(None, 4), (None, 4)]``).
+        sample: the user's own input array, or a list of arrays (overrides
+            ``input_shape``).
         seed: seed of the sample and, while ``fixed_seed`` is on, of every initializer
             whose config seed is None.
     """
@@ -408,9 +336,9 @@ class EditorState:
         self.format = fmt
         self.fixed_seed = seed is not None
         self.seed = 0 if seed is None else int(seed)
-        self.user_sample = None if sample is None else np.asarray(sample)
-        self.user_shape = None if input_shape is None else tuple(input_shape)
-        self._hint_shape = None if shape_hint is None else tuple(shape_hint)
+        self.user_sample = as_sample(sample)
+        self.user_shape = shape_spec(input_shape)
+        self._hint_shape = shape_hint
         self._shape_cache: dict[Any, tuple[int, ...]] = {}
         self._samples: dict[Any, Any] = {}
         self.original, _ = canonical(cfg, fmt)
@@ -455,18 +383,18 @@ class EditorState:
             raise
         except Exception as e:  # any runtime failure is shown, never raised to the user
             raise EditError("", f"{type(e).__name__} running {full['class_name']} on an "
-                            f"input of shape {_shape_of(x)}: {e}") from None
+                            f"input of shape {_shape_text(x)}: {e}") from None
         return BuildResult(full, layer, x, outputs)
 
-    def input_shape_for(self, config: dict[str, Any], infer: bool = False) -> tuple[int, ...]:
-        """The sample shape (batch included) for ``config`` (``infer``: ignore the user's
-        ``input_shape``)."""
+    def input_shape_for(self, config: dict[str, Any], infer: bool = False) -> Any:
+        """The sample shape (batch included; a list of shapes for several inputs) for
+        ``config`` (``infer``: ignore the user's ``input_shape``)."""
         if self.user_sample is not None:
-            return tuple(self.user_sample.shape)
+            return shape_of(self.user_sample)
         if self.user_shape is not None and not infer:
-            return _batch(self.user_shape)
+            return batched(self.user_shape)
         if self._hint_shape is not None and config["class_name"] == self.original["class_name"]:
-            return _batch(self._hint_shape)
+            return batched(self._hint_shape)
         key = (config["class_name"], (config.get("config") or {}).get("data_format"))
         if key not in self._shape_cache:
             self._shape_cache[key] = self._infer(config)
@@ -490,9 +418,9 @@ class EditorState:
     def _sample_for(self, config: dict[str, Any], layer: Any,
                     infer: bool = False) -> tuple[Any, tuple[int, ...]]:
         if self.user_sample is not None:
-            return self.user_sample, tuple(self.user_sample.shape)
+            return self.user_sample, shape_of(self.user_sample)
         shape = self.input_shape_for(config, infer)
-        key = (shape, bool(getattr(type(layer), "multi_input", False)),
+        key = (repr(shape), takes_a_list(layer),
                layer.values.get("input_dim")
                if not getattr(type(layer), "autocast", True) else None)
         if key not in self._samples:
@@ -579,14 +507,36 @@ class EditorState:
     def set_sample(self, input_shape: Any = None, sample: Any = None) -> BuildResult:
         """A new sample shape or array; the layer is rebuilt for it."""
         old = (self.user_shape, self.user_sample)
-        self.user_shape = None if input_shape is None else tuple(input_shape)
-        self.user_sample = None if sample is None else np.asarray(sample)
+        self.user_shape = shape_spec(input_shape)
+        self.user_sample = as_sample(sample)
         try:
             result = self.build(self.good)
         except Exception:
             self.user_shape, self.user_sample = old
             raise
         self._commit(result)
+        return result
+
+    def adopt(self, weights: Any) -> BuildResult:
+        """Run the current config with given weights: ``weights`` are arrays in
+        ``get_weights()`` order, or a layer whose weights to take. The config, the
+        history and a layer the editor was opened on are left as they are; the next edit
+        builds afresh. Raises EditError (wrong count or shapes, named)."""
+        if isinstance(weights, engine.Layer):
+            weights = weights.get_weights()
+        try:
+            arrays = [np.asarray(w) for w in weights]
+        except TypeError:
+            raise EditError("", f"adopt_weights: expected a list of arrays or a layer, got "
+                            f"{type(weights).__name__}") from None
+        fresh = self.build(self.good)  # a layer of our own: the user's is never written
+        try:
+            fresh.layer.set_weights(arrays)
+        except (engine.WeightsError, ValueError, TypeError) as e:
+            raise EditError("", f"adopt_weights: {e}") from None
+        result = BuildResult(fresh.config, fresh.layer, fresh.inputs,
+                             call_layer(fresh.layer, fresh.inputs))
+        self.result = result
         return result
 
     def set_seed(self, fixed: bool, seed: int) -> BuildResult:
@@ -607,15 +557,15 @@ class EditorState:
         shape = self.result.inputs
         out = engine.serialize(layer, format=fmt)
         if fmt == KERAS3 and shape is not None:
-            out["build_config"] = {"input_shape": [None, *_shape_of(shape)[1:]]}
+            out["build_config"] = build_config_for(self.result.layer, shape)
         return json.dumps(out, indent=2)
 
 
-def _shape_of(x: Any) -> tuple[int, ...]:
-    if isinstance(x, list):
-        return tuple(np.shape(x[0]))
-    return tuple(np.shape(x))
+def _shape_text(x: Any) -> str:
+    shape = shape_of(x)
+    return str(tuple(shape[0])) if isinstance(shape, list) and len(shape) == 1 else str(shape)
 
 
 __all__ = ["EditorState", "EditError", "BuildResult", "python_snippet", "get_path",
+           "DEFAULT_BATCH", "MAX_SAMPLE_ELEMENTS", "normalize_input", "without_build_configs",
            "set_path", "field_at", "error_field", "KERAS2", "KERAS3"]

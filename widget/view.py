@@ -1,4 +1,5 @@
-"""Pieces of the editor's page: its style sheet, the layer-class picker, buttons, rows.
+"""Pieces of the editor's page: its style sheet, buttons, rows (the layer-class picker is
+:mod:`widget.picker`).
 
 Nothing here knows the editor's state; :mod:`widget.editor` wires them together.
 """
@@ -10,14 +11,10 @@ from typing import Any
 
 import ipywidgets as widgets
 
-import engine
-
-from .composites import control_layout
-
 #: the editor's own CSS (in the page once per editor, scoped by its classes). Every box may
 #: shrink (``min-width: 0``) so that nothing pushes the page sideways; the plots are a grid
 #: that reflows; a stale plot greys while a rebuild runs (after 0.25 s, so quick edits
-#: do not flicker).
+#: do not flicker) and "rebuilding…" floats over the plots (taking no room of its own).
 STYLE = """<style>
 .layerlab-editor{box-sizing:border-box;min-width:0;overflow:hidden}
 .layerlab-editor.layerlab-editor{max-width:min(1200px,calc(100% - 2 * var(--jp-widgets-margin,
@@ -38,83 +35,22 @@ STYLE = """<style>
 .layerlab-plots img{width:100% !important;min-width:0 !important;height:auto !important}
 .layerlab-pin-note{white-space:nowrap;overflow:hidden;text-overflow:ellipsis;color:#b35900;
  font-size:12px}
-.layerlab-caption .nb{white-space:nowrap}
+.layerlab-caption .widget-html-content{overflow-wrap:normal !important;line-height:1.35}
+.layerlab-caption .part{display:inline-block;white-space:nowrap;max-width:100%;
+ overflow:hidden;text-overflow:ellipsis;vertical-align:bottom}
+.layerlab-caption .part.theory{color:#c0392b}
 .layerlab-busy .layerlab-plots img{opacity:.35;transition:opacity .1s linear .25s}
 .layerlab-busy .layerlab-status{visibility:visible !important}
-.layerlab-status{visibility:hidden;color:#8a6d00;font-size:12px}
+.layerlab-plot-column{position:relative}
+.layerlab-status{visibility:hidden;position:absolute !important;top:56px;left:50%;
+ transform:translateX(-50%);z-index:2;color:#6b5200;font-size:13px;background:#fff6cc;
+ border:1px solid #e0c36a;border-radius:4px;padding:1px 10px;margin:0 !important}
 .layerlab-stats{overflow-x:auto;max-width:100%}
 .layerlab-stats tr.pinned td{color:#b35900}
 @media (max-width:700px){.layerlab-body{flex-direction:column !important}
  .layerlab-form,.layerlab-plot-column{max-width:100% !important;width:100% !important;
  flex:1 1 auto !important;margin:0 !important}}
 </style>"""
-
-
-def family(cls: type) -> str:
-    """The family a layer class is grouped under: ``engine.layers.conv.depthwise`` ->
-    ``conv``."""
-    parts = cls.__module__.split(".")
-    return parts[2] if len(parts) > 2 and parts[1] == "layers" else parts[-1]
-
-
-_GROUPED: list[tuple[str, str]] | None = None
-
-
-def grouped_layers() -> list[tuple[str, str]]:
-    """(``"family · Name"``, ``Name``) of every registered layer class, by family."""
-    global _GROUPED  # noqa: PLW0603 - computed once: it imports every layer module
-    if _GROUPED is None:
-        rows = []
-        for name in engine.names("layer"):
-            cls = engine.lookup("layer", name)
-            rows.append((family(cls) if cls is not None else "other", name))
-        _GROUPED = [(f"{fam} · {name}", name) for fam, name in sorted(
-            rows, key=lambda r: (r[0], r[1].lower()))]
-    return _GROUPED
-
-
-class ClassPicker(widgets.HBox):
-    """A search box (type to filter) and the layer-class dropdown, grouped by family.
-
-    ``dropdown`` is the control (its value is the class name); filtering never changes
-    the value: the current class stays listed.
-    """
-
-    def __init__(self, current: str, hold: Callable[[], Any]):
-        self.hold = hold
-        self.dropdown = widgets.Dropdown(
-            options=self.options("", current), value=current,
-            tooltip="The layer class; switching keeps the settings the new class also has.",
-            layout=control_layout(max_width="300px"))
-        self.dropdown.add_class("layerlab-class-select")
-        self.search = widgets.Text(placeholder="search (e.g. conv, norm)",
-                                   continuous_update=True, layout=widgets.Layout(
-                                       flex="1 1 120px", min_width="90px", max_width="200px"))
-        self.search.add_class("layerlab-class-search")
-        self.search.observe(self._filter, "value")
-        label = widgets.HTML("<b>Layer</b>", layout=widgets.Layout(width="auto",
-                                                                   margin="0 8px 0 0"))
-        super().__init__([label, self.dropdown, self.search], layout=wrap())
-
-    @staticmethod
-    def options(text: str, current: str) -> list[tuple[str, str]]:
-        words = text.lower().split()
-        opts = [(label, name) for label, name in grouped_layers()
-                if all(w in label.lower() for w in words)]
-        if current not in [n for _, n in opts]:
-            opts = [(f"{current} (current)", current), *opts]
-        return opts
-
-    def _filter(self, change: Any) -> None:
-        with self.hold():
-            self.dropdown.options = self.options(change["new"], self.dropdown.value)
-
-    def show(self, current: str) -> None:
-        """Select ``current`` (listing it if the filter or the registry lacks it)."""
-        with self.hold():
-            if current not in [n for _, n in self.dropdown.options]:
-                self.dropdown.options = self.options(self.search.value, current)
-            self.dropdown.value = current
 
 
 def button(label: str, tip: str, cls: str, fn: Callable[[], Any]) -> widgets.Button:
@@ -146,5 +82,4 @@ COPY_BUTTON = (
     "else{t.select();document.execCommand('copy');done()}\">Copy</button>")
 
 
-__all__ = ["STYLE", "ClassPicker", "grouped_layers", "family", "button", "text", "wrap",
-           "COPY_BUTTON"]
+__all__ = ["STYLE", "button", "text", "wrap", "COPY_BUTTON"]

@@ -23,6 +23,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = ROOT / "notebooks" / "01_quickstart.ipynb"
+DEPTH_NOTEBOOK = ROOT / "notebooks" / "02_initializers_and_depth.ipynb"
 CHROMIUM = os.environ.get("LAYERLAB_CHROMIUM", "/usr/bin/chromium")
 
 
@@ -151,18 +152,15 @@ def lab(tmp_path_factory):
         _stop(proc, shutdown)
 
 
-@pytest.fixture(scope="session")
-def voila(tmp_path_factory):
-    """A Voila server rendering the quickstart notebook: its url."""
-    tmp = tmp_path_factory.mktemp("voila")
+def _voila(tmp: Path, notebook: Path):
+    """Serve ``notebook`` (its folder copied, data included) with Voila: its url."""
     nb_dir = tmp / "nb"
-    nb_dir.mkdir()
-    shutil.copy(NOTEBOOK, nb_dir / NOTEBOOK.name)
+    shutil.copytree(notebook.parent, nb_dir, ignore=shutil.ignore_patterns(".*"))
     port = free_port()
     log = tmp / "voila.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "voila", NOTEBOOK.name, "--no-browser", f"--port={port}",
+            [sys.executable, "-m", "voila", notebook.name, "--no-browser", f"--port={port}",
              "--Voila.ip=127.0.0.1", "--show_tracebacks=True"],
             cwd=nb_dir, env=_env(tmp), stdout=out, stderr=subprocess.STDOUT)
 
@@ -176,3 +174,15 @@ def voila(tmp_path_factory):
         yield f"http://127.0.0.1:{port}/"
     finally:
         _stop(proc)
+
+
+@pytest.fixture(scope="session")
+def voila(tmp_path_factory):
+    """A Voila server rendering the quickstart notebook: its url."""
+    yield from _voila(tmp_path_factory.mktemp("voila"), NOTEBOOK)
+
+
+@pytest.fixture(scope="session")
+def voila_depth(tmp_path_factory):
+    """A Voila server rendering notebook 02 (initializers and depth): its url."""
+    yield from _voila(tmp_path_factory.mktemp("voila02"), DEPTH_NOTEBOOK)

@@ -184,7 +184,131 @@ def test_voila_at_420_px(voila, browser):
             return out; }""")
         keep_screenshot(page, "voila-420-before")
         assert problems == [], problems
+        captions_wrap_between_parts(page)
         change_units_and_initializer(page)
         keep_screenshot(page, "voila-420-after")
+        captions_wrap_between_parts(page)
+        pick_a_class_by_family_then_search(page)
+        keep_screenshot(page, "voila-420-picker")
+    finally:
+        page.close()
+
+
+CAPTION_PARTS = """() => Array.from(document.querySelectorAll('.layerlab-caption .part'))
+    .filter(p => p.offsetParent !== null).map(p => {
+        const r = p.getBoundingClientRect();
+        const line = parseFloat(getComputedStyle(p).lineHeight) || 18;
+        return {text: p.innerText, cut: p.scrollWidth > p.clientWidth + 1,
+                lines: Math.round(r.height / line), right: r.right}; })"""
+
+
+def captions_wrap_between_parts(page) -> None:
+    """Issue 15.6: each "label value" part of a plot caption stays on one line and whole
+    (a caption wraps only between parts), and at 420 px one caption does wrap."""
+    parts = page.evaluate(CAPTION_PARTS)
+    assert len(parts) >= 5, parts  # kernel: name, init, theory; output: name, input
+    bad = [p for p in parts if p["cut"] or p["lines"] != 1 or p["right"] > 421]
+    assert bad == [], bad
+    tops = page.evaluate("""() => Array.from(document.querySelectorAll('.layerlab-caption'))
+        .map(c => new Set(Array.from(c.querySelectorAll('.part'))
+                          .map(p => Math.round(p.getBoundingClientRect().top))).size)""")
+    assert max(tops) >= 2, tops  # the kernel's caption needs two lines at 420 px
+
+
+def options_of(page, selector: str) -> list[str]:
+    return page.evaluate("(sel) => Array.from(document.querySelectorAll(sel + ' option'))"
+                         ".map(o => o.textContent.replace(/\\u00a0/g, ' '))", selector)
+
+
+def pick_a_class_by_family_then_search(page) -> None:
+    """Issue 15.8: the family list, then that family's classes; typing filters across
+    families and the family list counts the matches."""
+    fams = options_of(page, ".layerlab-class-family select")
+    assert fams[:3] == ["all families (145)", "Core (8)", "Convolution (12)"] or \
+        (fams[0].startswith("all families") and "Convolution (12)" in fams), fams
+    page.locator(".layerlab-class-family select").first.select_option(label="Convolution (12)")
+    page.wait_for_function(
+        "() => Array.from(document.querySelectorAll('.layerlab-class-select option'))"
+        ".some(o => o.textContent === 'Conv2D')", timeout=20000)
+    classes = options_of(page, ".layerlab-class-select select")
+    assert classes[0] == "Dense (current)" and "Conv2D" in classes and "LSTM" not in classes
+    page.locator(".layerlab-class-select select").first.select_option(label="Conv2D")
+    page.locator(".layerlab-field-filters input").first.wait_for(timeout=30000)
+    search = page.locator(".layerlab-class-search input").first
+    search.fill("pool")
+    page.wait_for_function(
+        "() => { const s = document.querySelector('.layerlab-class-family select');"
+        " return s && s.selectedOptions[0].textContent.startsWith('all'); }", timeout=20000)
+    fams = options_of(page, ".layerlab-class-family select")
+    assert fams == ["all families (18)", "Pooling (18)"], fams
+    classes = options_of(page, ".layerlab-class-select select")
+    assert classes[0] == "Conv2D (current)" and all("Pooling" in c for c in classes[1:])
+
+
+BUSY_NOTEBOOK = {
+    "cells": [{"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [],
+               "source": "from widget import LayerEditor\n"
+                         "ed = LayerEditor({'class_name': 'Dense', 'config': {'units': 4096}},"
+                         " input_shape=(None, 4096))\ned"}],
+    "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python",
+                                "name": "python3"}},
+    "nbformat": 4, "nbformat_minor": 5}
+
+BUSY_STATE = """() => { const ed = document.querySelector('.layerlab-editor');
+    const img = ed.querySelector('.layerlab-plots img');
+    const st = ed.querySelector('.layerlab-status');
+    return {busy: ed.classList.contains('layerlab-busy'),
+            opacity: parseFloat(getComputedStyle(img).opacity),
+            status: getComputedStyle(st).visibility, text: st.innerText}; }"""
+
+
+def test_a_slow_rebuild_shows_a_busy_editor_in_jupyterlab(lab, browser):
+    """Issue 15.7: Dense 4096 -> 8192 (seconds of work): while the kernel rebuilds, the
+    editor says so and the stale plots are greyed; after it, neither."""
+    base, token = lab
+    name = "busy.ipynb"
+    content = json.dumps({"type": "notebook", "format": "json",
+                          "content": BUSY_NOTEBOOK}).encode()
+    req = urllib.request.Request(f"{base}/api/contents/{name}?token={token}", data=content,
+                                 method="PUT", headers={"Content-Type": "application/json"})
+    urllib.request.urlopen(req, timeout=30).close()
+    body = json.dumps({"path": name, "name": name, "type": "notebook",
+                       "kernel": {"name": "python3"}}).encode()
+    req = urllib.request.Request(f"{base}/api/sessions?token={token}", data=body,
+                                 method="POST", headers={"Content-Type": "application/json"})
+    urllib.request.urlopen(req, timeout=30).close()
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    try:
+        page.goto(f"{base}/lab/tree/{name}?token={token}&reset")
+        page.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]').first.wait_for(
+            timeout=60000)
+        run_all(page)
+        page.locator(KERNEL_PLOT).wait_for(timeout=120000)
+        page.wait_for_function(
+            "() => { const e = document.querySelector('.layerlab-field-units input');"
+            " return e && e.value === '4096'; }", timeout=60000)
+        page.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]').first.wait_for(
+            timeout=60000)
+        idle = page.evaluate(BUSY_STATE)
+        assert not idle["busy"] and idle["opacity"] == 1 and idle["status"] == "hidden"
+        old = src(page, KERNEL_PLOT)
+        box = page.locator(".layerlab-field-units input").first
+        box.fill("8192")
+        box.press("Enter")
+        page.wait_for_selector(".layerlab-editor.layerlab-busy", timeout=20000)
+        page.wait_for_timeout(500)  # the grey comes after 0.25 s (quick edits do not flicker)
+        busy = page.evaluate(BUSY_STATE)
+        keep_screenshot(page, "lab-busy")
+        assert busy["busy"] and busy["opacity"] < 0.5, busy
+        assert busy["status"] == "visible" and "rebuilding" in busy["text"], busy
+        page.wait_for_function(
+            "([old]) => { const e = document.querySelector('img.layerlab-plot-w0-kernel');"
+            " const ed = document.querySelector('.layerlab-editor');"
+            " return e && e.getAttribute('src') !== old"
+            " && !ed.classList.contains('layerlab-busy'); }", arg=[old], timeout=120000)
+        page.wait_for_timeout(300)
+        done = page.evaluate(BUSY_STATE)
+        assert done["opacity"] == 1 and done["status"] == "hidden", done
+        assert "(4096, 8192)" in page.locator(".layerlab-plots").inner_text()
     finally:
         page.close()

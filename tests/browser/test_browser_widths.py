@@ -181,3 +181,40 @@ def test_jupyterlab_at_every_width(lab, browser):
         widths(page, LAB_WIDTHS, "lab-export-pinned")
     finally:
         page.close()
+
+
+#: notebook 02's pictures: 5 in section 1, the explorer's, 2 + 1 in sections 2 and 3, 2
+#: for gradients
+DEPTH_IMAGES = 11
+
+
+def test_depth_notebook_in_voila_at_968_and_420(voila_depth, browser):
+    """Issue 15.13: notebook 02 as a teacher shows it: every picture drawn (the explorer's
+    without a click), no error, and nothing scrolls sideways at 968 and 420 px."""
+    page = browser.new_page(viewport={"width": 968, "height": 1000})
+    page.route("**/*", lambda r: r.continue_() if "127.0.0.1" in r.request.url
+               else r.abort())
+    try:
+        page.goto(voila_depth, timeout=300000, wait_until="commit")
+        page.wait_for_function(
+            "(n) => document.querySelectorAll('.jp-OutputArea-output img').length >= n",
+            arg=DEPTH_IMAGES, timeout=300000)
+        text = page.locator("body").inner_text()
+        assert "Traceback" not in text
+        assert "activation std at the last layer" in text  # the explorer ran at once
+        for w in (968, 420):
+            page.set_viewport_size({"width": w, "height": 1000})
+            page.wait_for_timeout(800)
+            keep_screenshot(page, f"voila-02-{w}")
+            wide = page.evaluate("""() => Array.from(document.querySelectorAll('*'))
+                .filter(e => e.scrollWidth > e.clientWidth + 1 &&
+                        ['auto', 'scroll'].includes(getComputedStyle(e).overflowX))
+                .map(e => e.className.toString().slice(0, 60))""")
+            assert wide == [] and page.evaluate(
+                "() => document.scrollingElement.scrollWidth") <= w, wide
+            small = page.evaluate("""() => Array.from(document.querySelectorAll(
+                '.jp-OutputArea-output img')).filter(i => i.getBoundingClientRect().right >
+                document.documentElement.clientWidth + 1).length""")
+            assert small == 0
+    finally:
+        page.close()

@@ -9,6 +9,9 @@ the export follows edits; a pinned baseline is overlaid; the editor is a widget.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -19,6 +22,7 @@ import pytest
 import engine
 from widget import LayerEditor
 from widget.composites import JsonControl, NumberBox, OptionalControl, short_float
+from widget.picker import group_of, grouped_layers
 
 DEFAULTS = json.loads((Path(__file__).parents[1] / "data" / "keras" / "configs_k3.json")
                       .read_text())["layers"]
@@ -302,19 +306,78 @@ def test_a_rebuild_shows_a_busy_state_in_the_editor():
 # -- 8: a searchable picker grouped by family ----------------------------------------------
 
 
-def test_the_layer_picker_filters_as_you_type_and_groups_by_family():
+def test_the_layer_picker_groups_by_family_then_class_and_filters_as_you_type():
     ed = LayerEditor({"class_name": "Dense", "config": {"units": 8}})
-    labels = [lbl for lbl, _ in ed.class_select.options]
-    fams = [lbl.split(" · ")[0] for lbl in labels]
-    assert fams == sorted(fams) and "core · Dense" in labels
-    ed.picker.search.value = "conv2d"
-    names = [n for _, n in ed.class_select.options]
-    assert "Conv2D" in names and "LSTM" not in names and "Dense" in names  # current stays
-    assert ed.config["class_name"] == "Dense" and ed.error is None
-    ed.class_select.value = "Conv2D"
+    picker = ed.picker
+    assert picker.family.value == "Core"  # opened on the current class's family
+    assert [n for _, n in picker.dropdown.options] == sorted(
+        [n for g, n in grouped_layers() if g == "Core"], key=str.lower)
+    fams = [v for _, v in picker.family.options]
+    assert fams[0] == "" and fams[1:4] == ["Core", "Convolution", "Pooling"]
+    picker.family.value = "Pooling"  # the second level lists that family only
+    names = [n for _, n in picker.dropdown.options]
+    assert names[0] == "Dense" and all(group_of(n) == "Pooling" for n in names[1:])
+    assert ed.config["class_name"] == "Dense"  # choosing a family changes nothing
+    picker.search.value = "conv2d"  # a search looks in every family
+    assert picker.family.value == ""
+    labels = [lbl for lbl, _ in picker.dropdown.options]
+    assert "Convolution › Conv2D" in labels and "Dense (current)" in labels
+    assert not [lbl for lbl in labels if "LSTM" in lbl]
+    assert [lbl for lbl, _ in picker.family.options] == ["all families (4)",
+                                                         "Convolution (4)"]
+    picker.dropdown.value = "Conv2D"
+    assert ed.config["class_name"] == "Conv2D" and ed.error is None
+    picker.search.value = ""  # cleared: the current class's family again
+    assert picker.family.value == "Convolution" and picker.dropdown.value == "Conv2D"
+    ed.controls["class_name"].value = "LSTM"  # any class, from Python: the family follows
+    assert ed.config["class_name"] == "LSTM" and picker.family.value == "Recurrent"
+    assert ed.undo() and picker.value == "Conv2D" and picker.family.value == "Convolution"
+    ed.controls["class_name"].value = "NoSuchLayer"  # refused: the picker shows the class
+    assert ed.error and "NoSuchLayer" in ed.error and picker.value == "Conv2D"
     assert ed.config["class_name"] == "Conv2D"
-    ed.picker.search.value = ""
-    assert len(ed.class_select.options) == len(engine.names("layer"))
+
+
+def test_every_layer_class_is_in_its_keras_family_group():
+    """The groups are read from names (no import); each must match the module the class
+    lives in, so a new class that lands in the wrong group (or in "Other") fails here."""
+    by_module = {"core": {"Core"}, "conv": {"Convolution"}, "locally_connected":
+                 {"Convolution"}, "pooling": {"Pooling"}, "rnn": {"Recurrent"},
+                 "attention": {"Attention"}, "normalization": {"Normalization"},
+                 "regularization": {"Regularization"}, "activation": {"Activation"},
+                 "reshaping": {"Reshaping"}, "merging": {"Merging"},
+                 "preprocessing": {"Preprocessing", "Reshaping"},
+                 "applications": {"Application blocks"}}
+    listed = dict((n, g) for g, n in grouped_layers())
+    wrong = []
+    for name in engine.names("layer"):
+        module = engine.lookup("layer", name).__module__.split(".")
+        if module[1] == "models":
+            assert name not in listed  # the LayerEditor edits one layer, not a model
+            continue
+        if listed.get(name) not in by_module[module[2]]:
+            wrong.append((name, module[2], listed.get(name)))
+    assert wrong == []
+    assert group_of("UpSampling2D") == "Reshaping" and group_of("Normalization") == \
+        "Preprocessing" and group_of("Whatever") == "Other"
+
+
+def test_opening_an_editor_imports_only_the_family_it_shows():
+    code = ("import sys\nfrom widget import LayerEditor\n"
+            "ed = LayerEditor({'class_name': 'Dense', 'config': {'units': 4}})\n"
+            "before = sorted(m for m in sys.modules if m.startswith('engine.layers.'))\n"
+            "ed.controls['class_name'].value = 'Conv2D'\n"
+            "after = sorted(m for m in sys.modules if m.startswith('engine.layers.'))\n"
+            "import json; print(json.dumps([before, after, ed.error]))")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=Path(__file__).parents[2], timeout=120,
+                         env={**os.environ, "MPLBACKEND": "Agg"})
+    assert res.returncode == 0, res.stderr
+    before, after, error = json.loads(res.stdout.strip().splitlines()[-1])
+    families = {m.split(".")[2] for m in before} - {"base", "shapes", "weights"}
+    assert families == {"core"} and error is None
+    assert "engine.layers.conv.convolution" in after
+    assert not [m for m in after if m.startswith(("engine.layers.preprocessing",
+                                                  "engine.layers.pooling"))]
 
 
 # -- 9: docs as text on demand ------------------------------------------------------------------

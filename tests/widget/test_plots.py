@@ -8,6 +8,7 @@ import pytest
 import engine
 from widget.plots import (
     HistogramPanel,
+    caption_html,
     histogram,
     n_bins,
     robust_range,
@@ -80,3 +81,23 @@ def test_panel_redraws_only_when_the_picture_changes():
     assert p.update(v * 2, None, "b", log_y=True)
     assert p.ax.get_yscale() == "log"
     assert p.renders == 3
+
+
+def test_a_caption_wraps_only_between_whole_parts():
+    """Issue 15.6: each "label value" part is one unbreakable unit (the style sheet keeps a
+    part on one line); separators lead the next part, so none dangles at a line's end."""
+    import re
+
+    from widget.view import STYLE
+
+    html = caption_html([("dense/kernel", "(64, 128)"), ("", "GlorotUniform"),
+                         ("", "uniform(-0.375, 0.375)", "theory"), ("for input", "(16, <64>)")])
+    parts = re.findall(r"<span class='([^']*)' title='([^']*)'>(.*?)</span>(?= |$)", html)
+    assert [p[0] for p in parts] == ["part", "part", "part theory", "part"]
+    assert parts[0][2] == "<b>dense/kernel</b> (64, 128)"
+    assert parts[1][2] == "· GlorotUniform" and parts[3][2] == "· for input (16, &lt;64&gt;)"
+    assert parts[3][1] == "for input (16, &lt;64&gt;)"  # the whole part as its tooltip
+    assert html.count("</span> <span") == 3  # the only break opportunities
+    rule = re.search(r"\.layerlab-caption \.part\{([^}]*)\}", STYLE).group(1)
+    assert "white-space:nowrap" in rule and "display:inline-block" in rule
+    assert "text-overflow:ellipsis" in rule and "max-width:100%" in rule

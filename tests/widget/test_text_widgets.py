@@ -253,3 +253,45 @@ def test_text_sample_runs_through_its_layer(config, shape):
         assert out.max() > (0 if config["class_name"] != "TextVectorization" else 1)
     assert text_sample(engine.deserialize({"class_name": "Dense", "config": {"units": 2}}),
                        shape, 0) is None
+
+
+# -- in the editor (widget/sample.py and widget/editor.py hooks) ------------------------------
+
+
+@pytest.mark.parametrize("config,shape", [
+    ({"class_name": "StringLookup", "config": {"vocabulary": ["a", "b", "c"]}}, (16, 64)),
+    ({"class_name": "IntegerLookup", "config": {"vocabulary": [1, 2, 3],
+                                                "output_mode": "multi_hot"}}, (16, 64)),
+    ({"class_name": "TextVectorization", "config": {"output_sequence_length": 4,
+                                                    "vocabulary": ["the", "cat"]}}, (16, 1)),
+    ({"class_name": "STFTSpectrogram", "config": {}}, (16, 4096, 1)),
+    ({"class_name": "STFTSpectrogram", "config": {"data_format": "channels_first"}},
+     (16, 1, 4096)),
+    ({"class_name": "MelSpectrogram", "config": {}}, (16, 4096)),
+])
+def test_editor_finds_a_sample_for_text_and_audio_layers(config, shape):
+    ed = widget.LayerEditor(config)
+    assert ed.error is None
+    assert np.shape(ed.sample) == shape
+    assert ed.outputs and "out0" in ed.plot_bytes
+
+
+def test_editor_shows_a_spectrogram_output_as_an_image():
+    ed = widget.LayerEditor({"class_name": "STFTSpectrogram", "config": {}})
+    assert isinstance(ed._panels["out0"], SpectrogramPanel)
+    assert "layerlab-spectrogram" in ed._panels["out0"].image._dom_classes
+    assert not isinstance(ed._panels["w0-real_kernel"], SpectrogramPanel)  # kernels: hist
+    ed.set("class_name", "Dense")
+    assert not isinstance(ed._panels["out0"], SpectrogramPanel)
+    ed.undo()
+    assert isinstance(ed._panels["out0"], SpectrogramPanel)
+    ed.set("expand_dims", True)
+    assert ed.error is None and ed.outputs[0].ndim == 4
+    assert ed._panels["out0"].axes.freq == 2
+
+
+def test_editor_takes_a_str_output_without_plotting_it():
+    ed = widget.LayerEditor({"class_name": "StringLookup",
+                             "config": {"vocabulary": ["a", "b"], "invert": True}})
+    assert ed.error is None and ed.outputs[0].dtype.kind == "U"
+    assert "out0" not in ed.plot_bytes
