@@ -26,6 +26,7 @@ from ..fields import (
     Activation as ActivationField,
 )
 from .base import InputSpec, Layer, normalize_shape
+from .elementwise import activate, relu_layer
 
 _BASE = {f.name: f for f in Layer.fields}
 
@@ -62,7 +63,7 @@ class Activation(_ElementwiseLayer):
     fields = (ActivationField("activation", REQUIRED, "The activation function to apply."),)
 
     def call(self, inputs):
-        return self.activation(inputs)
+        return activate(self.activation, inputs, owned=False)
 
     def compute_output_shape(self, input_shape):
         shape = normalize_shape(input_shape)
@@ -90,6 +91,9 @@ class ReLU(_ElementwiseLayer):
     )
 
     def call(self, inputs):
+        fast = relu_layer(inputs, self.max_value, self.negative_slope, self.threshold)
+        if fast is not None:
+            return fast
         return activations.relu(inputs, negative_slope=self.negative_slope,
                                 max_value=self.max_value, threshold=self.threshold,
                                 keras2=self.source_format == KERAS2

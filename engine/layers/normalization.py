@@ -28,11 +28,10 @@ from ..fields import (
     Regularizer,
 )
 from .base import InputSpec, Layer, Variable
+from .elementwise import batch_norm_inference
 
 __all__ = ["BatchNormalization", "LayerNormalization", "GroupNormalization",
            "UnitNormalization", "RMSNormalization", "SpectralNormalization"]
-
-
 
 
 def resolve_axes(layer: Layer, axis: Any, ndim: int, field: str = "axis") -> list[int]:
@@ -204,6 +203,10 @@ class BatchNormalization(Layer):
 
     def call(self, inputs, training=False, mask=None):
         x = inputs if inputs.dtype == np.float32 else inputs.astype(np.float32)
+        if not (training and self.trainable) and self._axes == [x.ndim - 1]:
+            # channels last: the same arithmetic on (C,) vectors, long inner loops
+            return batch_norm_inference(x, self.moving_mean, self.moving_variance, self.gamma,
+                                        self.beta, self.epsilon, self.compute_dtype)
         gamma, beta = self._param(self.gamma), self._param(self.beta)
         if training and self.trainable:
             mean, var = self._moments(x, mask)

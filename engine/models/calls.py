@@ -113,16 +113,22 @@ def call_node(op: Any, node: Node, args: list[Any], kwargs: dict[str, Any],
         out = op(*args, **kwargs)
         outs = list(out) if isinstance(out, (list, tuple)) else [out]
         return outs, [None] * len(outs)
-    kwargs = dict(kwargs)
-    kwargs.pop("training", None)
-    mask = kwargs.pop("mask", None)
+    mask = None
+    if kwargs:
+        kwargs = dict(kwargs)
+        kwargs.pop("training", None)
+        mask = kwargs.pop("mask", None)
     first = args[0] if args else None
     prev_mask = mask if mask is not None else (mask_of(node.args[0]) if node.args else None)
+    # the tensor arguments (one, in the common case of a single argument and no kwargs)
+    several = len(node.args) + len(node.kwargs) > 1
     tensors = [(i, a) for i, a in enumerate(node.args) if refs_in(a)] + \
-        [(k, v) for k, v in node.kwargs.items() if k != "mask" and refs_in(v)]
+        [(k, v) for k, v in node.kwargs.items() if k != "mask" and refs_in(v)] \
+        if several else []
     if len(tensors) > 1:
         # Keras 3: each tensor argument's mask goes to '<argument>_mask' when call has it
         names = _call_params(op)
+        kwargs = dict(kwargs)
         for pos, value in tensors:
             arg = names[pos] if isinstance(pos, int) and pos < len(names) else pos
             key = f"{arg}_mask"
@@ -172,9 +178,9 @@ def check_spec(layer: Any, shape: tuple) -> None:
                              f"shape {format_shape(shape)}")
 
 
-def _output_shape(op: Any, *shapes: Any) -> Any:
+def _output_shape(op: Any, *shapes: Any, **kwargs: Any) -> Any:
     try:
-        return op.compute_output_shape(*shapes)
+        return op.compute_output_shape(*shapes, **kwargs)
     except NotImplementedError:  # the layer cannot tell before it runs: unknown
         return None
 
@@ -213,12 +219,14 @@ def _infer(op: Any, node: Node, arg_shapes: list[Any], first: Any) -> Any:
         op.build(*arg_shapes)  # layers called with several tensors (attention)
     if not op.built or first is None:
         return None
+    kw = {"return_attention_scores": True} if \
+        node.kwargs.get("return_attention_scores") is True else {}
     if len(node.args) == 1:
         if isinstance(first, tuple):
             check_spec(op, first)
-        return _output_shape(op, first)
+        return _output_shape(op, first, **kw)
     try:
-        return _output_shape(op, *arg_shapes)
+        return _output_shape(op, *arg_shapes, **kw)
     except TypeError:  # its compute_output_shape takes one shape, not one per tensor
         return None
 

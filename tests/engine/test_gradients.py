@@ -306,19 +306,7 @@ def test_oracle_cases_are_there():
             "batchnorm_training_4d"} <= names
 
 
-#: cases whose forward needs a change outside engine.gradients (strict: passes -> remove)
-NEEDS = {"model_attention_scores": "engine/models/calls.py infers a node's output shapes "
-                                   "without its return_attention_scores=True (one output "
-                                   "instead of two); the VJPs are right (checked with it)"}
-
-
-def _case(p):
-    if p.stem in NEEDS:
-        return pytest.param(p, marks=pytest.mark.xfail(reason=NEEDS[p.stem], strict=True))
-    return p
-
-
-@pytest.mark.parametrize("path", [_case(p) for p in ORACLE], ids=[p.stem for p in ORACLE])
+@pytest.mark.parametrize("path", ORACLE, ids=[p.stem for p in ORACLE])
 def test_gradients_equal_tensorflow(path):
     meta, pairs = _oracle_run(path)
     tol = meta["tolerance"]

@@ -368,8 +368,11 @@ def test_resize_weights_rows_sum_to_one_and_identity():
 
 
 def test_spectral_training_normalizes_the_kernel():
-    layer = k3("SpectralNormalization", layer={"class_name": "Dense", "config": {"units": 3}},
-               power_iterations=20)
+    # a seeded kernel: power iteration converges at the rate sigma2/sigma1, so an unseeded
+    # kernel with two close singular values made this test depend on the test order
+    dense = {"class_name": "Dense", "config": {"units": 3, "kernel_initializer": {
+        "class_name": "GlorotUniform", "config": {"seed": 7}}}}
+    layer = k3("SpectralNormalization", layer=dense, power_iterations=20)
     x = RNG.standard_normal((4, 5)).astype("float32")
     layer(x)
     names = [w.path for w in layer.weights]

@@ -385,3 +385,20 @@ def test_mha_batch_parallel_path_equals_serial(monkeypatch):
     par = mha(q, v, **kw)
     for a, b in zip(serial, par):
         np.testing.assert_array_equal(a, b)
+
+
+def test_bidirectional_from_a_built_nested_layer_builds_both_directions():
+    """Keras 3 writes the wrapped layer's build_config too: the layer is then built inside
+    deserialize, before the wrapper copies it. Both directions get their own initialized
+    weights, with distinct paths, and the wrapper runs."""
+    gru = {"module": "keras.layers", "class_name": "GRU",
+           "config": {"units": 4, "name": "gru_1"}, "build_config": {"input_shape": [2, 5, 3]}}
+    cfg = {"module": "keras.layers", "class_name": "Bidirectional",
+           "config": {"layer": gru, "name": "bid"}, "build_config": {"input_shape": [2, 5, 3]}}
+    layer = engine.deserialize(cfg)
+    paths = [w.path for w in layer.weights]
+    assert len(paths) == 6 and len(set(paths)) == 6
+    fwd, bwd = layer.forward_layer.get_weights(), layer.backward_layer.get_weights()
+    assert all(w is not None for w in fwd + bwd)
+    assert not np.array_equal(fwd[0], bwd[0])
+    assert layer(np.ones((2, 5, 3), "float32")).shape == (2, 8)

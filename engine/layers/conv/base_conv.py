@@ -12,6 +12,7 @@ from ...budget import itemsize
 from ...errors import ConfigError
 from ...fields import Choice
 from ..base import Layer
+from ..elementwise import activate
 from .ops import conv_output_length, conv_paddings, dilated
 
 
@@ -103,10 +104,7 @@ class BaseConv(Layer):
         """Add the bias (in place: ``y`` is this call's own buffer) and activate."""
         if self.bias is not None:
             y += self.bias.value
-        if getattr(self.activation, "name", None) == "linear" and \
-                not getattr(self.activation, "custom", False):
-            return y
-        return self.activation(y)
+        return activate(self.activation, y, owned=True)
 
     def call_intermediate_bytes(self, input_shape: Any) -> int:
         """The padded input 'same'/'causal' make: each spatial axis grows by

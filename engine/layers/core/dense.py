@@ -18,6 +18,8 @@ from ...fields import (
 )
 from ...initializers import VarianceScaling
 from ..base import InputSpec, Layer, kernel_bias_fields, normalize_shape
+from ..elementwise import activate
+from ..linalg import matmul_rows
 from .common import QUANTIZATION, check_not_quantized
 
 
@@ -57,10 +59,10 @@ class Dense(Layer):
         self.input_spec = InputSpec(min_ndim=2, axes={-1: in_dim})
 
     def call(self, inputs):
-        y = inputs @ self.kernel.value
+        y = matmul_rows(inputs, self.kernel.value)
         if self.bias is not None:
             y = y + self.bias.value
-        return self.activation(y)
+        return activate(self.activation, y, owned=True)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.units,)

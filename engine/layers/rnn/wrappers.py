@@ -15,6 +15,27 @@ from .common import Array
 from .recurrent import BaseRNN, first_shape, split_states
 
 
+def _fresh_copy(layer: Layer) -> Layer:
+    """A copy of ``layer`` with weights of its own, as Keras 3 makes each direction from the
+    layer's serialized config: a layer built from a nested ``build_config`` (inside
+    deserialize, its initialization pending until the whole model is counted) is copied
+    unbuilt, then built again with the same input shape, so each direction initializes its
+    own weights instead of sharing the original's pending ones."""
+    out = copy.deepcopy(layer)
+    shape = layer._build_shape if layer.built else None
+    stack = [out]
+    while stack:
+        sub = stack.pop()
+        if sub.built:
+            sub.built = False
+            sub._weights = []
+            sub._build_shape = None
+        stack.extend(sub._sublayers)
+    if shape is not None:
+        out.build(shape)
+    return out
+
+
 def _strip(name: str, prefix: str) -> str:
     return name[len(prefix):] if name.startswith(prefix) else name
 
@@ -61,13 +82,13 @@ class Bidirectional(Layer):
             raise self.config_error("layer", f"expected a recurrent layer (RNN, LSTM, GRU, "
                                     f"SimpleRNN, ConvLSTM*D), got {type(layer).__name__}")
         k2 = self.source_format == KERAS2
-        fwd = copy.deepcopy(layer)
+        fwd = _fresh_copy(layer)
         fwd.name = ("forward_" + layer.name) if k2 else \
             "forward_" + _strip(layer.name, "forward_")
         given = self._values.get("backward_layer")
         self._backward_given = given is not None
         if given is None:
-            bwd = copy.deepcopy(layer)
+            bwd = _fresh_copy(layer)
             _set_flag(bwd, "go_backwards", not layer.go_backwards)
             bwd.name = ("backward_" + layer.name) if k2 else \
                 "backward_" + _strip(layer.name, "backward_")
