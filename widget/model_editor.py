@@ -9,7 +9,6 @@ it receives from upstream.
 from __future__ import annotations
 
 import html
-import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -19,8 +18,9 @@ import numpy as np
 
 import engine
 
-from .depth_plots import FLAG_COLOURS, depth_png
+from .depth_plots import DepthPicture
 from .editor import LayerEditor
+from .model_columns import HeatmapColumns
 from .model_state import ModelState
 from .model_stats import (
     DEAD_FLAG,
@@ -29,6 +29,7 @@ from .model_stats import (
     SATURATION_MARGIN,
     THEORY_RATIO,
 )
+from .model_table import SORTS, table_rows
 
 THRESHOLDS = (
     f"Flags: <b>saturated</b> ≥ {SATURATED_FLAG:.0%} of outputs within {SATURATION_MARGIN:.0%} "
@@ -43,20 +44,6 @@ THRESHOLDS = (
 OWN = "(own)"
 #: full width less the 2 px margins ipywidgets puts around each widget (no sideways scroll)
 FULL = "calc(100% - 4px)"
-
-SORTS = {"depth": lambda s: s["depth"], "std": lambda s: -_num(s["std"]),
-         "flags": lambda s: (-len(s["flags"]), s["depth"]), "name": lambda s: s["name"],
-         "dead units": lambda s: -s["dead_units"],
-         "saturated": lambda s: -_num(s["saturated_fraction"])}
-
-
-def _num(v: Any) -> float:
-    return v if isinstance(v, (int, float)) and math.isfinite(v) else -1.0
-
-
-def _g(v: Any) -> str:
-    return "-" if v is None or (isinstance(v, float) and not math.isfinite(v)) else f"{v:.3g}"
-
 
 class ModelEditor(widgets.VBox):
     """A whole model at a glance (statistics by depth), a picked layer's editor, edits in
@@ -82,6 +69,12 @@ class ModelEditor(widgets.VBox):
     what its initializer predicts (``predicted_std``: Var[y] = fan_in · E[w²] · E[x²], then
     the activation, as in Glorot & Bengio 2010 and He et al. 2015).
 
+    The first pass (forward pass and statistics) runs when the editor is shown, under a
+    progress bar, or on the first call that needs it (:meth:`statistics`, :meth:`select`,
+    :meth:`set`, ...; or :meth:`run`), so the programmatic API stays synchronous. Pick a
+    layer in the table, by name in the search box, or by clicking its column of the
+    heatmap (one transparent button per column lies over it; hovering names the layer).
+
     Example:
         >>> me = ModelEditor("model.keras")                     # doctest: +SKIP
         >>> [s["name"] for s in me.statistics() if "dead" in s["flags"]]  # doctest: +SKIP
@@ -93,13 +86,14 @@ class ModelEditor(widgets.VBox):
         super().__init__(layout=widgets.Layout(width="100%"))
         self.add_class("layerlab-model-editor")
         self.progress = widgets.FloatProgress(value=0.0, min=0.0, max=1.0,
-                                              description="first pass",
+                                              description="opening", style={
+                                                  "description_width": "initial"},
                                               layout=widgets.Layout(width="320px"))
+        self.progress.add_class("layerlab-model-progress")
         self.children = (self.progress,)
         t0 = time.perf_counter()
         self._state = ModelState(model_or_path_or_config, sample, input_shape, seed,
-                                 custom_objects,
-                                 progress=lambda f: setattr(self.progress, "value", f))
+                                 custom_objects, defer=True)
         self.open_seconds = time.perf_counter() - t0
         self.error: str | None = None
         self.baseline: list[dict[str, Any]] | None = None
@@ -107,8 +101,55 @@ class ModelEditor(widgets.VBox):
         self._busy = False
         self.selected: str | None = None
         self.editor: Any = None
+        self._picture = DepthPicture()
+        self._ran = False
+        # the first pass starts when a view of the editor is shown (also inside a box):
+        # the frontend counts views once this is a number
+        self._view_count = 0
+        self.observe(self._on_view, "_view_count")
+
+    def run(self) -> ModelEditor:
+        """The first pass (forward pass, then each layer's statistics), with the progress
+        bar filling up; once. It starts by itself when the editor is shown, or on the first
+        call that needs it (:meth:`statistics`, :meth:`select`, ...). Returns the editor."""
+        if self._ran:
+            return self
+        self._ran = True
+        t0 = time.perf_counter()
+
+        def told(fraction: float, what: str) -> None:
+            self.progress.description, self.progress.value = what, fraction
+
+        try:
+            self._state.run(told)
+        except Exception:
+            self._ran = False
+            raise
+        self.open_seconds += time.perf_counter() - t0
+        told(1.0, "drawing the overview")
         self._build_view()
         self._refresh()
+        self.progress.layout.display = "none"
+        self.children = self._view  # the view replaces the progress bar, filled
+        return self
+
+    def _on_view(self, change: dict[str, Any]) -> None:
+        if not change["new"] or self._ran:
+            return
+        try:
+            self.run()
+        except Exception as e:  # noqa: BLE001 - no cell to raise into: shown in the widget
+            self.error = f"the first pass failed: {e}"
+            self.progress.description = "failed"
+            self.children = (self.progress, widgets.HTML(
+                f"<span style='color:#b00020'>{html.escape(self.error)}</span>"))
+
+    def _ipython_display_(self) -> None:
+        """Show the editor (its progress bar), then run the first pass while it shows."""
+        from IPython.display import display
+
+        display(self._repr_mimebundle_(), raw=True)
+        self.run()
 
     # -- public API -----------------------------------------------------------------------
     @property
@@ -130,6 +171,7 @@ class ModelEditor(widgets.VBox):
         ``class_name``, ``output_shape``, ``mean``, ``std``, ``rms``, ``zero_fraction``,
         ``saturated_fraction``, ``dead_units`` (of ``units``), ``weight_std``,
         ``predicted_std`` (Dense/conv), ``finite``, ``depth`` and ``flags``."""
+        self.run()
         return self._state.statistics()
 
     def show_gradients(self, loss: Any = None, targets: Any = None) -> bool:
@@ -138,6 +180,7 @@ class ModelEditor(widgets.VBox):
         the sample, of sum(outputs) by default, or of ``loss`` (a Keras loss name or config)
         against ``targets``. False with :attr:`error` set when the model cannot be
         differentiated (a preprocessing layer, say)."""
+        self.run()
         try:
             g = engine.gradients(self.model, self.sample, loss=loss, targets=targets)
         except (engine.ConfigError, ValueError) as e:
@@ -158,6 +201,7 @@ class ModelEditor(widgets.VBox):
     def select(self, name: str) -> None:
         """Show the layer ``name`` (a path ``outer/inner`` or a unique plain name) in the
         editor, with its real weights and the real input it receives."""
+        self.run()
         path = self._state.resolve(name)
         layer = self._state.layer(path)
         x = self._state.layer_input(path)
@@ -199,6 +243,7 @@ class ModelEditor(widgets.VBox):
         """Edit the selected layer's field at ``path`` (the paths and aliases of
         ``LayerEditor.set``). Returns True when applied; False with :attr:`error` set when
         refused (the model stays as it was)."""
+        self.run()
         if self.editor is None:
             return self._refuse("select a layer first (me.select(name))", path, value)
         self._busy = True
@@ -214,26 +259,28 @@ class ModelEditor(widgets.VBox):
 
     def pin(self) -> None:
         """Keep the current statistics as the baseline, drawn beside the live ones."""
+        self.run()
         self.baseline = self.statistics()
         self.pin_note.value = "<span style='color:#b35900'>baseline pinned: the picture " \
             "draws it dashed, the table shows Δstd</span>"
         self._refresh()
 
     def undo(self) -> bool:
-        return self._history(self._state.undo, "undo")
+        return self.run()._history(self._state.undo, "undo")
 
     def redo(self) -> bool:
-        return self._history(self._state.redo, "redo")
+        return self.run()._history(self._state.redo, "redo")
 
     def reset(self) -> bool:
         """Back to the model as opened (undoable)."""
-        return self._history(self._state.reset, "reset")
+        return self.run()._history(self._state.reset, "reset")
 
     def reinitialize(self, initializer: Any = None, class_name: str | None = None) -> bool:
         """Draw the weights of the selected layer, or of every layer of ``class_name``,
         again (seeded): from their own initializers (``initializer`` None: e.g. a
         BatchNormalization's gamma back to 1), or with ``initializer`` set as their kernel
         initializer first. Returns True when applied."""
+        self.run()
         if class_name is None:
             paths = [self.selected] if self.selected else []
         else:
@@ -252,10 +299,12 @@ class ModelEditor(widgets.VBox):
 
     def export(self, fmt: str = "keras3") -> str:
         """The edited model's config as Keras 3 (``"keras3"``) or Keras 2 JSON."""
+        self.run()
         return self._state.export(fmt)
 
     def save(self, path: Any) -> None:
         """Write the edited model (``.keras``: real Keras loads it with the same outputs)."""
+        self.run()
         self._state.save(path)
 
     def on_change(self, callback: Callable[[dict[str, Any]], Any]) -> None:
@@ -288,9 +337,15 @@ class ModelEditor(widgets.VBox):
             return self._refuse(str(e), path, value)
         ok = self._changed(path, value)
         if self.selected and not self._editor_shows_model_weights():
-            # loaded weights were kept: the editor re-opens on the model's layer (the
-            # LayerEditor has no public way to adopt given weights; see the report)
-            self.select(self.selected)
+            # loaded weights were kept: the form shows them (or re-opens on the model's
+            # layer when it cannot take them)
+            self._busy = True
+            try:
+                taken = self.editor.adopt_weights(self._state.layer(self.selected))
+            finally:
+                self._busy = False
+            if not taken:
+                self.select(self.selected)
         return ok
 
     def _editor_shows_model_weights(self) -> bool:
@@ -358,8 +413,10 @@ class ModelEditor(widgets.VBox):
             f"<br><small>{THRESHOLDS}</small>")
         self.header.add_class("layerlab-model-header")
         self.picture = widgets.Image(format="png", layout=widgets.Layout(
-            width=FULL, max_width="900px", height="auto"))
+            width="100%", height="auto"))
         self.picture.add_class("layerlab-depth-picture")
+        #: one clickable column per layer over the heatmap (clicking one picks the layer)
+        self.columns = HeatmapColumns(self.picture, self._safe_select)
         self.log_colour = widgets.Checkbox(value=False, description="log colour",
                                            indent=False, layout=widgets.Layout(width="auto"))
         self.log_colour.observe(lambda _c: self._draw(), "value")
@@ -381,7 +438,9 @@ class ModelEditor(widgets.VBox):
         self.table = widgets.Select(options=[], rows=14, layout=widgets.Layout(width=FULL))
         self.table.add_class("layerlab-layer-table")
         self.table.observe(self._on_table, "value")
-        self.table_head = widgets.HTML()
+        # clipped like the rows below it (a narrow page shows the first columns; the flags
+        # are in the summary above too)
+        self.table_head = widgets.HTML(layout=widgets.Layout(width=FULL, overflow="hidden"))
         self.table_style = widgets.HTML(
             "<style>.layerlab-layer-table select, .layerlab-table-head pre "
             "{font-family: monospace; font-size: 12px; white-space: pre}</style>")
@@ -439,7 +498,8 @@ class ModelEditor(widgets.VBox):
         self.editor_title = widgets.HTML("<i>pick a layer in the table, or type its name</i>")
         self.editor_box = widgets.VBox(layout=widgets.Layout(width=FULL))
         self.editor_box.add_class("layerlab-model-layer-editor")
-        self.children = (self.table_style, self.header, self.picture, self.pin_note,
+        self._view = (self.table_style, self.columns.style, self.header, self.columns.box,
+                         self.pin_note,
                          self.flag_summary, tools, self.table_head, self.table, actions,
                          files, self.export_box, self.status, self.error_box,
                          self.editor_title, self.editor_box)
@@ -456,42 +516,22 @@ class ModelEditor(widgets.VBox):
 
     def _draw(self) -> None:
         full = [self._state.stats[n] for n in self._state.order]
-        self.picture.value = depth_png(full, baseline=self.baseline, selected=self.selected,
-                                       log=self.log_colour.value)
+        self.picture.value = self._picture.png(full, baseline=self.baseline,
+                                               selected=self.selected,
+                                               log=self.log_colour.value)
+        self.columns.place(self._picture.heatmap_box())
+        self.columns.show(self.selected)
 
     def _fill_table(self) -> None:
         stats = self.statistics()
-        base = {b["name"]: b for b in self.baseline or []}
-        flagged = [s for s in stats if s["flags"]]
-        self.flag_summary.value = "<b>flagged:</b> " + (", ".join(
-            f"<span style='color:{FLAG_COLOURS.get(s['flags'][0], '#000')}'>"
-            f"{html.escape(s['name'])} ({', '.join(s['flags'])})</span>"
-            for s in flagged[:30]) + (" …" if len(flagged) > 30 else "") if flagged else
-            "<span style='color:#2e7d32'>none</span>")
-        q = self.filter.value.strip().lower()
-        rows = [s for s in stats if not q or q in s["name"].lower()
-                or q in s["class_name"].lower()]
-        if self.flagged_only.value:
-            rows = [s for s in rows if s["flags"]]
-        rows.sort(key=SORTS[self.sort.value])
-        width = max([len(s["name"]) for s in rows] + [10])
-        self.table_head.value = "<pre style='margin:0'>" + html.escape(
-            f"{'#':>4} {'layer':<{width}} {'class':<18} {'std':>8} {'pred':>8} "
-            f"{'Δstd' if base else '':>8} {'zeros':>6} {'sat':>6} {'dead':>7}  flags") + \
-            "</pre>"
-        options = []
-        for s in rows:
-            b = base.get(s["name"])
-            delta = _g(s["std"] - b["std"]) if b else ""
-            options.append((f"{s['depth']:>4} {s['name']:<{width}} "
-                            f"{s['class_name'][:18]:<18} "
-                            f"{_g(s['std']):>8} {_g(s.get('predicted_std')):>8} {delta:>8} "
-                            f"{_g(s['zero_fraction']):>6} {_g(s['saturated_fraction']):>6} "
-                            f"{s['dead_units']:>3}/{s['units']:<3}  "
-                            f"{' '.join('!' + f for f in s['flags'])}", s["name"]))
+        self.columns.set_layers(stats)
+        summary, head, options = table_rows(stats, self.baseline, self.filter.value,
+                                            self.flagged_only.value, self.sort.value)
+        self.flag_summary.value, self.table_head.value = summary, head
         self._busy_table = True
         try:
-            self.table.options = options
+            if list(self.table.options) != options:  # unchanged rows are not sent again
+                self.table.options = options
             if self.selected in [o[1] for o in options]:
                 self.table.value = self.selected
         finally:

@@ -8,6 +8,7 @@ that smaller model. Everything here works on configs (plain data) and the engine
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import numpy as np
@@ -89,6 +90,22 @@ class ConfigGraph:
                     if src in self.consumers and name not in self.consumers[src]:
                         self.consumers[src].append(name)
 
+    def renewed(self, config: dict[str, Any]) -> ConfigGraph:
+        """The graph of ``config``, a copy of this graph's config with some entries replaced
+        but the same layers and links (the inbound nodes the very same objects, as
+        :meth:`with_entry` keeps them): the links are reused, not read again."""
+        layers = config["config"]["layers"]
+        old = self.config["config"]["layers"]
+        if len(layers) != len(old) or (config["class_name"] == "Sequential") != \
+                self.sequential or any(a.get("inbound_nodes") is not b.get("inbound_nodes")
+                                       or entry_name(a) != entry_name(b)
+                                       for a, b in zip(layers, old)):
+            return ConfigGraph(config)
+        graph = copy.copy(self)
+        graph.config = config
+        graph.entries = {entry_name(e): e for e in layers}
+        return graph
+
     def class_name(self, name: str) -> str:
         return self.entries[name]["class_name"]
 
@@ -125,11 +142,15 @@ class ConfigGraph:
         layers[i] = new
         return {**self.config, "config": {**self.config["config"], "layers": layers}}
 
-    def cut(self, name: str, value_of: Any) -> tuple[dict[str, Any], list[Ref]]:
+    def cut(self, name: str, value_of: Any, only: Any = None
+            ) -> tuple[dict[str, Any], list[Ref]]:
         """The config of the part of the model downstream of ``name`` (included), whose
         inputs are the tensors it reads from upstream, and those tensors' refs (in the cut
-        model's input order). ``value_of(ref)`` gives a ref's kept array (for its shape)."""
+        model's input order). ``value_of(ref)`` gives a ref's kept array (for its shape).
+        ``only``: the layers to keep instead (a part of the downstream, e.g. ``{name}``)."""
         down = self.downstream(name)
+        if only is not None:
+            down = [n for n in down if n in set(only)]
         inside = set(down)
         frontier: list[Ref] = []
         for n in down:
@@ -173,3 +194,34 @@ def ref_value(trace: dict[str, Any], graph: ConfigGraph, ref: Ref) -> Any:
     if isinstance(value, (list, tuple)):
         value = value[index]
     return value
+
+
+def complete_trace(graph: ConfigGraph, trace: dict[str, Any], x: Any) -> dict[str, Any]:
+    """``trace`` with the Sequential's InputLayer entry (when its config writes one the run
+    did not trace, as for a Sequential built from layers given an ``input_shape``) set to
+    the model's input ``x``."""
+    if graph.sequential:
+        for name in graph.names:
+            if graph.class_name(name) == "InputLayer" and name not in trace:
+                trace = {name: x, **trace}
+    return trace
+
+
+def with_input_layer(config: dict[str, Any], shape: Any, dtype: str) -> dict[str, Any]:
+    """A Sequential config without an InputLayer entry (Keras 2's ``batch_input_shape`` on
+    the first layer, or layers built from an ``input_shape``) with one written first, named
+    as Keras names it (``<first layer>_input``), so that every layer has an input to cut
+    at. Other configs are returned as they are."""
+    layers = config["config"].get("layers") or []
+    if config.get("class_name") != "Sequential" or not layers or \
+            layers[0].get("class_name") == "InputLayer":
+        return config
+    taken = {entry_name(e) for e in layers}
+    name = f"{entry_name(layers[0])}_input"
+    while name in taken:
+        name += "_"
+    entry = {"module": "keras.layers", "class_name": "InputLayer", "registered_name": None,
+             "config": {"batch_shape": [None, *[None if d is None else int(d)
+                                                  for d in list(shape)[1:]]],
+                        "dtype": str(dtype), "name": name}}
+    return {**config, "config": {**config["config"], "layers": [entry, *layers]}}

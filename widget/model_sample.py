@@ -38,6 +38,18 @@ def seeded(config: Any, seed: int) -> Any:
     return walk(config)
 
 
+def first_layer_input_shape(model: Any) -> Any:
+    """The input shape (batch included) a Sequential's first layer was given or built for
+    (``Dense(8, input_shape=(4,))``, Keras 2's ``batch_input_shape``), else None."""
+    layers = list(getattr(model, "layers", None) or [])
+    if not layers or isinstance(layers[0], engine.Model):
+        return None
+    shape = getattr(layers[0], "batch_input_shape", None)
+    if shape is None and layers[0].built:
+        shape = (layers[0].get_build_config() or {}).get("input_shape")
+    return list(shape) if shape is not None else None
+
+
 def make_sample(model: Any, graph: ConfigGraph, seed: int, input_shape: Any = None
                 ) -> tuple[Any, str]:
     """The seeded automatic sample for ``model`` and a sentence saying how it was made."""
@@ -51,7 +63,8 @@ def make_sample(model: Any, graph: ConfigGraph, seed: int, input_shape: Any = No
                           cfg.get("dtype") or "float32"))
     if not specs:  # a Sequential without an InputLayer entry
         shape = input_shape or graph.config["config"].get("build_input_shape") or \
-            (graph.config.get("build_config") or {}).get("input_shape")
+            (graph.config.get("build_config") or {}).get("input_shape") or \
+            first_layer_input_shape(model)
         if shape is None:
             raise ConfigError("input_shape", "the model does not say its input shape; give "
                               "ModelEditor(..., input_shape=(None, ...)) or sample=...")

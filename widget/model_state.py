@@ -7,7 +7,13 @@ keeps its arrays (shared, not copied); the edited layer keeps its weights too un
 initializer changed or its shapes changed (then it is re-initialized, seeded); a downstream
 layer whose shapes changed is re-initialized (seeded) and reported. Only the part of the
 model downstream of the edit is run again: its config is cut off below the edited layer and
-fed the activations kept from the last pass (see :mod:`widget.model_graph`).
+fed the activations kept from the last pass (see :mod:`widget.model_graph`), in two parts:
+the edited layer alone, then the rest downstream of it, whose built model is kept for the next
+edit of the same layer (the usual way of working: pick a layer, try values).
+
+A Sequential without an InputLayer entry (Keras 2's ``batch_input_shape`` on its first layer,
+or layers given an ``input_shape``) gets one written into its config, named as Keras names it
+(``<first layer>_input``), so that every layer has an input to cut at.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -23,8 +29,18 @@ import numpy as np
 import engine
 from engine import ConfigError
 
-from .model_graph import CUT_PREFIX, ConfigGraph, ref_value
-from .model_sample import make_sample, open_model
+from .model_graph import CUT_PREFIX, ConfigGraph, complete_trace, ref_value, with_input_layer
+from .model_ref import (
+    SEP,
+    ModelRef,
+    init_keys,
+    leaf_layers,
+    makes_masks,
+    shapes_of,
+    weights_of,
+    without_build_configs,
+)
+from .model_sample import first_layer_input_shape, make_sample, open_model
 from .model_sample import seeded as seeded_config
 from .model_stats import activation_name, flags_for, layer_stats, predicted_std
 
@@ -32,102 +48,6 @@ from .model_stats import activation_name, flags_for, layer_stats, predicted_std
 #: many elements; above it every edit reruns the whole model
 MAX_KEPT_ELEMENTS = 64_000_000
 MAX_HISTORY = 50
-SEP = "/"
-
-
-def leaf_layers(model: Any, prefix: str = "") -> list[tuple[str, Any]]:
-    """(path, layer) of every layer, nested models flattened (``outer/inner``), models
-    themselves included before their layers."""
-    out = []
-    for layer in model.layers:
-        path = prefix + layer.name
-        out.append((path, layer))
-        if isinstance(layer, engine.Model):
-            out.extend(leaf_layers(layer, path + SEP))
-    return out
-
-
-def _weights_of(layer: Any) -> list[Any]:
-    return [] if isinstance(layer, engine.Model) else list(layer.weights)
-
-
-def _shapes(layer: Any) -> list[tuple[int, ...]]:
-    return [tuple(w.shape) for w in _weights_of(layer)]
-
-
-def _without_build_configs(config: dict[str, Any]) -> dict[str, Any]:
-    """The model config with its layers' ``build_config`` dropped (their input shapes are
-    inferred from the graph again, so a shape change upstream reaches them). Entries are
-    copied where they change, never changed in place."""
-    layers = []
-    for entry in config["config"].get("layers") or []:
-        if entry.get("class_name") != "InputLayer" and "build_config" in entry:
-            entry = {k: v for k, v in entry.items() if k != "build_config"}
-        if isinstance((entry.get("config") or {}).get("layers"), list):
-            entry = _without_build_configs(entry)
-        layers.append(entry)
-    return {**config, "config": {**config["config"], "layers": layers}}
-
-
-def _masks(config: Any) -> bool:
-    """Whether a model config makes masks (Masking, ``mask_zero``): they do not cross a
-    cut, so such a model is rerun whole."""
-    if isinstance(config, dict):
-        if config.get("class_name") == "Masking" or config.get("mask_zero") is True:
-            return True
-        return any(_masks(v) for v in config.values())
-    if isinstance(config, list):
-        return any(_masks(v) for v in config)
-    return False
-
-
-def _init_keys(cfg: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in (cfg.get("config") or {}).items() if k.endswith("_initializer")}
-
-
-@dataclass
-class Pass:
-    """One forward pass's results: statistics by flattened layer name, kept activations."""
-
-    stats: dict[str, dict[str, Any]] = field(default_factory=dict)
-    trace: dict[str, Any] | None = None
-
-
-class ModelRef:
-    """A model that may not exist yet: after an edit, the downstream part is a cut model
-    (``sub``, already run) and the rest is the model before the edit (``base``); the whole
-    model is built (without initializers, weights shared) only when asked for."""
-
-    def __init__(self, config: dict[str, Any], model: Any = None, base: ModelRef | None = None,
-                 sub: Any = None, units: Any = (), custom_objects: Any = None):
-        self.config, self.model, self.base, self.sub = config, model, base, sub
-        self.units = set(units)
-        self.custom_objects = custom_objects
-
-    def get(self) -> Any:
-        if self.model is None:
-            with engine.build_without_initializers():
-                model = engine.deserialize(self.config, self.custom_objects)
-            for path, layer in leaf_layers(model):
-                for w, v in zip(_weights_of(layer), _weights_of(self.layer(path))):
-                    w.assign(v.value)
-            self.model, self.base, self.sub = model, None, None
-        return self.model
-
-    def layer(self, path: str) -> Any:
-        parts = path.split(SEP)
-        if self.model is not None:
-            model = self.model
-        elif parts[0] in self.units:
-            model = self.sub
-        else:
-            return self.base.layer(path)  # type: ignore[union-attr]
-        for part in parts:
-            model = model.get_layer(part)
-        return model
-
-    def get_layer(self, name: str) -> Any:
-        return self.layer(name)
 
 
 @dataclass
@@ -151,7 +71,7 @@ class ModelState:
     def __init__(self, model_or_path_or_config: Any, sample: Any = None,
                  input_shape: Any = None, seed: int = 0,
                  custom_objects: dict[str, Any] | None = None,
-                 progress: Callable[[float], Any] | None = None):
+                 progress: Callable[[float, str], Any] | None = None, defer: bool = False):
         self.seed = int(seed)
         self.custom_objects = custom_objects
         model = open_model(model_or_path_or_config, self.seed, custom_objects)
@@ -165,6 +85,17 @@ class ModelState:
             self.sample = [np.asarray(s) for s in sample] if isinstance(sample, (list, tuple)) \
                 else np.asarray(sample)
             self.sample_note = "your sample"
+        if self.graph.sequential and (not self.graph.names or self.graph.class_name(
+                self.graph.names[0]) != "InputLayer") and not isinstance(self.sample, list):
+            # no InputLayer entry: write one, so that every layer has an input to cut at
+            shape = first_layer_input_shape(model) or [None, *np.shape(self.sample)[1:]]
+            config = with_input_layer(self.config, shape, str(self.sample.dtype))
+            if model.built:  # its weights kept
+                self._ref = ModelRef(config, base=self._ref, custom_objects=custom_objects)
+            else:  # never built: no weights yet, so they are drawn (seeded)
+                self._ref = ModelRef(config, engine.deserialize(
+                    seeded_config(config, self.seed), custom_objects))
+            self.config, self.graph = config, ConfigGraph(config)
         self.order: list[str] = []
         self.stats: dict[str, dict[str, Any]] = {}
         self.trace: dict[str, Any] | None = None
@@ -175,11 +106,19 @@ class ModelState:
         self.original = Snapshot(self._ref, self.config, None)
         #: what the last edit re-initialized (flattened names), and why
         self.reinitialized: list[str] = []
-        if progress:
-            progress(0.1)
-        self._full_pass()
-        if progress:
-            progress(1.0)
+        #: the model of the part downstream of the last edited layer, kept for its next edit
+        #: (layer, model, its inputs' refs, the state it belongs to, its inputs' shapes)
+        self._rest: Any = None
+        self.ran = False
+        if not defer:
+            self.run(progress)
+
+    def run(self, progress: Callable[[float, str], Any] | None = None) -> None:
+        """The first pass (once): the forward pass, then each layer's statistics;
+        ``progress(fraction, what)`` is told along the way."""
+        if not self.ran:
+            self._full_pass(progress)
+            self.ran = True
 
     @property
     def model(self) -> Any:
@@ -187,21 +126,27 @@ class ModelState:
         return self._ref.get()
 
     # -- passes -------------------------------------------------------------------------
-    def _full_pass(self) -> None:
-        trace = self.model.intermediate_outputs(self.sample)
+    def _full_pass(self, progress: Callable[[float, str], Any] | None = None) -> None:
+        if progress:
+            progress(0.02, "forward pass")
+        trace = complete_trace(self.graph, self.model.intermediate_outputs(self.sample),
+                               self.sample)
         self.order = []
         self.stats = {}
-        self._absorb(self.model, self.graph, trace, "", list(trace))
+        self._absorb(self.model, self.graph, trace, "", list(trace), progress=progress)
         kept = sum(np.asarray(v).size for v in trace.values() if isinstance(v, np.ndarray))
         # a cut model's inputs carry no masks: a masking model reruns whole on every edit
-        self.trace = trace if kept <= MAX_KEPT_ELEMENTS and not _masks(self.config) else None
+        self.trace = trace if kept <= MAX_KEPT_ELEMENTS and not makes_masks(self.config) else None
         self._finish()
 
     def _absorb(self, model: Any, graph: ConfigGraph, trace: dict[str, Any], prefix: str,
-                names: list[str], order: list[str] | None = None) -> None:
+                names: list[str], order: list[str] | None = None,
+                progress: Callable[[float, str], Any] | None = None) -> None:
         """Statistics of ``names`` from ``trace`` (nested models: their layers too)."""
         order = self.order if order is None else order
-        for name in names:
+        for k, name in enumerate(names):
+            if progress:
+                progress(0.3 + 0.7 * k / len(names), f"statistics {k + 1}/{len(names)}")
             if name.startswith(CUT_PREFIX) or name not in graph.entries:
                 continue
             entry = graph.entries[name]
@@ -219,15 +164,16 @@ class ModelState:
             if isinstance(layer, engine.Model):
                 refs = graph.first_input(name)
                 xin = [ref_value(trace, graph, r) for r in refs]
-                inner_trace = layer.intermediate_outputs(xin[0] if len(xin) == 1 else xin)
+                x1 = xin[0] if len(xin) == 1 else xin
                 inner = ConfigGraph(engine.serialize(layer, format=engine.KERAS3))
+                inner_trace = complete_trace(inner, layer.intermediate_outputs(x1), x1)
                 self._absorb(layer, inner, inner_trace, prefix + name + SEP, list(inner_trace),
                              order)
             path = prefix + name
             st = layer_stats(value, activation_name(entry))
             st.update(name=path, class_name=entry["class_name"], depth=0, weight_std=None,
                       predicted_std=None)
-            ws = _weights_of(layer)
+            ws = weights_of(layer)
             if ws:
                 k = np.asarray(ws[0].value)
                 st["weight_std"] = self._weight_std(k)
@@ -264,14 +210,15 @@ class ModelState:
 
     def _recompute_from(self, unit: str) -> None:
         """Run the part of the model downstream of the top-level layer ``unit``."""
-        if self.trace is None or self.graph.class_name(unit) == "InputLayer":
+        if self.trace is None or self.graph.class_name(unit) == "InputLayer" or \
+                not self.graph.first_input(unit):
             self._full_pass()
             return
         sub, frontier = self._cut(unit)
         for path, layer in leaf_layers(sub):
             if path.startswith(CUT_PREFIX):
                 continue
-            for w, v in zip(_weights_of(layer), _weights_of(self._layer(path))):
+            for w, v in zip(weights_of(layer), weights_of(self._layer(path))):
                 w.assign(v.value)
         self._run_cut(sub, frontier)
 
@@ -283,7 +230,9 @@ class ModelState:
             sub = engine.deserialize(cfg, self.custom_objects)
         return sub, frontier
 
-    def _run_cut(self, sub: Any, frontier: list[Any]) -> None:
+    def _run_cut(self, sub: Any, frontier: list[Any], before: Any = ()) -> None:
+        """Run the cut model ``sub`` on its frontier's kept values; the statistics of its
+        layers (and of ``before``, layers already run into the trace) anew."""
         trace = self.trace
         assert trace is not None
         xs = [ref_value(trace, self.graph, r) for r in frontier]
@@ -291,6 +240,7 @@ class ModelState:
         down = [n for n in new if not n.startswith(CUT_PREFIX)]
         for n in down:
             trace[n] = new[n]
+        down = [*before, *down]
         self._absorb(self._ref, self.graph, trace, "", down)
         self._finish()
 
@@ -324,7 +274,7 @@ class ModelState:
         parts = path.split(SEP)
         model, graph = self._ref, self.graph
         trace = self.trace if self.trace is not None else \
-            self.model.intermediate_outputs(self.sample)
+            complete_trace(graph, self.model.intermediate_outputs(self.sample), self.sample)
         for i, part in enumerate(parts):
             refs = graph.first_input(part)
             if graph.sequential and not refs and graph.entries[part]["class_name"] != \
@@ -335,8 +285,9 @@ class ModelState:
             if i == len(parts) - 1:
                 return xs[0] if len(xs) == 1 else xs
             inner = model.get_layer(part)
-            trace = inner.intermediate_outputs(xs[0] if len(xs) == 1 else xs)
+            x1 = xs[0] if len(xs) == 1 else xs
             model, graph = inner, ConfigGraph(engine.serialize(inner, format=engine.KERAS3))
+            trace = complete_trace(graph, inner.intermediate_outputs(x1), x1)
         raise ValueError(path)
 
     def _sequential_input(self, model: Any, trace: dict[str, Any], graph: ConfigGraph) -> Any:
@@ -370,7 +321,8 @@ class ModelState:
         # with the layers' build configs first (some layers cannot infer every input shape
         # from the graph); then without, so that a shape change reaches downstream layers
         problem: Exception | None = None
-        for config in (kept, _without_build_configs(kept)):
+        for attempt in (0, 1):
+            config = without_build_configs(kept) if attempt else kept
             try:
                 return self._apply_config(config, path, old_entry, entry, fresh_weights)
             except Exception as e:  # noqa: BLE001 - the first error is the one to report
@@ -394,16 +346,20 @@ class ModelState:
                 self._ref, self.config, self.graph, _, self.stats, self.order = old
                 raise
         else:
-            self.graph = ConfigGraph(config)
+            self.graph = self.graph.renewed(config)
             try:
-                sub, frontier = self._cut(unit)
-                reinit = self._fill_weights(sub, None, path, old_entry, entry, fresh)
-                self.config = config
-                self._ref = ModelRef(config, base=old[0], sub=sub,
-                                     units=self.graph.downstream(unit),
-                                     custom_objects=self.custom_objects)
-                self.stats = {k: dict(v) for k, v in self.stats.items()}
-                self._run_cut(sub, frontier)
+                down = self.graph.downstream(unit)
+                if self.graph.calls(unit) == 1 and len(down) > 1:
+                    reinit = self._apply_split(config, unit, down, path, old_entry, entry,
+                                               fresh)
+                else:
+                    sub, frontier = self._cut(unit)
+                    reinit = self._fill_weights(sub, None, path, old_entry, entry, fresh)
+                    self.config = config
+                    self._ref = ModelRef(config, base=old[0], sub=sub, units=down,
+                                         custom_objects=self.custom_objects)
+                    self.stats = {k: dict(v) for k, v in self.stats.items()}
+                    self._run_cut(sub, frontier)
             except Exception:
                 self._ref, self.config, self.graph, self.trace, self.stats, self.order = old
                 raise
@@ -411,15 +367,56 @@ class ModelState:
         self.reinitialized = reinit
         return reinit
 
+    def _apply_split(self, config: dict[str, Any], unit: str, down: list[str], path: str,
+                     old_entry: dict[str, Any], entry: dict[str, Any],
+                     fresh: list[np.ndarray]) -> list[str]:
+        """The downstream recompute in two parts: the edited top-level layer ``unit`` alone
+        (a small model, built anew), then the rest downstream of it. The rest's model is
+        kept for the next edit of the same layer while nothing else changed (same state,
+        same input shapes): then it is not built again, its layers (and weights) are the
+        current model's. Otherwise it is built, weights filled as for a whole cut."""
+        trace = self.trace
+        assert trace is not None
+        old_ref = self._ref
+        with engine.build_without_initializers():
+            cfg, frontier = self.graph.cut(unit, lambda r: ref_value(trace, self.graph, r),
+                                           only={unit})
+            head = engine.deserialize(cfg, self.custom_objects)
+        reinit = self._fill_weights(head, None, path, old_entry, entry, fresh)
+        xs = [ref_value(trace, self.graph, r) for r in frontier]
+        new = head.intermediate_outputs(xs[0] if len(xs) == 1 else xs)
+        trace[unit] = new[unit]
+        rest = set(down) - {unit}
+        hit = self._rest
+        shapes = hit and [(np.shape(v), np.asarray(v).dtype) for v in
+                          (ref_value(trace, self.graph, r) for r in hit[2])]
+        if hit and hit[0] == unit and hit[3] is old_ref and shapes == hit[4]:
+            tail, tail_frontier = hit[1], hit[2]
+        else:
+            with engine.build_without_initializers():
+                cfg, tail_frontier = self.graph.cut(
+                    unit, lambda r: ref_value(trace, self.graph, r), only=rest)
+                tail = engine.deserialize(cfg, self.custom_objects)
+            reinit += self._fill_weights(tail, None, path, old_entry, entry, fresh)
+            shapes = [(np.shape(v), np.asarray(v).dtype) for v in
+                      (ref_value(trace, self.graph, r) for r in tail_frontier)]
+        self.config = config
+        self._ref = ModelRef(config, base=old_ref, custom_objects=self.custom_objects,
+                             parts={unit: head, **{n: tail for n in rest}})
+        self.stats = {k: dict(v) for k, v in self.stats.items()}
+        self._run_cut(tail, tail_frontier, [unit])
+        self._rest = (unit, tail, tail_frontier, self._ref, shapes)
+        return reinit
+
     def _entry(self, path: str, config: dict[str, Any] | None = None) -> dict[str, Any]:
         cfg = self.config if config is None else config
         for part in path.split(SEP):
-            cfg = ConfigGraph(cfg).entries[part]
+            cfg = (self.graph if cfg is self.config else ConfigGraph(cfg)).entries[part]
         return cfg
 
     def _replace_entry(self, config: dict[str, Any], parts: list[str],
                        entry: dict[str, Any]) -> dict[str, Any]:
-        graph = ConfigGraph(config)
+        graph = self.graph if config is self.config else ConfigGraph(config)
         if len(parts) == 1:
             return graph.with_entry(parts[0], entry)
         inner = self._replace_entry(graph.entries[parts[0]], parts[1:], entry)
@@ -429,28 +426,28 @@ class ModelState:
                       old_entry: dict[str, Any], entry: dict[str, Any],
                       fresh: list[np.ndarray]) -> list[str]:
         reinit, need_seeded = [], []
-        init_changed = _init_keys(old_entry) != _init_keys(entry)
+        init_changed = init_keys(old_entry) != init_keys(entry)
         for p, layer in leaf_layers(model):
-            ws = _weights_of(layer)
+            ws = weights_of(layer)
             if not ws or p.startswith(CUT_PREFIX):
                 continue
             try:
                 old = self._layer(p)
             except ValueError:
                 old = None
-            same = old is not None and _shapes(old) == _shapes(layer)
+            same = old is not None and shapes_of(old) == shapes_of(layer)
             if p == path:
                 if same and not init_changed:
-                    for w, v in zip(ws, _weights_of(old)):
+                    for w, v in zip(ws, weights_of(old)):
                         w.assign(v.value)
-                elif [tuple(np.shape(a)) for a in fresh] == _shapes(layer):
+                elif [tuple(np.shape(a)) for a in fresh] == shapes_of(layer):
                     for w, a in zip(ws, fresh):
                         w.assign(a)
                     reinit.append(p)
                 else:
                     need_seeded.append(p)
             elif same:
-                for w, v in zip(ws, _weights_of(old)):
+                for w, v in zip(ws, weights_of(old)):
                     w.assign(v.value)
             else:
                 need_seeded.append(p)
@@ -458,8 +455,8 @@ class ModelState:
             cfg = engine.serialize(model, format=engine.KERAS3) if config is None else config
             seeded = engine.deserialize(seeded_config(cfg, self.seed), self.custom_objects)
             for p in need_seeded:
-                for w, v in zip(_weights_of(self._layer(p, model)),
-                                _weights_of(self._layer(p, seeded))):
+                for w, v in zip(weights_of(self._layer(p, model)),
+                                weights_of(self._layer(p, seeded))):
                     w.assign(v.value)
             reinit.extend(need_seeded)
         return reinit
@@ -491,7 +488,7 @@ class ModelState:
         for p, layer in leaf_layers(model):
             src = self._layer(p, seeded) if p in paths or self._shapes_differ(p, layer) \
                 else self._layer(p)
-            for w, v in zip(_weights_of(layer), _weights_of(src)):
+            for w, v in zip(weights_of(layer), weights_of(src)):
                 w.assign(v.value)
         first = min(units, key=self.graph.names.index)
         unit = first if len(set(units)) == 1 else None
@@ -503,7 +500,7 @@ class ModelState:
 
     def _shapes_differ(self, path: str, layer: Any) -> bool:
         try:
-            return _shapes(self._layer(path)) != _shapes(layer)
+            return shapes_of(self._layer(path)) != shapes_of(layer)
         except ValueError:
             return True
 

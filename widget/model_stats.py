@@ -30,8 +30,10 @@ SATURATED_FLAG = 0.5
 DEAD_FLAG = 0.5
 DEPTH_RATIO = 10.0
 THEORY_RATIO = 2.0
-#: statistics use at most this many elements of a layer's output (a strided subset)
-MAX_STAT_ELEMENTS = 1_000_000
+#: the moments, zero and saturated fractions use at most this many elements of a layer's
+#: output (a strided subset whose stride shares no factor with the channel count, so that
+#: it visits every channel); dead units are counted on the whole output
+MAX_STAT_ELEMENTS = 16_384
 #: kept values per layer for the depth picture
 KEEP_VALUES = 2048
 
@@ -73,13 +75,18 @@ def bounds_of(act: str | None) -> tuple[float | None, float | None]:
 def _subset(x: np.ndarray) -> np.ndarray:
     flat = x.reshape(-1)
     if flat.size > MAX_STAT_ELEMENTS:
-        flat = flat[:: math.ceil(flat.size / MAX_STAT_ELEMENTS)]
+        step = math.ceil(flat.size / MAX_STAT_ELEMENTS)
+        channels = int(x.shape[-1]) if x.ndim >= 2 else 1
+        while math.gcd(step, channels) != 1:
+            step += 1
+        flat = flat[::step]
     return flat
 
 
 def layer_stats(x: Any, act: str | None = None) -> dict[str, Any]:
-    """Statistics of one output array (a bounded strided subset of it for the moments;
-    dead units from the whole array), and up to :data:`KEEP_VALUES` values for plots."""
+    """Statistics of one output array (a bounded strided subset of it, at most
+    :data:`MAX_STAT_ELEMENTS`, for the moments and fractions; dead units from the whole
+    array), and up to :data:`KEEP_VALUES` values for plots."""
     x = np.asarray(x)
     if x.dtype.kind not in "fiub":
         return {"output_shape": tuple(x.shape), "mean": float("nan"), "std": float("nan"),
@@ -87,12 +94,21 @@ def layer_stats(x: Any, act: str | None = None) -> dict[str, Any]:
                 "saturated_fraction": float("nan"), "dead_units": 0, "units": 0,
                 "finite": True, "values": np.zeros(0, np.float32)}
     flat = _subset(x).astype(np.float64)
-    finite_mask = np.isfinite(flat)
-    finite = bool(finite_mask.all())
-    good = flat if finite else flat[finite_mask]
+    total = float(flat.sum())
+    if x.dtype.kind != "f":
+        finite = True
+    else:  # a float32 sum is finite when every element is (rarely it overflows: then look)
+        with np.errstate(over="ignore", invalid="ignore"):
+            finite = math.isfinite(float(np.add.reduce(x.reshape(-1)))) or \
+                bool(np.isfinite(x).all())
+    good = flat
+    if not math.isfinite(total):
+        good = flat[np.isfinite(flat)]
+        total = float(good.sum())
     n = max(good.size, 1)
-    mean = float(good.sum() / n) if good.size else float("nan")
-    ms = float(np.dot(good, good) / n) if good.size else float("nan")
+    mean = total / n if good.size else float("nan")
+    # not np.dot: a BLAS call may start threads (slow when OPENBLAS_NUM_THREADS is unset)
+    ms = float(np.add.reduce(good * good) / n) if good.size else float("nan")
     std = math.sqrt(max(ms - mean * mean, 0.0)) if good.size else float("nan")
     lo, hi = bounds_of(act)
     sat = 0.0
@@ -112,10 +128,10 @@ def layer_stats(x: Any, act: str | None = None) -> dict[str, Any]:
     else:
         dead = int(not np.any(x != 0))
     step = max(1, good.size // KEEP_VALUES)
+    zeros = 1.0 - np.count_nonzero(good) / good.size if good.size else float("nan")
     return {"output_shape": tuple(x.shape), "mean": mean, "std": std, "rms": math.sqrt(ms)
-            if good.size else float("nan"), "zero_fraction": float((good == 0).mean())
-            if good.size else float("nan"), "saturated_fraction": sat, "dead_units": dead,
-            "units": units, "finite": finite,
+            if good.size else float("nan"), "zero_fraction": zeros,
+            "saturated_fraction": sat, "dead_units": dead, "units": units, "finite": finite,
             "values": good[::step][:KEEP_VALUES].astype(np.float32)}
 
 

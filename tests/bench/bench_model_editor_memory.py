@@ -23,7 +23,7 @@ STEPS = {
     "model built (weights)": "m = engine.deserialize(resnet50_config());"
                              "print(m.count_params() * 4, file=sys.stderr)",
     "ModelEditor opened": "me = ModelEditor(resnet50_config(), sample=np.random.default_rng(0)"
-                          ".standard_normal((8, 224, 224, 3)).astype('float32'))",
+                          ".standard_normal((8, 224, 224, 3)).astype('float32')).run()",
 }
 
 
