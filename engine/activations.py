@@ -37,6 +37,10 @@ class ActivationFn:
     def __call__(self, x: Any, **kwargs: Any) -> Array:
         if self.custom:
             return self.fn(x, **kwargs)
+        if not kwargs and isinstance(x, np.ndarray) and x.dtype in _NATIVE_FLOATS:
+            exact = _EXACT.get(self.fn)  # the detour's values, computed in x's own dtype
+            if exact is not None:
+                return exact(x)
         x = np.asarray(x)
         dtype = x.dtype if np.issubdtype(x.dtype, np.floating) else np.float32
         return np.asarray(self.fn(x.astype(np.float64), **kwargs), dtype=dtype)
@@ -306,6 +310,15 @@ K2_NAMES = {"elu", "exponential", "gelu", "hard_sigmoid", "linear", "mish", "rel
             "log_softmax", "silu"}
 
 _FNS: dict[str, ActivationFn] = {n: ActivationFn(n, f) for n, f in BUILTINS.items()}
+_NATIVE_FLOATS = frozenset(np.dtype(n) for n in ("float16", "float32", "float64"))
+#: functions exact in float16/32/64 (a clip or a copy rounds nothing): one clip or copy into
+#: a new array instead of the float64 detour, the same values with NaN and inf as before;
+#: only relu(-0.0) keeps the zero's sign (-0.0 == 0.0), as layers' ``activate`` already did
+_EXACT: dict[Callable[..., Array], Callable[[Array], Array]] = {
+    linear: lambda x: x.copy(),
+    relu: lambda x: np.clip(x, x.dtype.type(0), x.dtype.type(np.inf)),
+    relu6: lambda x: np.clip(x, x.dtype.type(0), x.dtype.type(6)),
+}
 _K2_HARD_SIGMOID = ActivationFn("hard_sigmoid", hard_sigmoid_keras2)
 _K2_SWISH = ActivationFn("swish", silu)
 for _name, _fn in _FNS.items():

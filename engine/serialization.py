@@ -176,15 +176,39 @@ def _sub(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
 
+_CONTAINERS = (dict, list, tuple)
+
+
+class _TooDeep(Exception):
+    pass
+
+
+def _walk(item: Any, left: int) -> None:
+    if not left:
+        raise _TooDeep
+    for v in (item.values() if isinstance(item, dict) else item):
+        if isinstance(v, _CONTAINERS):
+            _walk(v, left - 1)
+
+
 def check_depth(value: Any, path: str = "", limit: int = MAX_CONFIG_DEPTH) -> None:
     """Refuse dicts and lists nested deeper than ``limit``, and a config that contains
-    itself, with a ConfigError naming where (checked without recursion, before anything
-    else reads the config, so no RecursionError can come from it later)."""
+    itself, with a ConfigError naming where (checked before anything else reads the config,
+    so no RecursionError can come from it later)."""
+    if not isinstance(value, _CONTAINERS):
+        return
+    try:  # the common case, a config within the limit: a walk at most ``limit`` calls deep
+        _walk(value, limit)
+        return
+    except (_TooDeep, RecursionError):  # find where, without recursion
+        pass
+    _check_depth_iteratively(value, path, limit)
+
+
+def _check_depth_iteratively(value: Any, path: str, limit: int) -> None:
     # nodes: (item, parent node, key); the stack holds (node index, depth). The path and
     # any cycle are worked out only for an error (a cycle always ends in the depth limit).
-    containers = (dict, list, tuple)
-    if not isinstance(value, containers):
-        return
+    containers = _CONTAINERS
     nodes: list[tuple[Any, int, Any]] = [(value, -1, None)]
     stack = [(0, 0)]
     while stack:

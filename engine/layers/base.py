@@ -40,12 +40,12 @@ from ..fields import (
     Regularizer,
     Shape,
 )
+from . import call_budget
 from .shapes import (
     InputSpec,
     ShapeT,
     dtype_text,
     normalize_shape,
-    plain_shapes,
     shape_from_json,
     shape_text,
     shape_to_json,
@@ -58,6 +58,8 @@ __all__ = ["Layer", "Variable", "InputSpec", "ShapeT", "normalize_shape", "shape
            "kernel_bias_fields"]
 
 _name_counters: dict[str, itertools.count] = defaultdict(itertools.count)
+#: the float compute dtypes (NumPy's dtype objects of native byte order are singletons)
+_FLOATS = {n: np.dtype(n) for n in ("float16", "float32", "float64")}
 
 #: set by build_without_initializers(): weights are declared but not filled
 _skip_initializers: contextvars.ContextVar[bool] = contextvars.ContextVar(
@@ -117,9 +119,15 @@ class Layer(Configurable):
             params = inspect.signature(call).parameters
             cls._call_accepts = frozenset(params)
             cls._call_var_kw = any(p.kind is p.VAR_KEYWORD for p in params.values())
+            cls._call_training = "training" in params or cls._call_var_kw
+            cls._call_mask = "mask" in params or cls._call_var_kw
+        cls._budget_memo_ok = call_budget.memo_allowed(cls)
 
     _call_accepts: ClassVar[frozenset[str]] = frozenset()
     _call_var_kw: ClassVar[bool] = False
+    _call_training: ClassVar[bool] = False  # call takes training= (or **kwargs)
+    _call_mask: ClassVar[bool] = False
+    _budget_memo_ok: ClassVar[bool] = False
 
     def __init__(self, *args: Any, **kwargs: Any):
         for key in ("input_shape", "input_dim") if (
@@ -390,7 +398,7 @@ class Layer(Configurable):
                 shapes before the layer runs.
         """
         x = self._convert_inputs(inputs)
-        extra = [None if a is None else self._cast(a) for a in args]
+        extra = [None if a is None else self._cast(a) for a in args] if args else []
         if kwargs and not self._call_var_kw:
             unknown = set(kwargs) - set(self._call_accepts)
             if unknown:
@@ -399,12 +407,14 @@ class Layer(Configurable):
         if not self.built:
             self._auto_build(x, extra, kwargs)
         self._check_inputs(x)
-        self.check_call_budget(shapes_of(x), [shapes_of(a) for a in extra
-                                               if isinstance(a, (np.ndarray, list))])
-        call_kwargs = dict(kwargs)
-        if "training" in self._call_accepts or self._call_var_kw:
+        extra_shapes = [shapes_of(a) for a in extra
+                        if isinstance(a, (np.ndarray, list))] if extra else ()
+        self.check_call_budget(x.shape if type(x) is np.ndarray else shapes_of(x),
+                               extra_shapes)
+        call_kwargs = dict(kwargs) if kwargs else {}
+        if self._call_training:
             call_kwargs["training"] = bool(training)
-        if "mask" in self._call_accepts or self._call_var_kw:
+        if self._call_mask:
             call_kwargs["mask"] = mask
         token = set_budget(self.budget)
         try:
@@ -436,23 +446,9 @@ class Layer(Configurable):
         declared intermediates (:meth:`call_intermediate_bytes`) would pass the activation
         budget; the output's bytes (0 when unknown). The models code calls it too."""
         budget = self.budget
-        nbytes = self.call_intermediate_bytes(input_shape)
-        if nbytes > budget.max_activation_bytes:
-            budget.check_bytes(nbytes, self._path or self.name, f"{type(self).__name__} "
-                               f"{self.name!r}: an intermediate array for inputs of shape "
-                               f"{shape_text(input_shape)}")
-        try:
-            if extra_shapes:
-                shape = self.compute_output_shape(input_shape, *extra_shapes)
-            else:
-                shape = self.compute_output_shape(input_shape)
-        except ConfigError:
-            raise
-        except Exception:  # no shape inference for these inputs: the call says what is wrong
-            return 0
-        return budget.check_output(plain_shapes(shape), self.compute_dtype,
-                                   self._path or self.name,
-                                   lambda: f"{type(self).__name__} {self.name!r}: its output")
+        if self._budget_memo_ok and self.built:  # remembered (engine/layers/call_budget.py)
+            return call_budget.remembered(self, budget, input_shape, extra_shapes)
+        return call_budget.check(self, budget, input_shape, extra_shapes)
 
     def call_intermediate_bytes(self, input_shape: Any) -> int:
         """Bytes of the largest array ``call`` makes besides its output for inputs of
@@ -479,6 +475,9 @@ class Layer(Configurable):
         return self._cast(inputs)
 
     def _cast(self, x: Any) -> np.ndarray:
+        if isinstance(x, np.ndarray) and x.dtype is _FLOATS.get(self._values["dtype"]
+                                                             .compute_dtype):
+            return x  # already a float array of the compute dtype: nothing to check
         if isinstance(x, np.ndarray):
             arr = x
         else:

@@ -139,8 +139,22 @@ def call_node(op: Any, node: Node, args: list[Any], kwargs: dict[str, Any],
     elif mask is None:
         mask = prev_mask
     out = op(first, *args[1:], training=training, mask=mask, **kwargs)
+    return _with_masks(op, node, out, first, prev_mask)
+
+
+def call_single(op: Any, node: Node, x: Any, mask: Any, training: bool,
+                ) -> tuple[list[Any], list[Any]]:
+    """:func:`call_node` for a layer (not an operation) called on one tensor ``x`` with
+    ``mask``, no other argument and no tensor keyword (the functional loop's common case)."""
+    if isinstance(mask, list) and all(m is None for m in mask):
+        mask = None  # as mask_of gives it
+    return _with_masks(op, node, op(x, training=training, mask=mask), x, mask)
+
+
+def _with_masks(op: Any, node: Node, out: Any, first: Any, prev_mask: Any,
+                ) -> tuple[list[Any], list[Any]]:
     out_mask = output_mask(op, first, prev_mask, lambda: node_label(node))
-    outs = _flatten(out)
+    outs = _flatten(out) if isinstance(out, (list, tuple)) else [out]
     if isinstance(out_mask, (list, tuple)):
         out_mask = _flatten(out_mask)
     if isinstance(out_mask, list) and len(out_mask) == len(outs) and len(outs) > 1:

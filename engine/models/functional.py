@@ -8,6 +8,7 @@ import numpy as np
 
 from ..errors import ConfigError, describe
 from ..formats import KERAS2, KERAS3, normalize_format
+from ..layers.base import Layer
 from .building import (
     add_problem,
     build_all,
@@ -18,7 +19,7 @@ from .building import (
     layer_entry,
     nested,
 )
-from .calls import call_node, infer_node, output_dtype, prepare_inputs, with_context
+from .calls import call_node, call_single, infer_node, output_dtype, prepare_inputs, with_context
 from .graph import GraphParser, Node, NodeKey, Ref, map_refs, node_style, refs_in
 from .model import Model
 from .op_shapes import Sym
@@ -154,6 +155,33 @@ class Functional(Model):
         return [r.layer for r in self._inputs]
 
     # -- running -------------------------------------------------------------------
+    def _run_plan(self) -> list[tuple[Node, Ref | None, tuple[NodeKey, ...]]]:
+        """Per node in order: the node, its one input tensor when the call is a layer on one
+        tensor and no tensor keywords (the common case, run by ``call_single``), and the
+        tensors no later node reads (released after it: a deep model does not keep every
+        activation alive). Made once; the graph never changes after it was built."""
+        plan = self.__dict__.get("_plan")
+        if plan is not None:
+            return plan
+        keep = {r.key for r in self._outputs}
+        last: dict[NodeKey, int] = {}
+        for i, node in enumerate(self._order):
+            for r in refs_in([node.args, node.kwargs]):
+                last[r.key] = i
+        release: list[list[NodeKey]] = [[] for _ in self._order]
+        for key, i in last.items():
+            if key not in keep:
+                release[i].append(key)
+        plan = []
+        for i, node in enumerate(self._order):
+            single = node.args[0] if len(node.args) == 1 and isinstance(node.args[0], Ref) \
+                and isinstance(node.op, Layer) and all(
+                    (k == "mask" and v is None) or (k == "training" and not refs_in(v))
+                    for k, v in node.kwargs.items()) else None
+            plan.append((node, single, tuple(release[i])))
+        self.__dict__["_plan"] = plan
+        return plan
+
     def _run(self, inputs: Any, training: bool, mask: Any, trace: bool = False):
         names = [r.layer for r in self._inputs]
         xs = prepare_inputs(self, inputs, self._input_specs, names)
@@ -179,25 +207,33 @@ class Functional(Model):
                 return None
             return m
 
-        for node in self._order:
-            if node.key in values:
+        for node, single, release in self._run_plan():
+            key = node.key
+            if key in values:
                 if trace:
-                    trace_out.setdefault(node.layer_name, values[node.key][0])
+                    trace_out.setdefault(node.layer_name, values[key][0])
                 continue
-            args = map_refs(node.args, get)
-            kwargs = map_refs(node.kwargs, get)
             try:
-                outs, out_masks = call_node(node.op, node, args, kwargs, mask_of, training)
+                if single is not None:
+                    ms = masks[single.key]
+                    outs, out_masks = call_single(
+                        node.op, node, get(single), ms[single.index] if single.index <
+                        len(ms) else None, training)
+                else:
+                    outs, out_masks = call_node(node.op, node, map_refs(node.args, get),
+                                                map_refs(node.kwargs, get), mask_of, training)
             except (ValueError, TypeError) as e:
                 again = with_context(e, f"model {self.name!r}, layer {node.layer_name!r} "
                                         f"(call {node.index})")
                 if again is e:
                     raise
                 raise again from e
-            values[node.key] = outs
-            masks[node.key] = out_masks
+            values[key] = outs
+            masks[key] = out_masks
             if trace:
                 _trace(trace_out, node.layer_name, outs[0] if len(outs) == 1 else outs)
+            for done in release:
+                del values[done], masks[done]
         outputs = [get(r) for r in self._outputs]
         out_masks = [masks[r.key][r.index] if r.index < len(masks[r.key]) else None
                      for r in self._outputs]

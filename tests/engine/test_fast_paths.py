@@ -1,17 +1,21 @@
-"""The inference fast paths (engine/layers/elementwise.py, linalg.py, conv/depthwise_ops.py)
-against the general paths they replace: the same values (bit for bit where the arithmetic is
+"""The inference fast paths (engine/layers/elementwise.py, linalg.py, conv/depthwise_ops.py,
+the ActivationFn shortcut, the remembered budget check, the functional run loop) against the
+general paths they replace: the same values (bit for bit where the arithmetic is
 the same, within float rounding where only the order of a sum changes), NaN and inf treated
 as before, and no input ever written in place."""
 
 from __future__ import annotations
 
 import itertools
+import json
 
 import numpy as np
 import pytest
 
 import engine
 from engine import activations
+from engine.budget import Budget
+from engine.errors import BudgetError, InputError
 from engine.formats import KERAS2
 from engine.layers.conv import ops as convmod
 from engine.layers.elementwise import activate, relu_layer, scale_shift
@@ -22,8 +26,8 @@ SPECIAL = np.array([np.nan, -np.inf, np.inf, -0.0, 0.0, -1.5, 0.25, 5.999, 6.0, 
 
 
 def _general(name: str, x: np.ndarray) -> np.ndarray:
-    """The activation through ActivationFn (its float64 detour): the reference."""
-    return activations.get(name)(x)
+    """The activation's general path (the float64 detour of ActivationFn): the reference."""
+    return np.asarray(activations.get(name).fn(x.astype(np.float64)), dtype=x.dtype)
 
 
 @pytest.mark.parametrize("name", ["relu", "relu6", "linear"])
@@ -183,3 +187,164 @@ def test_matmul_rows_is_the_matrix_product(rows, k, n):
     x3 = x.reshape(rows, 1, k)
     assert matmul_rows(x3, w).shape == (rows, 1, n)
     assert matmul_rows(x.astype(np.float64), w).dtype == np.float64
+
+
+# -- ActivationFn's shortcut -----------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["relu", "relu6", "linear"])
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64", ">f4"])
+def test_activation_fn_shortcut_matches_the_float64_detour(name, dtype):
+    x = np.concatenate([SPECIAL[SPECIAL < 1e4], np.random.default_rng(5).standard_normal(40)
+                        * 4]).astype(dtype)
+    keep = x.copy()
+    y = activations.get(name)(x)
+    ref = _general(name, x)
+    # the same values, NaN where the reference has NaN (relu(-0.0) may keep the zero's sign)
+    np.testing.assert_array_equal(y, ref)
+    assert y.dtype == ref.dtype == x.dtype  # a big-endian input stays big-endian
+    assert not np.shares_memory(x, y)  # always a new array, as before (linear too)
+    np.testing.assert_array_equal(x, keep)
+    strided = activations.get(name)(x[::3])
+    np.testing.assert_array_equal(strided, ref[::3])
+
+
+def test_activation_fn_keeps_the_general_path_elsewhere():
+    x = np.arange(-3, 4)
+    assert activations.get("relu")(x).dtype == np.float32  # integers: float32, as before
+    assert activations.get("relu")([-1.0, 2.0]).tolist() == [0.0, 2.0]
+    y = activations.get("relu")(np.linspace(-2, 2, 5, dtype=np.float32), max_value=1.0)
+    assert y.tolist() == [0.0, 0.0, 0.0, 1.0, 1.0]
+
+
+# -- the cast fast path ------------------------------------------------------------------------
+
+def test_cast_returns_arrays_of_the_compute_dtype_as_they_are():
+    layer = engine.deserialize({"class_name": "Dense", "config": {"units": 2}})
+    x = np.ones((2, 3), np.float32)
+    assert layer._cast(x) is x
+    for other in (x.astype(np.float64), x.astype(">f4"), x.astype(np.int64)):
+        got = layer._cast(other)
+        assert got.dtype == np.float32 and got.dtype.isnative
+    with pytest.raises(InputError, match="complex"):
+        layer._cast(x.astype(np.complex64))
+    half = engine.deserialize({"class_name": "Dense", "config": {"units": 2,
+                                                                "dtype": "float16"}})
+    assert half._cast(x).dtype == np.float16
+
+
+# -- the remembered budget check ---------------------------------------------------------------
+
+def _count_shape_calls(layer):
+    calls = []
+    inner = layer.compute_output_shape
+
+    def counted(*a, **k):
+        calls.append(a)
+        return inner(*a, **k)
+
+    layer.compute_output_shape = counted  # an instance attribute: not part of the config
+    return calls
+
+
+def test_budget_check_is_remembered_per_input_shape():
+    layer = engine.deserialize({"class_name": "Conv2D", "config": {"filters": 4,
+                                                                   "kernel_size": 3}})
+    x = np.ones((2, 8, 8, 3), np.float32)
+    layer(x)
+    calls = _count_shape_calls(layer)
+    for _ in range(3):
+        layer(x)
+    assert calls == []  # computed by the first call for this shape, then remembered
+    layer(np.ones((3, 8, 8, 3), np.float32))
+    assert len(calls) == 1  # another shape: checked
+    layer(np.ones((3, 8, 8, 3), np.float32))
+    assert len(calls) == 1
+
+
+def test_remembered_budget_check_sees_a_changed_limit_config_or_shape():
+    cfg = {"class_name": "RepeatVector", "config": {"n": 1000}}
+    budget = Budget(max_activation_bytes=2 * 1000 * 4 * 4)
+    layer = engine.deserialize(cfg, budget=budget)
+    x = np.ones((2, 4), np.float32)
+    for _ in range(2):
+        assert layer(x).shape == (2, 1000, 4)
+    with pytest.raises(BudgetError):  # a bigger batch
+        layer(np.ones((3, 4), np.float32))
+    budget.max_activation_bytes -= 1  # the limit lowered after the calls
+    with pytest.raises(BudgetError):
+        layer(x)
+    budget.max_activation_bytes += 1
+    layer(x)
+    layer._values["n"] = 2000  # a config value replaced (as code inside the engine may)
+    with pytest.raises(BudgetError):
+        layer(x)
+    layer._values["n"] = 1000
+    layer(x)
+    layer._values["dtype"] = type(layer).field("dtype").validate("float64", "dtype")
+    with pytest.raises(BudgetError):  # the same shape in float64: twice the bytes
+        layer(x)
+
+
+def test_budget_check_of_layers_with_state_outside_their_config_is_not_remembered():
+    layer = engine.deserialize({"class_name": "StringLookup",
+                                "config": {"vocabulary": ["a", "b"], "output_mode": "one_hot"}},
+                               max_activation_bytes=4000)
+    x = np.array([["a"], ["b"]])
+    assert layer(x).shape == (2, 3)
+    layer.set_vocabulary([f"t{i}" for i in range(1000)])  # the output grows with it
+    with pytest.raises(BudgetError):
+        layer(x)
+
+
+# -- the functional run loop -------------------------------------------------------------------
+
+def _residual_model():
+    return engine.model_from_json(json.dumps({
+        "class_name": "Functional", "config": {
+            "name": "m", "trainable": True,
+            "layers": [
+                {"class_name": "InputLayer", "name": "in", "config": {
+                    "batch_input_shape": [None, 4], "dtype": "float32", "name": "in"},
+                 "inbound_nodes": []},
+                {"class_name": "Dense", "name": "a", "config": {"name": "a", "units": 4,
+                                                                 "activation": "relu"},
+                 "inbound_nodes": [[["in", 0, 0, {}]]]},
+                {"class_name": "Dense", "name": "b", "config": {"name": "b", "units": 4},
+                 "inbound_nodes": [[["a", 0, 0, {}]]]},
+                {"class_name": "Add", "name": "add", "config": {"name": "add"},
+                 "inbound_nodes": [[["a", 0, 0, {}], ["b", 0, 0, {}]]]},
+                {"class_name": "Dense", "name": "c", "config": {"name": "c", "units": 2},
+                 "inbound_nodes": [[["add", 0, 0, {}]]]},
+            ],
+            "input_layers": [["in", 0, 0]], "output_layers": [["c", 0, 0], ["a", 0, 0]]}}))
+
+
+def test_functional_loop_releases_tensors_after_their_last_use_only():
+    model = _residual_model()
+    release = {node.layer_name: {k[0] for k in keys} for node, _, keys in model._run_plan()}
+    assert release["add"] == {"b"}  # 'a' feeds the output: kept
+    assert release["a"] == {"in"} and release["c"] == {"add"}
+    x = np.random.default_rng(0).standard_normal((3, 4)).astype(np.float32)
+    c, a = model(x)
+    layers = {n: model.get_layer(n) for n in "abc"}
+    ref_a = layers["a"](x)
+    np.testing.assert_array_equal(a, ref_a)
+    np.testing.assert_array_equal(c, layers["c"](ref_a + layers["b"](ref_a)))
+    trace = model.intermediate_outputs(x)  # every tensor, released ones included
+    assert set(trace) == {"in", "a", "b", "add", "c"}
+    np.testing.assert_array_equal(trace["b"], layers["b"](ref_a))
+
+
+def test_conv_paddings_are_remembered_per_input_size():
+    cfg = {"class_name": "Conv2D", "config": {"filters": 3, "kernel_size": 3, "strides": 2,
+                                              "padding": "same"}}
+    layer = engine.deserialize(cfg)
+    rng = np.random.default_rng(6)
+    xs = [rng.standard_normal((1, n, n, 2)).astype(np.float32) for n in (5, 8, 5, 7)]
+    outs = [layer(x) for x in xs]
+    for x, y in zip(xs, outs):  # a fresh layer (nothing remembered) with the same weights
+        fresh = engine.deserialize(cfg)
+        fresh.build(x.shape)
+        fresh.set_weights(layer.get_weights())
+        np.testing.assert_array_equal(y, fresh(x))
+    assert [y.shape[1] for y in outs] == [3, 4, 3, 4]

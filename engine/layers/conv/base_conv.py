@@ -129,7 +129,17 @@ class BaseConv(Layer):
         return self._with_spatial(shape[0], out, channels_out)
 
     def _pads(self, x_cl: np.ndarray) -> list[tuple[int, int]]:
-        sizes = x_cl.shape[1:-1]
-        check_window_fits(self, sizes, self.kernel_size, self.dilation_rate, self.padding)
-        return conv_paddings(sizes, self.kernel_size, self.strides, self.dilation_rate,
-                             self.padding)
+        # remembered per (sizes, window settings): the key holds every value they depend on
+        key = (x_cl.shape[1:-1], self.kernel_size, self.strides, self.dilation_rate,
+               self.padding)
+        memo = self.__dict__.setdefault("_pads_memo", {})
+        pads = memo.get(key)
+        if pads is None:
+            sizes = key[0]
+            check_window_fits(self, sizes, self.kernel_size, self.dilation_rate, self.padding)
+            pads = conv_paddings(sizes, self.kernel_size, self.strides, self.dilation_rate,
+                                 self.padding)
+            if len(memo) >= 16:
+                memo.clear()
+            memo[key] = pads
+        return list(pads)
