@@ -183,12 +183,17 @@ class _TooDeep(Exception):
     pass
 
 
-def _walk(item: Any, left: int) -> None:
+def _walk(item: Any, left: int, seen: dict[int, int]) -> None:
+    # ``seen``: id -> the least depth budget a container passed with (a dict shared many
+    # times, as Python code can build, is walked once per budget, not once per path)
     if not left:
         raise _TooDeep
     for v in (item.values() if isinstance(item, dict) else item):
         if isinstance(v, _CONTAINERS):
-            _walk(v, left - 1)
+            if seen.get(id(v), left) < left:
+                continue  # passed already with a smaller budget
+            _walk(v, left - 1, seen)
+            seen[id(v)] = left - 1
 
 
 def check_depth(value: Any, path: str = "", limit: int = MAX_CONFIG_DEPTH) -> None:
@@ -198,7 +203,7 @@ def check_depth(value: Any, path: str = "", limit: int = MAX_CONFIG_DEPTH) -> No
     if not isinstance(value, _CONTAINERS):
         return
     try:  # the common case, a config within the limit: a walk at most ``limit`` calls deep
-        _walk(value, limit)
+        _walk(value, limit, {})
         return
     except (_TooDeep, RecursionError):  # find where, without recursion
         pass

@@ -756,3 +756,18 @@ def test_get_config_gives_back_the_form_it_was_read_in():
                                                                "name": k3.name}}
     made = engine.lookup("layer", "Dense")(units=3)
     assert made.source_format == "keras3" and "module" in engine.serialize(made)
+
+
+def test_a_config_sharing_one_dict_many_times_is_checked_in_bounded_time():
+    """Python code can build a config whose dicts are shared (a 'diamond ladder': 2**40
+    paths through 40 dicts); the depth check visits each dict once per depth budget."""
+    import time
+
+    from engine.serialization import check_depth
+
+    x: object = [1]
+    for _ in range(40):
+        x = {"a": x, "b": x}
+    start = time.process_time()
+    check_depth({"k": x})
+    assert time.process_time() - start < 1.0
