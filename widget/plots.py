@@ -91,6 +91,10 @@ def histogram(values: np.ndarray, lo: float, hi: float, bins: int
     return edges, density, int(n - inside.sum())
 
 
+#: integers spanning fewer values than this get one bar per integer
+INT_BINS = 61
+
+
 def n_bins(size: int) -> int:
     """Odd, so that a constant's bin is centred on it."""
     return int(min(60, max(8, math.sqrt(max(size, 1))))) | 1
@@ -231,8 +235,14 @@ def zero_share(values: np.ndarray) -> float:
 def bins_for(values: np.ndarray, theory: dict[str, Any] | None, lo: float, hi: float
              ) -> tuple[float, float, int]:
     """(lo, hi, bins) for a histogram over about [lo, hi]; a uniform's support lies on bin
-    edges, so no bar spills past it."""
-    bins = n_bins(np.asarray(values).size)
+    edges, so no bar spills past it; integers spanning at most :data:`INT_BINS` values
+    (a lookup's ids, counts) get one bar per integer, centred on it."""
+    v = np.asarray(values)
+    if v.dtype.kind in "iub" and v.size:
+        a, b = int(v.min()), int(v.max())
+        if b - a < INT_BINS:
+            return a - 0.5, b + 0.5, b - a + 1
+    bins = n_bins(v.size)
     if theory and theory.get("family") == "uniform":
         a, b = float(theory["low"]), float(theory["high"])
         if b > a:
@@ -385,6 +395,9 @@ class HistogramPanel:
             self.pdf.set_data([], [])
         top = top or 1.0
         ax.set_xlim(lo, hi)
+        whole = lo % 1 == 0.5 and hi % 1 == 0.5 and self._data is not None and \
+            np.asarray(self._data).dtype.kind in "iub"  # one bar per integer
+        self.ax.xaxis.get_major_locator().set_params(integer=whole)
         if log_y:
             pos = np.concatenate([h.density[h.density > 0] for h in shown])
             bottom = float(pos.min()) * 0.5 if pos.size else 1e-3

@@ -21,7 +21,7 @@ from typing import Any
 import ipywidgets as widgets
 import numpy as np
 
-SIZE = (3.6, 2.4)  # inches, at DPI -> 360 x 240 px
+SIZE = (3.6, 2.5)  # inches, at DPI -> 360 x 250 px (fonts readable when shrunk to 300 px)
 DPI = 100
 CMAP = "magma"
 SPECTROGRAMS = ("STFTSpectrogram", "MelSpectrogram")
@@ -78,8 +78,8 @@ def draw_spectrogram(fig: Any, image: np.ndarray, axes: Axes, title: str = "") -
     """Draw a (frequency, time) image on ``fig`` (cleared first): frames across, bins up
     from 0, a colorbar labelled with the values' unit. Returns the image artist."""
     fig.clear()
-    ax = fig.add_axes((0.13, 0.19, 0.66, 0.7))
-    cax = fig.add_axes((0.82, 0.19, 0.03, 0.7))
+    ax = fig.add_axes((0.15, 0.2, 0.62, 0.7))
+    cax = fig.add_axes((0.8, 0.2, 0.03, 0.7))
     img = np.asarray(image, np.float64)
     finite = img[np.isfinite(img)]
     lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
@@ -89,13 +89,13 @@ def draw_spectrogram(fig: Any, image: np.ndarray, axes: Axes, title: str = "") -
     art = ax.imshow(img, origin="lower", aspect="auto", cmap=CMAP, vmin=lo, vmax=hi,
                     interpolation="nearest", extent=(-0.5, n_time - 0.5, -0.5, n_freq - 0.5))
     bar = fig.colorbar(art, cax=cax)
-    bar.set_label(axes.value_label, fontsize=7, labelpad=2)
-    bar.ax.tick_params(labelsize=6, length=2, pad=1)
-    ax.set_xlabel("time (frame)", fontsize=7, labelpad=1)
-    ax.set_ylabel(axes.freq_label, fontsize=7, labelpad=2)
-    ax.tick_params(labelsize=6, length=2, pad=1)
+    bar.set_label(axes.value_label, fontsize=9, labelpad=2)
+    bar.ax.tick_params(labelsize=8, length=2, pad=1)
+    ax.set_xlabel("time (frame)", fontsize=9, labelpad=1)
+    ax.set_ylabel(axes.freq_label, fontsize=9, labelpad=2)
+    ax.tick_params(labelsize=8, length=2, pad=1)
     if title:
-        ax.set_title(title, fontsize=7, pad=3)
+        ax.set_title(title, fontsize=9, pad=3)
     return art
 
 
@@ -125,6 +125,7 @@ class SpectrogramPanel:
             height="auto", width="360px", min_width="0"))
         self.image.add_class("layerlab-plot")
         self.image.add_class("layerlab-spectrogram")
+        self.image.add_class(f"layerlab-plot-{key.replace('/', '-')}")
         self.box = widgets.VBox([self.caption, self.image], layout=widgets.Layout(
             min_width="0", margin="0 4px 6px 0"))
         self.box.add_class("layerlab-panel")

@@ -420,9 +420,11 @@ class EditorState:
         if self.user_sample is not None:
             return self.user_sample, shape_of(self.user_sample)
         shape = self.input_shape_for(config, infer)
+        vocabulary = getattr(layer, "get_vocabulary", None)  # a text sample uses its tokens
         key = (repr(shape), takes_a_list(layer),
                layer.values.get("input_dim")
-               if not getattr(type(layer), "autocast", True) else None)
+               if not getattr(type(layer), "autocast", True) else None,
+               hash(tuple(vocabulary())) if vocabulary is not None else None)
         if key not in self._samples:
             if len(self._samples) > 8:
                 self._samples.clear()

@@ -7,6 +7,12 @@ a line, the number of tokens beside it, and a "None" toggle (no vocabulary: adap
 the list (repeats, the mask token inside it, more than ``max_tokens``) and the form shows
 its error beside the field, as for any field.
 
+The layer is rebuilt when the text area loses focus (``continuous_update=False``: one rebuild
+an edit, not one a keystroke), but the count follows every keystroke: the page counts the
+lines itself (:data:`LIVE_COUNT`, one document listener installed by the count's HTML) and
+says "click outside to apply" until the text is committed; the kernel then writes the
+count of what it received.
+
 :func:`window_control` builds the control of a ``window`` field (STFTSpectrogram,
 MelSpectrogram): a dropdown of the window names the field takes, None, and "custom"
 (a JSON list of numbers, the window's own values).
@@ -72,6 +78,27 @@ def count_text(tokens: Any) -> str:
     return f"{n:,} token{'' if n == 1 else 's'}"
 
 
+#: what the page shows beside the live count while the text is not yet committed
+PENDING = " (click outside to apply)"
+
+#: counts the lines of a vocabulary text area as it is typed in, in the page (no kernel
+#: round trip, no rebuild): :func:`parse_tokens`'s rule (a final newline ends the last line;
+#: an int vocabulary skips blank lines) and :func:`count_text`'s wording. Installed once a
+#: page by a hidden image's onerror (an HTML widget runs no <script>); it only writes the
+#: text of the count beside the text area the user types in.
+LIVE_COUNT = (
+    "if(!window.layerlabVocabCount){window.layerlabVocabCount=1;"
+    "const n=(t,item)=>{let l=t.value.split('\\n');if(l.length&&l[l.length-1]==='')l.pop();"
+    "if(item==='int')l=l.filter(x=>x.trim());return l.length;};"
+    "const say=(e,tail)=>{const t=e.target;const w=t&&t.closest&&"
+    "t.closest('.layerlab-vocabulary');if(!w||!w.parentElement)return;"
+    "const s=w.parentElement.querySelector('.layerlab-vocabulary-count');if(!s)return;"
+    "const k=n(t,s.dataset.item);"
+    "s.textContent=k.toLocaleString('en-US')+' token'+(k===1?'':'s')+tail;};"
+    f"document.addEventListener('input',e=>say(e,'{PENDING}'),true);"
+    "document.addEventListener('focusout',e=>say(e,''),true);}")
+
+
 class VocabularyControl(widgets.VBox):
     """A text area, one token a line, and the number of tokens; ``value`` is the list of
     tokens (str, or int with ``item="int"``)."""
@@ -86,8 +113,8 @@ class VocabularyControl(widgets.VBox):
             value=show_tokens(tokens), continuous_update=False, tooltip=tooltip,
             placeholder="one token a line" if item == "str" else "one integer a line",
             rows=min(max(len(tokens), 3), 12), layout=widgets.Layout(width="100%"))
-        self.text.add_class("layerlab-vocabulary")
-        self.count = widgets.HTML(value=_count_html(tokens))
+        self.text.add_class("layerlab-vocabulary")  # the page's live count finds it by this
+        self.count = widgets.HTML(value=_count_html(tokens, item))
         self.count.add_class("layerlab-vocabulary-size")
         super().__init__([self.text, self.count], layout=control_layout(max_width="340px"))
         self.doc = tooltip
@@ -100,7 +127,7 @@ class VocabularyControl(widgets.VBox):
     @traitlets.observe("value")
     def _on_value(self, change: Any) -> None:
         tokens = change["new"]
-        self.count.value = _count_html(tokens)
+        self.count.value = _count_html(tokens, self.item)
         if parse_tokens(self.text.value, self.item) != tokens:
             self.text.value = show_tokens(tokens)
 
@@ -109,8 +136,11 @@ class VocabularyControl(widgets.VBox):
         self.text.disabled = change["new"]
 
 
-def _count_html(tokens: Any) -> str:
-    return f"<span style='color:#555;font-size:12px'>{count_text(tokens)}</span>"
+def _count_html(tokens: Any, item: str = "str") -> str:
+    """The count, and the hidden image whose onerror installs the page's live count."""
+    return (f"<span class='layerlab-vocabulary-count' data-item='{item}' "
+            f"style='color:#555;font-size:12px'>{count_text(tokens)}</span>"
+            f"<img src='data:,' alt='' style='display:none' onerror=\"{LIVE_COUNT}\">")
 
 
 def _same(value: Any) -> Any:
@@ -233,5 +263,6 @@ def text_sample(layer: Any, shape: tuple[int, ...], seed: int) -> np.ndarray | N
     return np.array(out).reshape(shape)
 
 
-__all__ = ["VocabularyControl", "WindowControl", "vocabulary_control", "window_control",
+__all__ = ["LIVE_COUNT", "PENDING", "VocabularyControl", "WindowControl", "vocabulary_control",
+           "window_control",
            "parse_tokens", "count_text", "text_sample"]

@@ -183,9 +183,10 @@ def test_jupyterlab_at_every_width(lab, browser):
         page.close()
 
 
-#: notebook 02's pictures: 5 in section 1, the explorer's, 2 + 1 in sections 2 and 3, 2
-#: for gradients
-DEPTH_IMAGES = 11
+#: notebook 02's pictures, one per panel in a grid that reflows: 5 stacks of 10 layers in
+#: section 1, the explorer's 10, 2 stacks of 5 in section 2, 1 in section 3, 2 + 2 for
+#: gradients
+DEPTH_IMAGES = 5 * 10 + 10 + 2 * 5 + 1 + 2 + 2
 
 
 def test_depth_notebook_in_voila_at_968_and_420(voila_depth, browser):
@@ -196,9 +197,12 @@ def test_depth_notebook_in_voila_at_968_and_420(voila_depth, browser):
                else r.abort())
     try:
         page.goto(voila_depth, timeout=300000, wait_until="commit")
-        page.wait_for_function(
-            "(n) => document.querySelectorAll('.jp-OutputArea-output img').length >= n",
+        page.wait_for_function(  # every picture, and the explorer's words (Voila fills
+            # the page as the cells run: wait for the last ones)
+            "(n) => document.querySelectorAll('.jp-OutputArea-output img').length >= n"
+            " && document.body.innerText.includes('activation std at the last layer')",
             arg=DEPTH_IMAGES, timeout=300000)
+        page.wait_for_timeout(500)
         text = page.locator("body").inner_text()
         assert "Traceback" not in text
         assert "activation std at the last layer" in text  # the explorer ran at once
@@ -206,6 +210,12 @@ def test_depth_notebook_in_voila_at_968_and_420(voila_depth, browser):
             page.set_viewport_size({"width": w, "height": 1000})
             page.wait_for_timeout(800)
             keep_screenshot(page, f"voila-02-{w}")
+            imgs = page.locator(".jp-OutputArea-output img")
+            for name, i in (("first-stack", 0), ("explorer", 50), ("he", DEPTH_IMAGES - 5),
+                            ("gradients", DEPTH_IMAGES - 2)):
+                imgs.nth(i).scroll_into_view_if_needed()
+                page.wait_for_timeout(200)
+                keep_screenshot(page, f"voila-02-{w}-{name}")
             wide = page.evaluate("""() => Array.from(document.querySelectorAll('*'))
                 .filter(e => e.scrollWidth > e.clientWidth + 1 &&
                         ['auto', 'scroll'].includes(getComputedStyle(e).overflowX))
@@ -216,5 +226,10 @@ def test_depth_notebook_in_voila_at_968_and_420(voila_depth, browser):
                 '.jp-OutputArea-output img')).filter(i => i.getBoundingClientRect().right >
                 document.documentElement.clientWidth + 1).length""")
             assert small == 0
+            # each panel is shown near its own size, never shrunk until its text is
+            # unreadable: 2 a row at 420 px, 4 or 5 at 968 px
+            seen = page.evaluate("""() => Array.from(document.querySelectorAll(
+                '.jp-OutputArea-output img')).map(i => i.getBoundingClientRect().width)""")
+            assert len(seen) >= DEPTH_IMAGES and min(seen) >= 160, (w, sorted(seen)[:5])
     finally:
         page.close()

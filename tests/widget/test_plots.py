@@ -101,3 +101,26 @@ def test_a_caption_wraps_only_between_whole_parts():
     rule = re.search(r"\.layerlab-caption \.part\{([^}]*)\}", STYLE).group(1)
     assert "white-space:nowrap" in rule and "display:inline-block" in rule
     assert "text-overflow:ellipsis" in rule and "max-width:100%" in rule
+
+
+def test_small_integers_get_one_bar_each_centred_with_integer_ticks():
+    """A lookup's ids (0 = out of vocabulary ... 6): one bar per id, centred on it, and
+    whole-number ticks; a wide integer range and floats keep the usual bins."""
+    from widget.plots import INT_BINS, HistogramPanel, bins_for
+
+    ids = np.random.default_rng(0).integers(0, 7, size=(16, 8))
+    assert bins_for(ids, None, 0.3, 5.7) == (-0.5, 6.5, 7)
+    assert bins_for(np.array([True, False]), None, 0, 1) == (-0.5, 1.5, 2)
+    wide = np.arange(INT_BINS + 1)
+    assert bins_for(wide, None, -1.0, INT_BINS + 1.0)[2] != INT_BINS + 1
+    panel = HistogramPanel("out0")
+    panel.update(ids, None, "ids")
+    assert panel._cur.edges.tolist() == [i - 0.5 for i in range(8)]
+    counts = np.bincount(ids.ravel(), minlength=7) / ids.size
+    zero = panel._cur.zeros
+    assert zero == pytest.approx(counts[0])  # id 0 as its own annotated bar
+    assert np.allclose(panel._cur.density[1:], counts[1:])  # bins of width 1: density = share
+    ticks = [t for t in panel.ax.get_xticks() if -0.5 <= t <= 6.5]
+    assert ticks and all(float(t).is_integer() for t in ticks)
+    panel.update(np.random.default_rng(1).standard_normal(500).astype("float32"), None, "x")
+    assert not panel.ax.xaxis.get_major_locator()._integer

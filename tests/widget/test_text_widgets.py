@@ -223,7 +223,7 @@ def test_panel_draws_once_per_new_picture():
     png = bytes(panel.image.value)
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     h, w, _ = imread(io.BytesIO(png)).shape
-    assert (w, h) == (360, 240)
+    assert (w, h) == (360, 250)
     assert not panel.update(out, None, "<b>output</b> again")  # same picture
     assert panel.renders == 1 and "again" in panel.caption.value
     out[0, 0, 0] += 1
@@ -295,3 +295,89 @@ def test_editor_takes_a_str_output_without_plotting_it():
                              "config": {"vocabulary": ["a", "b"], "invert": True}})
     assert ed.error is None and ed.outputs[0].dtype.kind == "U"
     assert "out0" not in ed.plot_bytes
+
+
+# -- the live count (the page counts while the user types; the kernel rebuilds on blur) -----
+
+LIVE_CASES = [("a\nb\nc", "str"), ("a\nb\nc\n", "str"), ("a\n\nb", "str"), ("", "str"),
+              ("\n", "str"), ("a\r\nb\r\n", "str"), (" 12\n\n-3\n1_000\n", "int"),
+              ("4\nfour\n \n", "int"), ("\n".join(map(str, range(1234))), "int")]
+
+
+def _run_live_count(cases) -> list[list[str]]:
+    """Run the page's live count (LIVE_COUNT) in node with a minimal page: for each text,
+    the count shown while typing (an input event) and after leaving the box (focusout)."""
+    import json
+    import shutil
+    import subprocess
+
+    from widget.vocabulary import LIVE_COUNT
+
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed: the page's live count runs in a browser test")
+    script = (
+        "const handlers={};global.window={};"
+        "global.document={addEventListener:(k,f)=>{handlers[k]=f;}};"
+        + LIVE_COUNT + ";" + LIVE_COUNT + ";"  # installed once even if run twice
+        "const out=[];for(const [text,item] of " + json.dumps(cases) + "){"
+        "const span={dataset:{item:item},textContent:''};"
+        "const wrap={parentElement:{querySelector:(q)=>q==='.layerlab-vocabulary-count'?"
+        "span:null}};"
+        "const target={value:text,closest:(q)=>q==='.layerlab-vocabulary'?wrap:null};"
+        "handlers.input({target});const typing=span.textContent;"
+        "handlers.focusout({target});out.push([typing,span.textContent]);}"
+        "console.log(JSON.stringify([Object.keys(handlers),out]));")
+    res = subprocess.run([node, "-e", script], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    keys, out = json.loads(res.stdout)
+    assert sorted(keys) == ["focusout", "input"]
+    return out
+
+
+def test_the_page_counts_tokens_as_parse_tokens_does():
+    from widget.vocabulary import PENDING
+
+    seen = _run_live_count(LIVE_CASES)
+    for (text, item), (typing, left) in zip(LIVE_CASES, seen):
+        want = count_text(parse_tokens(text, item))
+        assert typing == want + PENDING, (text, typing)
+        assert left == want, (text, left)
+
+
+def test_typing_does_not_rebuild_and_the_count_carries_the_live_script():
+    """The text area commits on blur (one rebuild an edit); its count carries the page's
+    live count, which finds the box and the count by their classes."""
+    ed = _editor({"class_name": "StringLookup", "config": {"vocabulary": ["a", "b", "c"]}})
+    box = _vocab(ed)
+    assert box.text.continuous_update is False
+    assert "layerlab-vocabulary" in box.text._dom_classes
+    from widget.vocabulary import LIVE_COUNT
+
+    html = box.count.value
+    assert "class='layerlab-vocabulary-count' data-item='str'" in html and LIVE_COUNT in html
+    assert ">3 tokens<" in html
+    box.text.value = "a\nb\nc\nd"
+    assert ">4 tokens<" in box.count.value and LIVE_COUNT in box.count.value
+    ed2 = _editor({"class_name": "IntegerLookup", "config": {"vocabulary": [1, 2]}},
+                  np.array([[1, 2, 7]]))
+    assert "data-item='int'" in _vocab(ed2).count.value
+
+
+def test_a_new_token_appears_in_the_sample_and_the_output():
+    """The sample of a lookup is drawn from its vocabulary: a token added to it shows in the
+    output (its id), and an edit the engine refuses leaves sample and output alone."""
+    ed = widget.LayerEditor({"class_name": "StringLookup",
+                             "config": {"vocabulary": ["the", "cat", "sat", "on", "mat"]}},
+                            input_shape=(None, 8))
+    box = _vocab(ed)
+    before = ed.outputs[0].copy()
+    assert before.max() == 5 and "dog" not in ed.sample
+    box.text.value = "the\ncat\nsat\non\nmat\ndog"
+    assert "dog" in ed.sample and (ed.outputs[0] == 6).any()
+    assert ed.outputs[0].tolist() == ed.layer(ed.sample).tolist()
+    good_out, good_sample = ed.outputs[0].copy(), ed.sample.copy()
+    box.text.value = "the\ncat\nsat\non\nmat\ndog\nthe"
+    assert "repeated tokens ['the']" in ed.errors["vocabulary"]
+    assert np.array_equal(ed.outputs[0], good_out) and np.array_equal(ed.sample, good_sample)
+    assert "7 tokens" in box.count.value
