@@ -39,8 +39,16 @@ def test_debug_notebook_runs_and_finds_the_bugs():
     assert sat and float(sat.group(1)) > 0.5 and float(sat.group(2)) < 0.05
     assert "predictions now differ between inputs: True" in text
     views = [o for o in outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+    # issue 15.13 / 10: the first editor is never edited, so after Run All it still shows
+    # the broken model; the last one shows the fixed model with the saved one pinned
     assert len(views) == 2
-    # issue 15.13: both editors keep the broken layer visible as a pinned baseline
-    assert "the orange outlines and the 'pinned' rows" in text
-    sources = "".join(c.source for c in nb.cells if c.cell_type == "code")
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    first = next(c for c in code if any(
+        "application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in c.outputs))
+    assert first.source.rstrip().endswith("broken")
+    sources = "".join(c.source for c in code)
+    assert "broken.set(" not in sources and "broken.reinitialize(" not in sources
     assert sources.count(".pin()") == 2
+    # outputs have words: no bare dict or tuple printed
+    assert "hidden_1: output std" in text and "as saved" in text
+    assert not re.search(r"^[{(]", text, re.M)

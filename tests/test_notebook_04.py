@@ -43,16 +43,22 @@ def test_notebook_04_finds_and_fixes_the_planted_bugs():
     errors = [o for o in outs if o.output_type == "error"]
     assert not errors, errors[0].get("evalue")
     views = [o for o in outs if VIEW in o.get("data", {})]
-    assert len(views) == 1, "the ModelEditor is displayed once"
+    # the broken model first (an editor never edited), the fixed one at the end
+    assert len(views) == 2, "two ModelEditors, each displayed once"
     state = nb.metadata.widgets[STATE]["state"]
-    assert views[0]["data"][VIEW]["model_id"] in state
+    assert all(v["data"][VIEW]["model_id"] in state for v in views)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert code[0].source.rstrip().endswith("broken") and code[-2].source.strip() == "me"
+    sources = "".join(c.source for c in code)
+    assert "broken.set(" not in sources and "broken.reinitialize(" not in sources
     assert any(s["model_name"] == "ImageModel" for s in state.values())
     text = "".join(o.get("text", "") for o in outs)
     assert "causes: ['s2b2_conv1', 's3b1_conv2_bn']" in text
-    assert "{'gamma': 0.0, 'beta': 0.0" in text
+    assert "gamma and beta are all zero: True" in text
     assert "re-initialized: ['s2b2_conv1']" in text
     assert "applied: True re-initialized: ['s3b1_conv2_bn'] error: None" in text
     assert "flags after the fixes: none" in text
+    assert "epsilon = -1 applied: False; the editor says:" in text
     assert "must be > 0, got -1.0" in text
     assert "after redo, same as before: True" in text
     assert "same outputs after reload: True" in text

@@ -9,7 +9,12 @@ Rows, sharing the x axis (layers in depth order):
 2. ``std``: the output std by depth (log10), the std each Dense/convolution layer's
    initializer predicts (open circles), and the pinned baseline (dashed);
 3. ``weights``: the std of each layer's first weight (its kernel) by depth;
-4. ``gradients``: gradient RMS by depth, drawn once the statistics carry ``grad_rms``.
+4. ``gradients``: gradient RMS by depth (``grad_rms``), with a note saying the loss, or
+   "updating" while the gradients are computed, or why there are none; drawn unless
+   ``gradients=None`` (the loss is "off").
+
+A narrow picture (``DepthPicture(narrow=True)``, for pages about 420 px wide) is a smaller
+figure (400 px) with larger text, fewer ticks, and the legends in a line over each row.
 
 :data:`ROWS` lists the rows in order (name, row class, height ratio). A :class:`DepthPicture`
 keeps one figure: it draws everything once, keeps the frame (axes, ticks, labels, legends,
@@ -160,13 +165,14 @@ class ActivationsRow(Row):
         ax.set_ylim(-self.top, self.top)
         ax.set_yticklabels([f"{math.sinh(t) * self.s0:.2g}" for t in ticks])
         ax.set_ylabel("value (asinh)")
-        ax.legend(loc="upper right", fontsize=7, framealpha=0.6)
+        ax.legend(loc="upper right", fontsize=ctx["small"], framealpha=0.6)
         box = ax.get_position()
-        cax = ax.figure.add_axes((RIGHT + 0.01, box.y0, 0.012, box.height))
+        cax = ax.figure.add_axes((ctx["right"] + 0.01, box.y0, 0.012 * ctx["bar"],
+                                  box.height))
         cb = ax.figure.colorbar(self.image, cax=cax)
         cb.set_label("share of the column" + (" (log)" if self.log else ", clipped at p99"),
-                     fontsize=7)
-        cb.ax.tick_params(labelsize=6)
+                     fontsize=ctx["small"])
+        cb.ax.tick_params(labelsize=ctx["small"] - 1)
 
     def _shown(self, grid: np.ndarray) -> np.ndarray:
         return np.where(grid > 0, grid, np.nan) if self.log else grid
@@ -223,7 +229,7 @@ class StdRow(Row):
         _fit(ax, [live, pred, base])
         self.ax = ax
         ax.set_ylabel("log10 output std")
-        ax.legend(**OUTSIDE)
+        ax.legend(**ctx["legend"])
 
     def _markers(self, stats, live):
         low = np.nanmin(live) if np.isfinite(live).any() else 0.0
@@ -257,7 +263,7 @@ class WeightsRow(Row):
         self.ax = ax
         ax.set_ylabel("log10 weight std")
         if np.isfinite(w).any():
-            ax.legend(**OUTSIDE)
+            ax.legend(**ctx["legend"])
 
     def update(self, stats, ctx):
         w = _log([s.get("weight_std") for s in stats])
@@ -272,22 +278,37 @@ class GradientsRow(Row):
         x = np.arange(len(stats))
         g = _log([s.get("grad_rms") for s in stats])
         (self.line,) = ax.plot(x, g, "o-", color="C3", ms=3, lw=1.0, label="gradient RMS")
-        self.animated(self.line)
-        _fit(ax, [g])
+        # exact zeros (upstream of a dead layer, say) have no log: marked on the bottom edge
+        (self.zeros,) = ax.plot([], [], "v", color="C3", mfc="none", ms=4, ls="none",
+                                transform=ax.get_xaxis_transform(), clip_on=False)
+        self.note = ax.text(0.01, 0.95, "", transform=ax.transAxes, fontsize=ctx["small"] - 1,
+                            va="top", ha="left", color="#333333",
+                            bbox={"facecolor": "white", "alpha": 0.75, "lw": 0, "pad": 1})
+        self.animated(self.line, self.zeros, self.note)
+        self._note(ctx, stats)
+        # a row still without data gets a span that usual gradient RMS values fit in
+        _fit(ax, [g]) if np.isfinite(g).any() else ax.set_ylim(-6.0, 1.0)
         self.ax = ax
         ax.set_ylabel("log10 grad RMS")
-        ax.legend(**OUTSIDE)
+        ax.legend(**ctx["legend"])
+
+    def _note(self, ctx, stats):
+        xs = [i for i, s in enumerate(stats) if s.get("grad_rms") == 0.0]
+        self.zeros.set_data(xs, [0.03] * len(xs))
+        note = ctx.get("gradients") or ""
+        self.note.set_text(note + (" · ▽ = 0" if xs else ""))
 
     def update(self, stats, ctx):
         g = _log([s.get("grad_rms") for s in stats])
         if not _inside(self.ax, [g]):
             return False
         self.line.set_ydata(g)
+        self._note(ctx, stats)
         return True
 
 
-#: (row name, row class, height ratio); the gradient row is drawn only when the statistics
-#: carry ``grad_rms`` (ModelEditor.show_gradients)
+#: (row name, row class, height ratio); the gradient row is drawn unless ``gradients`` is
+#: None and no statistic carries ``grad_rms``
 ROWS: list[tuple[str, type[Row], float]] = [
     ("activations", ActivationsRow, 3.0),
     ("std", StdRow, 1.6),
@@ -300,18 +321,31 @@ class DepthPicture:
     """The overview, kept between draws (see the module docstring). ``full_draws`` and
     ``blits`` count how each :meth:`png` was made."""
 
-    def __init__(self, width: float = 9.5, dpi: int = 80):
-        self.width, self.dpi = width, dpi
+    def __init__(self, width: float = 9.5, dpi: int = 80, narrow: bool = False):
+        self.narrow = narrow
+        # narrow: 400 px at dpi 80 (a 420 px page shows it about 1:1), text larger
+        self.width, self.dpi = (5.0, 80) if narrow else (width, dpi)
         self.figure: Any = None
         self.full_draws = 0
         self.blits = 0
         self._key: Any = None
 
     def png(self, stats: Sequence[dict[str, Any]], *, baseline: Any = None,
-            selected: str | None = None, log: bool = False) -> bytes:
-        """The picture of ``stats`` (ModelEditor statistics with their ``values``) as PNG."""
-        ctx = {"baseline": baseline, "log": log}
-        rows = [r for r in ROWS if r[0] != "gradients" or
+            selected: str | None = None, log: bool = False,
+            gradients: str | None = None) -> bytes:
+        """The picture of ``stats`` (ModelEditor statistics with their ``values``) as PNG;
+        ``gradients``: the gradient row's note (the loss, "updating", why none), the row
+        being drawn when it is given or a statistic carries ``grad_rms``."""
+        narrow = self.narrow
+        ctx = {"baseline": baseline, "log": log, "gradients": gradients,
+               "small": 9 if narrow else 7, "right": 0.84 if narrow else RIGHT,
+               "bar": 2.0 if narrow else 1.0,
+               # narrow: legends in a line over their row, not over the data
+               "legend": {"loc": "lower left", "bbox_to_anchor": (0.0, 1.0), "fontsize": 7,
+                          "ncol": 3, "frameon": False, "borderaxespad": 0.1,
+                          "handlelength": 1.2, "columnspacing": 0.8}
+               if narrow else OUTSIDE}
+        rows = [r for r in ROWS if r[0] != "gradients" or gradients is not None or
                 any(s.get("grad_rms") is not None for s in stats)]
         key = (tuple(s["name"] for s in stats), tuple(r[0] for r in rows),
                id(baseline) if baseline else None,
@@ -351,28 +385,32 @@ class DepthPicture:
         from matplotlib.figure import Figure
         from matplotlib.ticker import MaxNLocator
 
-        height = 1.3 + 1.25 * sum(r[2] for r in rows)
+        narrow = self.narrow
+        height = 1.3 + (1.1 if narrow else 1.25) * sum(r[2] for r in rows)
         fig = Figure(figsize=(self.width, height), dpi=self.dpi)
         self.canvas = FigureCanvasAgg(fig)
         axes = fig.subplots(len(rows), 1, squeeze=False, gridspec_kw={
-            "height_ratios": [r[2] for r in rows], "left": LEFT, "right": RIGHT,
-            "top": 1 - 0.3 / height, "bottom": 0.55 / height, "hspace": 0.08})[:, 0]
+            "height_ratios": [r[2] for r in rows], "left": 0.15 if narrow else LEFT,
+            "right": ctx["right"],
+            "top": 1 - 0.3 / height, "bottom": 0.55 / height,
+            "hspace": 0.45 if narrow else 0.08})[:, 0]
         self.figure, self.axes, self.rows = fig, list(axes), [cls() for _, cls, _ in rows]
         for ax, row in zip(axes, self.rows):
             row.build(ax, stats, ctx)
-            ax.tick_params(labelsize=7)
-            ax.yaxis.label.set_size(8)
+            ax.tick_params(labelsize=ctx["small"])
+            ax.yaxis.label.set_size(ctx["small"] + 1)
             ax.set_xlim(-0.5, len(stats) - 0.5)
         for ax in axes[:-1]:  # ticks are costly artists: only the bottom row has them
             ax.set_xticks([])
         # depth numbers, not names: 30 rotated names cost ~0.4 s to draw (the table has names)
-        axes[-1].xaxis.set_major_locator(MaxNLocator(12, integer=True))
+        axes[-1].xaxis.set_major_locator(MaxNLocator(6 if narrow else 12, integer=True))
         for ax in axes[1:]:
-            ax.yaxis.set_major_locator(MaxNLocator(4))
-        axes[-1].set_xlabel("layer depth (# in the table)", fontsize=8)
+            ax.yaxis.set_major_locator(MaxNLocator(3 if narrow else 4))
+        axes[-1].set_xlabel("layer depth (# in the table)", fontsize=ctx["small"] + 1)
         self.marks = [ax.axvline(0, color="red", lw=1.0, alpha=0.8, animated=True)
                       for ax in axes]
-        axes[0].set_title(" ", fontsize=9, animated=True)
+        axes[0].set_title(" ", fontsize=ctx["small"] + 2, animated=True)
+        self._title_size = ctx["small"] + 2
         self.canvas.draw()
         self._background = self.canvas.copy_from_bbox(fig.bbox)
 
@@ -385,7 +423,7 @@ class DepthPicture:
         for line in self.marks:
             line.set_visible(i is not None)
             line.set_xdata([i or 0, i or 0])
-        self.axes[0].set_title(title, fontsize=9, animated=True)
+        self.axes[0].set_title(title, fontsize=self._title_size, animated=True)
 
 
 def depth_figure(stats: Sequence[dict[str, Any]], *, baseline: Any = None,

@@ -16,28 +16,11 @@ from typing import Any
 import ipywidgets as widgets
 import numpy as np
 
-import engine
-
 from .depth_plots import DepthPicture
-from .editor import LayerEditor
 from .model_columns import HeatmapColumns
+from .model_gradients import AUTO, LOSSES, OFF, VALUES, GradientRow, describe
 from .model_state import ModelState
-from .model_stats import (
-    DEAD_FLAG,
-    DEPTH_RATIO,
-    SATURATED_FLAG,
-    SATURATION_MARGIN,
-    THEORY_RATIO,
-)
-from .model_table import SORTS, table_rows
-
-THRESHOLDS = (
-    f"Flags: <b>saturated</b> ≥ {SATURATED_FLAG:.0%} of outputs within {SATURATION_MARGIN:.0%} "
-    f"of a bound of the activation (tanh, sigmoid, softsign, hard_sigmoid, ReLU6); "
-    f"<b>dead</b> ≥ {DEAD_FLAG:.0%} of units zero for every sample (or a constant output); "
-    f"<b>vanishing</b>/<b>exploding</b>: std below 1/{DEPTH_RATIO:g} or above {DEPTH_RATIO:g}× "
-    f"the first layer's; <b>nan</b>: NaN or inf; <b>off theory</b>: a Dense/conv std outside "
-    f"×{THEORY_RATIO:g} of what its initializer predicts.")
+from .model_table import SORTS, THRESHOLDS, open_layer_editor, table_rows
 
 #: the re-initialize menu's entry for "the layers' own initializers" (a Dropdown value of
 #: None would show as no selection)
@@ -45,7 +28,7 @@ OWN = "(own)"
 #: full width less the 2 px margins ipywidgets puts around each widget (no sideways scroll)
 FULL = "calc(100% - 4px)"
 
-class ModelEditor(widgets.VBox):
+class ModelEditor(GradientRow, widgets.VBox):
     """A whole model at a glance (statistics by depth), a picked layer's editor, edits in
     place with only the downstream part recomputed.
 
@@ -60,6 +43,20 @@ class ModelEditor(widgets.VBox):
         input_shape: the input shape for the automatic sample when the model lacks one.
         seed: seed of the sample and of every re-initialization.
         custom_objects: passed to ``engine.load`` / ``engine.deserialize``.
+        gradient_loss: the gradient row's loss (also a menu): ``"auto"`` (default) is
+            categorical crossentropy against seeded random one-hot targets when the model
+            ends in a softmax (what a classifier trains with; at initialization the class
+            does not matter), else mean squared error against zero targets (no labels
+            needed; its output gradient is the output, scaled); or a loss name, ``"sum of
+            outputs"``, ``"off"`` (see widget.model_gradients).
+        narrow: an overview for a page about 420 px wide (400 px picture, larger text,
+            fewer ticks, legends over the rows); also a checkbox.
+
+    Gradients (``grad_rms``: RMS of the loss's gradient w.r.t. each output, engine.gradients
+    on the sample) depend on the whole model: an edit draws the forward overview first (the
+    row says "updating"), then computes them (several forward passes' worth) and draws the
+    row; at open they are computed under the progress bar. A model that cannot be
+    differentiated (a preprocessing layer, say) gets the reason in the row instead.
 
     Flags (thresholds also shown in the widget): ``saturated`` when ≥ 50 % of a layer's
     outputs lie within 1 % of a bound of its activation (tanh, sigmoid, softsign,
@@ -82,7 +79,8 @@ class ModelEditor(widgets.VBox):
     """
 
     def __init__(self, model_or_path_or_config: Any, sample: Any = None, input_shape: Any = None,
-                 seed: int = 0, custom_objects: dict[str, Any] | None = None):
+                 seed: int = 0, custom_objects: dict[str, Any] | None = None,
+                 gradient_loss: str = AUTO, narrow: bool = False):
         super().__init__(layout=widgets.Layout(width="100%"))
         self.add_class("layerlab-model-editor")
         self.progress = widgets.FloatProgress(value=0.0, min=0.0, max=1.0,
@@ -101,7 +99,16 @@ class ModelEditor(widgets.VBox):
         self._busy = False
         self.selected: str | None = None
         self.editor: Any = None
-        self._picture = DepthPicture()
+        self._narrow = bool(narrow)
+        self._picture = DepthPicture(narrow=self._narrow)
+        if gradient_loss not in VALUES:
+            raise ValueError(f"gradient_loss: expected one of {VALUES}, got {gradient_loss!r}")
+        self._loss = gradient_loss
+        self._custom: tuple[Any, Any] | None = None  # show_gradients(loss, targets)
+        #: why the gradient row is empty ("updating", "off", "no gradients: ..."), or None
+        self.gradient_note: str | None = None
+        #: seconds of the last change: ``overview`` (forward part drawn), ``gradients``
+        self.timings: dict[str, float] = {}
         self._ran = False
         # the first pass starts when a view of the editor is shown (also inside a box):
         # the frontend counts views once this is a number
@@ -126,6 +133,10 @@ class ModelEditor(widgets.VBox):
             self._ran = False
             raise
         self.open_seconds += time.perf_counter() - t0
+        # at open the gradients come before the first picture (under the progress bar): drawn
+        # after it, their row's scale is not known yet and the picture is drawn twice
+        told(0.9, "gradients")
+        self._gradients(draw=False)
         told(1.0, "drawing the overview")
         self._build_view()
         self._refresh()
@@ -174,30 +185,6 @@ class ModelEditor(widgets.VBox):
         self.run()
         return self._state.statistics()
 
-    def show_gradients(self, loss: Any = None, targets: Any = None) -> bool:
-        """Gradient RMS by depth at initialization, as one more row of the overview and
-        ``grad_rms`` in :meth:`statistics` (until the next edit): ``engine.gradients`` on
-        the sample, of sum(outputs) by default, or of ``loss`` (a Keras loss name or config)
-        against ``targets``. False with :attr:`error` set when the model cannot be
-        differentiated (a preprocessing layer, say)."""
-        self.run()
-        try:
-            g = engine.gradients(self.model, self.sample, loss=loss, targets=targets)
-        except (engine.ConfigError, ValueError) as e:
-            self.error = str(e)
-            return False
-        for name in self._state.order:
-            grad = g.outputs.get(name) if name in g.outputs else \
-                g.outputs.get(name.rsplit("/", 1)[-1])
-            if isinstance(grad, (list, tuple)):
-                grad = next((a for a in grad if a is not None), None)
-            if grad is not None:
-                arr = np.asarray(grad, dtype=np.float64)
-                self._state.stats[name]["grad_rms"] = float(np.sqrt(np.mean(arr * arr)))
-        self.error = None
-        self._refresh()
-        return True
-
     def select(self, name: str) -> None:
         """Show the layer ``name`` (a path ``outer/inner`` or a unique plain name) in the
         editor, with its real weights and the real input it receives."""
@@ -205,7 +192,7 @@ class ModelEditor(widgets.VBox):
         path = self._state.resolve(name)
         layer = self._state.layer(path)
         x = self._state.layer_input(path)
-        self.editor, note = self._open_editor(layer, x)
+        self.editor, note = open_layer_editor(layer, x, self._state.seed)
         self.editor.on_change(self._on_editor_change)
         self.selected = path
         self.editor_box.children = (getattr(self.editor, "view", self.editor),)
@@ -216,28 +203,10 @@ class ModelEditor(widgets.VBox):
         if self.table.value != path and path in [o[1] for o in self.table.options]:
             self.table.value = path
         self._draw()
-
-    def _open_editor(self, layer: Any, x: Any) -> tuple[Any, str]:
-        """A LayerEditor on the layer itself and its real input; else (layers with several
-        inputs, which the LayerEditor does not take yet) on its config, seeded weights."""
-        seed = self._state.seed
-        try:
-            ed = LayerEditor(layer, sample=x, seed=seed)
-            if ed.error is not None:  # it opened, but could not run the layer on x
-                raise ValueError(ed.error)
-            return ed, ""
-        except Exception as first:  # noqa: BLE001 - try the fallbacks, then say why
-            cfg = engine.serialize(layer)
-            cfg = {"class_name": cfg["class_name"], "config": cfg["config"]}
-            single = x if not isinstance(x, list) else None
-            try:
-                return LayerEditor(cfg, sample=single, seed=seed), \
-                    " <small>(the form shows this layer's config on a seeded sample: the " \
-                    "editor could not take the layer with its real input: " \
-                    f"{html.escape(str(first)[:160])})</small>"
-            except Exception:  # noqa: BLE001
-                raise ValueError(f"select: the LayerEditor cannot open {layer.name!r} "
-                                 f"({type(layer).__name__}): {first}") from None
+        try:  # after the view is sent: the part downstream, built for the first edit
+            self._state.prepare(path)
+        except Exception:  # noqa: BLE001, S110 - only a head start: the edit builds it anyway
+            pass
 
     def set(self, path: str, value: Any) -> bool:
         """Edit the selected layer's field at ``path`` (the paths and aliases of
@@ -371,12 +340,20 @@ class ModelEditor(widgets.VBox):
     def _changed(self, path: Any, value: Any) -> bool:
         self.error = None
         self.error_box.value = ""
+        t0 = time.perf_counter()
+        off = self._custom is None and self._loss == OFF
         for st in self._state.stats.values():  # gradients depend on the whole model
             st.pop("grad_rms", None)
+        self.gradient_note = OFF if off else "updating"
         self._refresh()
-        re = self._state.reinitialized  # the status last: it says the picture is current
+        self.timings["overview"] = time.perf_counter() - t0
+        # the status after the picture: it says the overview is current (the gradient row
+        # says "updating" until it is drawn)
+        re = self._state.reinitialized
         self.status.value = (f"re-initialized: {html.escape(', '.join(re))}" if re else
                              "applied; loaded weights kept")
+        if not off:  # after the forward overview was sent: it shows while these run
+            self._gradients()
         self._emit("change", path, value)
         return True
 
@@ -410,7 +387,7 @@ class ModelEditor(widgets.VBox):
         self.header = widgets.HTML(
             f"<b>{html.escape(self.model.name or 'model')}</b> · {len(st.order)} layers · "
             f"{html.escape(st.sample_note)} · opened in {self.open_seconds:.2f} s"
-            f"<br><small>{THRESHOLDS}</small>")
+            f"<div style='font-size: 12px; line-height: 1.35'>{THRESHOLDS}</div>")
         self.header.add_class("layerlab-model-header")
         self.picture = widgets.Image(format="png", layout=widgets.Layout(
             width="100%", height="auto"))
@@ -420,6 +397,17 @@ class ModelEditor(widgets.VBox):
         self.log_colour = widgets.Checkbox(value=False, description="log colour",
                                            indent=False, layout=widgets.Layout(width="auto"))
         self.log_colour.observe(lambda _c: self._draw(), "value")
+        self.loss_choice = widgets.Dropdown(options=LOSSES, value=self._loss,
+                                            description="gradients",
+                                            tooltip="The loss whose gradient RMS by depth "
+                                            "the bottom row shows ('off': no row)",
+                                            layout=widgets.Layout(width="280px"))
+        self.loss_choice.add_class("layerlab-gradient-loss")
+        self.loss_choice.observe(self._on_loss, "value")
+        self.narrow_box = widgets.Checkbox(value=self._narrow, description="narrow picture",
+                                           indent=False, layout=widgets.Layout(width="auto"))
+        self.narrow_box.add_class("layerlab-narrow-picture")
+        self.narrow_box.observe(self._on_narrow, "value")
         self.search = widgets.Combobox(placeholder="layer name…", options=list(st.order),
                                        ensure_option=False, continuous_update=False,
                                        layout=widgets.Layout(width="240px"))
@@ -494,7 +482,8 @@ class ModelEditor(widgets.VBox):
         files = widgets.HBox([self.export_format, self.export_button, self.save_path,
                               self.save_button], layout=row)
         tools = widgets.HBox([widgets.HTML("pick:"), self.search, self.filter, self.sort,
-                              self.flagged_only, self.log_colour], layout=row)
+                              self.flagged_only, self.log_colour, self.loss_choice,
+                              self.narrow_box], layout=row)
         self.editor_title = widgets.HTML("<i>pick a layer in the table, or type its name</i>")
         self.editor_box = widgets.VBox(layout=widgets.Layout(width=FULL))
         self.editor_box.add_class("layerlab-model-layer-editor")
@@ -503,6 +492,11 @@ class ModelEditor(widgets.VBox):
                          self.flag_summary, tools, self.table_head, self.table, actions,
                          files, self.export_box, self.status, self.error_box,
                          self.editor_title, self.editor_box)
+
+    def _on_narrow(self, change: dict[str, Any]) -> None:
+        self._narrow = bool(change["new"])
+        self._picture = DepthPicture(narrow=self._narrow)
+        self._draw()
 
     def _chosen_init(self) -> str | None:
         value = self.init_choice.value
@@ -516,9 +510,12 @@ class ModelEditor(widgets.VBox):
 
     def _draw(self) -> None:
         full = [self._state.stats[n] for n in self._state.order]
-        self.picture.value = self._picture.png(full, baseline=self.baseline,
-                                               selected=self.selected,
-                                               log=self.log_colour.value)
+        note = self.gradient_note
+        label = "custom loss" if self._custom else describe(self._loss, self._state.config)
+        self.picture.value = self._picture.png(
+            full, baseline=self.baseline, selected=self.selected, log=self.log_colour.value,
+            gradients=None if note == OFF else (label if note is None else
+                                                f"{label}: {note}"))
         self.columns.place(self._picture.heatmap_box())
         self.columns.show(self.selected)
 
@@ -532,6 +529,8 @@ class ModelEditor(widgets.VBox):
         try:
             if list(self.table.options) != options:  # unchanged rows are not sent again
                 self.table.options = options
+            # as tall as its rows (at most 14): no empty box under a few rows
+            self.table.rows = min(14, max(2, len(options)))
             if self.selected in [o[1] for o in options]:
                 self.table.value = self.selected
         finally:

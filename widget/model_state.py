@@ -146,7 +146,7 @@ class ModelState:
         order = self.order if order is None else order
         for k, name in enumerate(names):
             if progress:
-                progress(0.3 + 0.7 * k / len(names), f"statistics {k + 1}/{len(names)}")
+                progress(0.3 + 0.55 * k / len(names), f"statistics {k + 1}/{len(names)}")
             if name.startswith(CUT_PREFIX) or name not in graph.entries:
                 continue
             entry = graph.entries[name]
@@ -407,6 +407,33 @@ class ModelState:
         self._run_cut(tail, tail_frontier, [unit])
         self._rest = (unit, tail, tail_frontier, self._ref, shapes)
         return reinit
+
+    def prepare(self, path: str) -> bool:
+        """Build the part of the model downstream of the top-level layer of ``path`` ahead
+        of its first edit (the model an edit of that layer reuses while nothing else
+        changed, see :meth:`_apply_split`), so that the first edit costs what the later ones
+        do. True when built (or already there); False when edits of it take another way."""
+        unit = path.split(SEP)[0]
+        trace, graph = self.trace, self.graph
+        if trace is None or graph.class_name(unit) == "InputLayer" or \
+                not graph.first_input(unit) or graph.calls(unit) != 1:
+            return False
+        down = graph.downstream(unit)
+        if len(down) <= 1:
+            return False
+        if self._rest and self._rest[0] == unit and self._rest[3] is self._ref:
+            return True
+        with engine.build_without_initializers():
+            cfg, frontier = graph.cut(unit, lambda r: ref_value(trace, graph, r),
+                                      only=set(down) - {unit})
+            tail = engine.deserialize(cfg, self.custom_objects)
+        entry = self._entry(path)
+        if self._fill_weights(tail, None, path, entry, entry, []):
+            return False  # a weight it could not take from the model: leave it to the edit
+        shapes = [(np.shape(v), np.asarray(v).dtype) for v in
+                  (ref_value(trace, graph, r) for r in frontier)]
+        self._rest = (unit, tail, frontier, self._ref, shapes)
+        return True
 
     def _entry(self, path: str, config: dict[str, Any] | None = None) -> dict[str, Any]:
         cfg = self.config if config is None else config

@@ -8,7 +8,26 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+import engine
+
 from .depth_plots import FLAG_COLOURS
+from .editor import LayerEditor
+from .model_stats import (
+    DEAD_FLAG,
+    DEPTH_RATIO,
+    SATURATED_FLAG,
+    SATURATION_MARGIN,
+    THEORY_RATIO,
+)
+
+THRESHOLDS = (
+    f"Flags: <b>saturated</b> ≥ {SATURATED_FLAG:.0%} of outputs within {SATURATION_MARGIN:.0%} "
+    f"of a bound of the activation (tanh, sigmoid, softsign, hard_sigmoid, ReLU6); "
+    f"<b>dead</b> ≥ {DEAD_FLAG:.0%} of units zero for every sample (or a constant output); "
+    f"<b>vanishing</b>/<b>exploding</b>: std below 1/{DEPTH_RATIO:g} or above {DEPTH_RATIO:g}× "
+    f"the first layer's; <b>nan</b>: NaN or inf; <b>off theory</b>: a Dense/conv std outside "
+    f"×{THEORY_RATIO:g} of what its initializer predicts.")
+
 
 SORTS = {"depth": lambda s: s["depth"], "std": lambda s: -_num(s["std"]),
          "flags": lambda s: (-len(s["flags"]), s["depth"]), "name": lambda s: s["name"],
@@ -55,3 +74,25 @@ def table_rows(stats: Sequence[dict[str, Any]], baseline: Any, query: str,
                         f"{s['dead_units']:>3}/{s['units']:<3}  "
                         f"{' '.join('!' + f for f in s['flags'])}", s["name"]))
     return summary, head, options
+
+
+def open_layer_editor(layer: Any, x: Any, seed: int) -> tuple[Any, str]:
+    """A LayerEditor on the layer itself and its real input; else (layers with several
+    inputs, which the LayerEditor does not take yet) on its config, seeded weights."""
+    try:
+        ed = LayerEditor(layer, sample=x, seed=seed)
+        if ed.error is not None:  # it opened, but could not run the layer on x
+            raise ValueError(ed.error)
+        return ed, ""
+    except Exception as first:  # noqa: BLE001 - try the fallbacks, then say why
+        cfg = engine.serialize(layer)
+        cfg = {"class_name": cfg["class_name"], "config": cfg["config"]}
+        single = x if not isinstance(x, list) else None
+        try:
+            return LayerEditor(cfg, sample=single, seed=seed), \
+                " <small>(the form shows this layer's config on a seeded sample: the " \
+                "editor could not take the layer with its real input: " \
+                f"{html.escape(str(first)[:160])})</small>"
+        except Exception:  # noqa: BLE001
+            raise ValueError(f"select: the LayerEditor cannot open {layer.name!r} "
+                             f"({type(layer).__name__}): {first}") from None

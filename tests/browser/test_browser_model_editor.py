@@ -299,6 +299,26 @@ def test_voila_pick_edit_pin_export_at_968_600_420(voila_model_editor, browser):
             no_overflow(page, f"voila {width} px, export open, pinned")
             page.locator(PICTURE).scroll_into_view_if_needed()
             keep_screenshot(page, f"model-editor-voila-{width}")
+        # at 420 px the narrow picture is drawn at its own size (400 px), not scaled down
+        s2 = src(page, PICTURE)
+        page.locator(".layerlab-narrow-picture input").check()
+        page.wait_for_function("([sel, old]) => document.querySelector(sel)"
+                               ".getAttribute('src') !== old", arg=[PICTURE, s2], timeout=60000)
+        page.wait_for_timeout(500)
+        natural, shown = page.evaluate(
+            f"() => {{ const e = document.querySelector('{PICTURE}');"
+            " return [e.naturalWidth, e.getBoundingClientRect().width]; }")
+        assert natural == 400 and shown >= 0.9 * natural, (natural, shown)
+        no_overflow(page, "voila 420 px, narrow picture")
+        keep_screenshot(page, "model-editor-voila-420-narrow")
+        # the gradient row's loss menu: 'off' takes the row away
+        tall = f"() => document.querySelector('{PICTURE}').naturalHeight"
+        rows4, s3 = page.evaluate(tall), src(page, PICTURE)
+        page.locator(".layerlab-gradient-loss select").select_option(label="off")
+        page.wait_for_function("([sel, old]) => document.querySelector(sel)"
+                               ".getAttribute('src') !== old", arg=[PICTURE, s3], timeout=60000)
+        page.wait_for_timeout(500)
+        assert page.evaluate(tall) < rows4  # one row fewer
     finally:
         page.close()
 

@@ -60,7 +60,7 @@ def test_clicking_a_heatmap_column_picks_its_layer(small_resnet):
 
 
 def test_columns_lie_over_the_heatmap_axes(small_resnet):
-    me = ModelEditor(small_resnet).run()
+    me = ModelEditor(small_resnet, gradient_loss="off").run()
     lay = me.columns.buttons.layout
     left, top, width, height = (float(v.rstrip("%")) / 100 for v in
                                 (lay.left, lay.top, lay.width, lay.height))
@@ -139,7 +139,7 @@ def test_ipython_display_shows_the_widget_then_runs(small_resnet, monkeypatch):
 
 
 def test_picture_redraws_data_only_and_equals_a_fresh_drawing(small_resnet):
-    me = ModelEditor(small_resnet).run()
+    me = ModelEditor(small_resnet, gradient_loss="off").run()
     pic = me._picture
     full = pic.full_draws
     me.select("s2b1_conv2")  # the selection line and title only
@@ -283,3 +283,18 @@ def test_a_first_pass_that_fails_when_shown_says_why_in_the_widget():
     assert any("first pass failed" in str(getattr(c, "value", "")) for c in me.children)
     with pytest.raises(ValueError):  # the programmatic API raises it (an InputError)
         me.statistics()
+
+
+def test_a_narrow_picture_for_a_narrow_page(small_resnet):
+    """At about 420 px the wide picture (760 px) is scaled down until its text is unreadable:
+    the narrow one is 400 px wide, taller per row, with larger text; a checkbox switches."""
+    me = ModelEditor(small_resnet, narrow=True).run()
+    narrow = pixels(me.picture.value)
+    assert narrow.shape[1] == 400
+    assert me._picture.axes[0].yaxis.label.get_size() >= 10
+    lay = me.columns.buttons.layout  # the clickable columns follow the narrow layout
+    assert float(lay.left.rstrip("%")) > 12
+    me.narrow_box.value = False
+    wide = pixels(me.picture.value)
+    assert wide.shape[1] == 760 and me._picture.axes[0].yaxis.label.get_size() < 10
+    assert float(me.columns.buttons.layout.left.rstrip("%")) < 10
