@@ -12,6 +12,7 @@ from ..errors import WeightsError
 from ..models import Model
 from . import safety
 from .h5_store import H5Store, closed_on_error
+from .h5_vlen import check_vlen_attribute
 from .json_config import config_to_model
 from .safety import (
     FileError,
@@ -22,12 +23,24 @@ from .safety import (
 )
 
 
-def _vlen_ready(store: H5Store, aid: Any) -> None:
-    """Before a variable-length attribute is read: its file's global heaps checked (once)."""
-    if not getattr(aid.get_type(), "is_variable_str", lambda: False)() or store.heaps_checked:
+def _text_ready(store: H5Store, obj: Any, key: str, aid: Any, where: str) -> None:
+    """Before a text attribute is read: it is text (an HDF5 string type: libhdf5 crashes
+    reading some corrupt variable-length sequence types), and if variable-length, its
+    file's global heaps are checked (once) and the lengths its descriptors claim measured
+    in the file's bytes (libhdf5 allocates them before it reads the heap)."""
+    import h5py
+
+    vtype = aid.get_type()
+    if vtype.get_class() != h5py.h5t.STRING:
+        raise FileError(f"{where}: expected text (an HDF5 string type), got HDF5 type "
+                        f"class {vtype.get_class()}")
+    if not vtype.is_variable_str():
         return
-    safety.check_global_heaps(store.raw, store.what)
-    store.heaps_checked = True
+    if not store.heaps_checked:
+        safety.check_global_heaps(store.raw, store.what)
+        store.heaps_checked = True
+    check_vlen_attribute(store.raw, h5py.h5o.get_info(obj.id).addr, key,
+                         safety.MAX_JSON_BYTES, where)
 
 
 def _names_attr(obj: Any, key: str, store: H5Store) -> list[str]:
@@ -47,7 +60,7 @@ def _names_attr(obj: Any, key: str, store: H5Store) -> list[str]:
     if aid.get_storage_size() > safety.MAX_JSON_BYTES:
         raise UnsafeFileError(f"{where} is {aid.get_storage_size():,} bytes, over the limit "
                               f"of {safety.MAX_JSON_BYTES:,}")
-    _vlen_ready(store, aid)
+    _text_ready(store, obj, key, aid, where)
     raw = obj.attrs[key]
     raw = [raw] if np.ndim(raw) == 0 else list(np.ravel(raw))
     if sum(len(x) for x in raw if isinstance(x, (str, bytes))) > safety.MAX_JSON_BYTES:
@@ -148,7 +161,7 @@ def _config_text(store: H5Store) -> bytes:
     if size > safety.MAX_JSON_BYTES:
         raise UnsafeFileError(f"{store.what}: attribute 'model_config' is {size:,} bytes, over "
                               f"the limit of {safety.MAX_JSON_BYTES:,}")
-    _vlen_ready(store, aid)
+    _text_ready(store, f, "model_config", aid, f"{store.what}: attribute 'model_config'")
     raw = f.attrs["model_config"]
     if isinstance(raw, np.ndarray) and raw.size == 1 or isinstance(raw, np.generic):
         raw = raw.ravel()[0] if isinstance(raw, np.ndarray) else raw.item()

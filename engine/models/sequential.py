@@ -193,8 +193,9 @@ class Sequential(Model):
             self._build_layers(tuple(x.shape[:1] and (None,)) + tuple(x.shape[1:]),
                                self.name)
         trace_out: dict[str, Any] = {}
-        if trace and self._input_layer is not None:
-            trace_out[self._input_layer.name] = x
+        input_name = self._input_name()
+        if trace and input_name is not None:
+            trace_out[input_name] = x
         offset = self._input_layer is not None
         for i, layer in enumerate(self._layers):
             try:
@@ -215,8 +216,22 @@ class Sequential(Model):
         layer = self._layers[index - (self._input_layer is not None)]
         return f"{self._path or self.name}.layers[{index}] ({layer.name})"
 
+    def _input_name(self) -> str | None:
+        """The name of the model's InputLayer as its config lists it: its own, or (built
+        without one) the ``<first layer>_input`` that :meth:`get_config` adds (with '_'
+        appended while a layer has that name)."""
+        if self._input_layer is not None:
+            return self._input_layer.name
+        if self._build_input_shape is None or not self._layers:
+            return None
+        name = f"{self._layers[0].name}_input"
+        while name in self._layer_names:
+            name += "_"
+        return name
+
     def layer_depths(self) -> dict[str, int]:
-        out = {self._input_layer.name: 0} if self._input_layer is not None else {}
+        name = self._input_name()
+        out = {name: 0} if name is not None else {}
         out.update({layer.name: i + 1 for i, layer in enumerate(self._layers)})
         return out
 
@@ -225,9 +240,9 @@ class Sequential(Model):
         fmt = normalize_format(format)
         layers = []
         input_layer = self._input_layer
-        if input_layer is None and self._build_input_shape is not None:
+        if input_layer is None and self._build_input_shape is not None and self._layers:
             input_layer = InputLayer(batch_shape=list(self._build_input_shape),
-                                     name=f"{self._layers[0].name}_input")
+                                     name=self._input_name())
         if input_layer is not None:
             layers.append(layer_entry(input_layer, fmt))
         layers += [layer_entry(x, fmt) for x in self._layers]

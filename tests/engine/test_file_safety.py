@@ -20,6 +20,7 @@ import engine
 from engine.budget import DEFAULT_MAX_LAYERS, DEFAULT_MAX_NODES, Budget
 from engine.errors import BudgetError, ConfigError, WeightsError
 from engine.files import load_weights, safety
+from engine.files.h5_vlen import check_vlen_attribute, vlen_descriptors
 from engine.files.safety import FileError, UnsafeFileError
 from engine.files.strict_json import MAX_JSON_DEPTH, json_depth, parse
 from engine.models.summary import format_shape
@@ -30,6 +31,7 @@ from tests.hostile.files import (
     _lzf,
     _member,
     _patch_filter,
+    _vlen_claim,
     _weights_h5,
 )
 
@@ -180,8 +182,145 @@ def test_vlen_model_config_measured(small, monkeypatch):
     assert f.attrs.get_id("model_config").get_storage_size() == 16  # what HDF5 reports
     _load(data)  # tf_keras writes a variable-length model_config: it loads
     monkeypatch.setattr(safety, "MAX_JSON_BYTES", 4000)
-    with pytest.raises(UnsafeFileError, match="variable-length string"):
+    with pytest.raises(UnsafeFileError, match="variable-length"):
         _load(data)
+
+
+def _vlen_h5(small, dense=False, **file_kw):
+    def many(f):  # more than 8 attributes: dense storage (a fractal heap) with v2 headers
+        for i in range(12):
+            f.attrs[f"extra{i}"] = "x" * i
+    text = json.dumps(small.keras_serialize("keras2"))
+    data = _legacy_h5(small, attrs={"model_config": np.array(
+        text, dtype=h5py.string_dtype())}, extra=many if dense else None, **file_kw)
+    return data, text.encode()
+
+
+@pytest.mark.parametrize("file_kw", [{}, {"libver": "latest"}, {"track_order": True},
+                                     {"libver": "latest", "dense": True},
+                                     {"track_order": True, "dense": True}])
+def test_vlen_length_bomb_refused_before_allocation(small, file_kw, monkeypatch):
+    """A descriptor claiming 4 GiB (libhdf5 allocates the claim before it reads the heap:
+    2 GB and 8-11 s for the fuzz's example); object headers v1 and v2, attributes in the
+    header and in dense storage."""
+    data, text = _vlen_h5(small, **file_kw)
+    if file_kw.get("dense"):
+        assert b"FHDB" in data
+    _load(data)  # as written, it loads
+    heaps = []
+    monkeypatch.setattr(safety, "check_global_heaps", lambda *a: heaps.append(1))
+    with pytest.raises(UnsafeFileError, match="4,294,967,280 bytes, more than the whole"):
+        _load(_vlen_claim(data, text, claim=0xFFFF_FFF0))
+    assert heaps  # the heap walk ran, and then the claim was measured
+    wrong = _vlen_claim(data, text, claim=len(text) + 8)  # in the file, but not its size
+    with pytest.raises(FileError, match="global heap object holds|does not match"):
+        _load(wrong)
+    with pytest.raises(UnsafeFileError, match="outside the file"):
+        _load(_vlen_claim(data, text, heap=len(data) + 4096))
+    monkeypatch.setattr(safety, "MAX_JSON_BYTES", len(text) - 1)
+    with pytest.raises(UnsafeFileError, match="over the limit"):
+        _load(data)
+
+
+def test_vlen_names_claims_measured_and_counted_together(small, monkeypatch):
+    """``layer_names`` as variable-length strings: each claim is measured, and all of
+    them together (many descriptors may name one heap object)."""
+    name = small.layers[0].name
+    data = _legacy_h5(small, layer_names=np.array([name], dtype=h5py.string_dtype()))
+    _load(data)
+    with pytest.raises(UnsafeFileError, match="attribute 'layer_names'.*more than the whole"):
+        _load(_vlen_claim(data, name.encode(), claim=0x7FFF_FFFF))
+    raw = io.BytesIO(data)
+    f = h5py.File(raw, "r")
+    addr = h5py.h5o.get_info(f["model_weights"].id).addr
+    check_vlen_attribute(raw, addr, "layer_names", len(name), "x")
+    with pytest.raises(UnsafeFileError, match="over the limit of"):
+        check_vlen_attribute(raw, addr, "layer_names", len(name) - 1, "x")
+
+
+def _vlen_attrs(raw):
+    """(object, attribute name) of every variable-length attribute of an HDF5 file."""
+    f = h5py.File(raw, "r")
+    objs = [f]
+    f.visititems(lambda _n, o: objs.append(o))
+    return f, [(o, k) for o in objs for k in o.attrs
+               if isinstance(o.attrs.get_id(k).get_type(), h5py.h5t.TypeVlenID) or
+               getattr(o.attrs.get_id(k).get_type(), "is_variable_str", lambda: False)()]
+
+
+def _real_h5_files():
+    root = os.path.join(os.path.dirname(__file__), "..", "data")
+    for dirpath, _dirs, files in os.walk(root):
+        for name in sorted(files):
+            path = os.path.join(dirpath, name)
+            if name.endswith(".h5"):
+                yield path, io.BytesIO(open(path, "rb").read())
+            elif name.endswith(".keras"):
+                with zipfile.ZipFile(path) as zf:
+                    for member in zf.namelist():
+                        if member.endswith(".h5"):
+                            yield f"{path}:{member}", io.BytesIO(zf.read(member))
+
+
+def test_vlen_parser_reads_every_real_file():
+    """Every variable-length attribute of every HDF5 file under tests/data (Keras 2 and 3,
+    tf_keras): the parser finds its descriptors, and their lengths are the values'."""
+    seen = 0
+    for label, raw in _real_h5_files():
+        f, attrs = _vlen_attrs(raw)
+        for obj, key in attrs:
+            found = vlen_descriptors(raw, h5py.h5o.get_info(obj.id).addr, key)
+            value = obj.attrs[key]
+            values = [value] if np.ndim(value) == 0 else list(np.ravel(value))
+            lengths = [len(v.encode("utf-8", "surrogateescape") if isinstance(v, str)
+                           else v) for v in values]
+            assert found is not None and [x[0] for x in found] == lengths, (label, key)
+            check_vlen_attribute(raw, h5py.h5o.get_info(obj.id).addr, key,
+                                 safety.MAX_JSON_BYTES, label)
+            seen += 1
+        f.close()
+    assert seen >= 300
+
+
+@pytest.mark.parametrize("file_kw", [
+    {"libver": "earliest"}, {"libver": "v110"}, {"libver": "latest"},
+    {"track_order": True}, {"userblock_size": 1024, "libver": "latest"},
+    {"userblock_size": 512}])
+@pytest.mark.parametrize("n_attrs", [2, 12])  # 12: dense storage with v2 headers
+def test_vlen_parser_layouts(small, file_kw, n_attrs):
+    """Object headers v1 and v2, creation order, continuation blocks, a user block,
+    attributes in the header or in dense storage: the descriptors are found."""
+    def more(f):
+        for i in range(n_attrs):
+            f.attrs[f"extra{i}"] = "x" * i
+            f["model_weights"].attrs[f"extra{i}"] = np.arange(i)
+        f.attrs["late"] = np.array("a late value", dtype=h5py.string_dtype())
+    text = json.dumps(small.keras_serialize("keras2"))
+    data = _legacy_h5(small, attrs={"model_config": np.array(
+        text, dtype=h5py.string_dtype())}, extra=more, **file_kw)
+    raw = io.BytesIO(data)
+    with h5py.File(raw, "r") as f:
+        for key, value in [("model_config", text), ("late", "a late value")]:
+            found = vlen_descriptors(raw, h5py.h5o.get_info(f.id).addr, key)
+            assert [x[0] for x in found] == [len(value.encode())], (key, found)
+    if "userblock_size" not in file_kw:  # engine.load reads files that start with HDF5's
+        _load(data)                       # signature (Keras writes no user block)
+
+
+def test_vlen_layout_not_parsed_is_not_refused(small):
+    """A layout the parser does not follow (here a committed datatype: a shared message)
+    gives None, and the file loads as before (the bounded read)."""
+    text = json.dumps(small.keras_serialize("keras2"))
+
+    def committed(f):
+        f["string_type"] = np.dtype(h5py.string_dtype())
+        del f.attrs["model_config"]
+        f.attrs.create("model_config", text, dtype=f["string_type"])
+    data = _legacy_h5(small, extra=committed)
+    raw = io.BytesIO(data)
+    with h5py.File(raw, "r") as f:
+        assert vlen_descriptors(raw, h5py.h5o.get_info(f.id).addr, "model_config") is None
+    _load(data)
 
 
 def test_corrupt_global_heap_refused_not_looping(small):
@@ -448,3 +587,20 @@ def test_config_backstops_found_by_fuzzing():
         "input_layers": [["x", 0, 0]], "output_layers": [["d", 0, 0]]}}
     with pytest.raises(ConfigError, match="registered_name"):
         engine.deserialize(listed)
+
+
+def test_names_and_config_must_be_text_types(small):
+    """``layer_names`` / ``model_config`` of a type other than an HDF5 string are refused
+    before they are read (libhdf5 2.0 segfaults reading a variable-length type whose kind
+    is corrupt; the hostile case h5_vlen_bad_type_segfault reads one in a subprocess)."""
+    def sequences(f):
+        names = np.empty(1, dtype=object)
+        names[0] = np.frombuffer(small.layers[0].name.encode(), "uint8")
+        f["model_weights"].attrs.create("layer_names", names,
+                                        dtype=h5py.vlen_dtype(np.dtype("uint8")))
+    data = _legacy_h5(small, extra=sequences)
+    with pytest.raises(FileError, match="'layer_names'.*expected text.*class 9"):
+        _load(data)
+    data = _legacy_h5(small, attrs={"model_config": np.int64(3)})
+    with pytest.raises(FileError, match="'model_config': expected text"):
+        _load(data)

@@ -118,6 +118,94 @@ def _legacy_h5(model: Any, attrs: dict[str, Any] | None = None,
     return buf.getvalue()
 
 
+def _vlen_claim(data: bytes, text: bytes, claim: int | None = None,
+                heap: int | None = None) -> bytes:
+    """``data`` (an HDF5 file with the variable-length string ``text`` in its first global
+    heap) whose descriptor of it claims ``claim`` bytes and/or points at the heap address
+    ``heap``: the descriptor (length, heap address, index) is found by its bytes, not by
+    parsing the file."""
+    gcol = data.index(b"GCOL")
+    old = struct.pack("<IQ", len(text), gcol)
+    at = data.index(old)
+    assert data.find(old, at + 1) < 0, "the descriptor is not unique"
+    new = struct.pack("<IQ", len(text) if claim is None else claim,
+                      gcol if heap is None else heap)
+    return _fix_header_checksums(data[:at] + new + data[at + len(new):])
+
+
+def _lookup3(data: bytes) -> int:
+    """Jenkins' lookup3 ``hashlittle`` (initial value 0), HDF5's metadata checksum."""
+    m = 0xFFFFFFFF
+
+    def rot(x: int, k: int) -> int:
+        return ((x << k) | (x >> (32 - k))) & m
+
+    a = b = c = (0xDEADBEEF + len(data)) & m
+    rest = data
+    while len(rest) > 12:
+        a = (a + int.from_bytes(rest[0:4], "little")) & m
+        b = (b + int.from_bytes(rest[4:8], "little")) & m
+        c = (c + int.from_bytes(rest[8:12], "little")) & m
+        for x, y, z, k in (("a", "c", "b", 4), ("b", "a", "c", 6), ("c", "b", "a", 8),
+                           ("a", "c", "b", 16), ("b", "a", "c", 19), ("c", "b", "a", 4)):
+            v = {"a": a, "b": b, "c": c}
+            v[x] = ((v[x] - v[y]) & m) ^ rot(v[y], k)
+            v[y] = (v[y] + v[z]) & m
+            a, b, c = v["a"], v["b"], v["c"]
+        rest = rest[12:]
+    if not rest:
+        return c
+    tail = rest + bytes(12 - len(rest))
+    a = (a + int.from_bytes(tail[0:4], "little")) & m
+    b = (b + int.from_bytes(tail[4:8], "little")) & m
+    c = (c + int.from_bytes(tail[8:12], "little")) & m
+    for x, y, k in (("c", "b", 14), ("a", "c", 11), ("b", "a", 25), ("c", "b", 16),
+                    ("a", "c", 4), ("b", "a", 14), ("c", "b", 24)):
+        v = {"a": a, "b": b, "c": c}
+        v[x] = (v[x] ^ v[y]) - rot(v[y], k) & m
+        a, b, c = v["a"], v["b"], v["c"]
+    return c
+
+
+def _fix_header_checksums(data: bytes) -> bytes:
+    """``data`` with the checksum of every version 2 object header block (``OHDR`` and
+    the ``OCHK`` continuation blocks its messages name) and of fractal heaps' root direct
+    blocks (dense attribute storage) recomputed, as a forger of the file would (8-byte
+    addresses and lengths)."""
+    out = bytearray(data)
+    at = out.find(b"OHDR")
+    while at >= 0:
+        flags = out[at + 5]
+        p = at + 6 + (16 if flags & 0x20 else 0) + (4 if flags & 0x10 else 0)
+        width = 1 << (flags & 0x03)
+        blocks = [(at, p + width, p + width + int.from_bytes(out[p:p + width], "little"))]
+        while blocks:
+            start, q, end = blocks.pop()
+            while q + 4 <= end:
+                mtype, size = out[q], int.from_bytes(out[q + 1:q + 3], "little")
+                body = q + 4 + (2 if flags & 0x04 else 0)
+                if mtype == 0x10:
+                    c_at = int.from_bytes(out[body:body + 8], "little")
+                    c_len = int.from_bytes(out[body + 8:body + 16], "little")
+                    blocks.append((c_at, c_at + 4, c_at + c_len - 4))
+                q = body + size
+            out[end:end + 4] = _lookup3(bytes(out[start:end])).to_bytes(4, "little")
+        at = out.find(b"OHDR", at + 4)
+    at = out.find(b"FHDB")
+    while at >= 0:  # a fractal heap's root direct block: checksummed whole, sum zeroed
+        heap = int.from_bytes(out[at + 5:at + 13], "little")
+        p = heap + 14 + 8 * 12  # FRHP: past the counters, at the table width
+        start = int.from_bytes(out[p + 2:p + 10], "little")
+        bits = int.from_bytes(out[p + 18:p + 20], "little")
+        rows = int.from_bytes(out[p + 28:p + 30], "little")
+        if out[heap + 9] & 0x02 and rows == 0:
+            sum_at = at + 13 + (bits + 7) // 8
+            out[sum_at:sum_at + 4] = bytes(4)
+            out[sum_at:sum_at + 4] = _lookup3(bytes(out[at:at + start])).to_bytes(4, "little")
+        at = out.find(b"FHDB", at + 4)
+    return bytes(out)
+
+
 def _deflate_bomb_header(data: bytes, member: str, declared: int, ratio: int) -> bytes:
     """``data`` (an archive) whose central directory declares ``member`` as ``declared``
     bytes deflated at ``ratio`` (the sizes are checked before anything is inflated)."""
@@ -217,6 +305,24 @@ def _files() -> dict[str, Callable[[], bytes]]:
         return _legacy_h5(small, attrs={"model_config": np.array(
             padded, dtype=h5py.string_dtype())})
 
+    def vlen_length_bomb() -> bytes:
+        import h5py
+
+        text = json.dumps(small.keras_serialize("keras2"))
+        data = _legacy_h5(small, attrs={"model_config": np.array(
+            text, dtype=h5py.string_dtype())})
+        return _vlen_claim(data, text.encode(), claim=0xFFFF_FFF0)
+
+    def vlen_bad_type() -> bytes:
+        # a real tf_keras-era file whose variable-length weight_names say "neither a
+        # sequence nor a string" (type 14): libhdf5 2.0 segfaults reading it (the fuzz's
+        # seed 33 found it)
+        path = Path(__file__).resolve().parents[1] / "data" / "keras" / "corpus" / "k3"
+        data = (path / "k3_model_two_branch.h5").read_bytes()
+        old = b"weight_names\x00\x00\x00\x00\x19\x01"
+        assert old in data
+        return data.replace(old, old[:-1] + b"\xfe")
+
     def many_layer_names() -> bytes:
         return _legacy_h5(small, layer_names=np.array(
             [f"l{i}".encode() for i in range(50_000)]), libver="latest")
@@ -255,7 +361,9 @@ def _files() -> dict[str, Callable[[], bytes]]:
         "member_backslash.keras": member("assets\\..\\x"),
         "member_symlink.keras": member("assets/link", 0o120777),
         "duplicate_weights.keras": duplicate_weights,
-        "vlen_config.h5": vlen_config, "many_layer_names.h5": many_layer_names,
+        "vlen_config.h5": vlen_config, "vlen_length_bomb.h5": vlen_length_bomb,
+        "vlen_bad_type.h5": vlen_bad_type,
+        "many_layer_names.h5": many_layer_names,
         "nested_groups.h5": nested_groups, "hard_links.h5": hard_links,
         "truncated.h5": truncated, "non_utf8_names.h5": non_utf8_names,
         "deep.json": deep_json,
@@ -284,6 +392,10 @@ def file_cases() -> list[dict]:
         # under 64 MB; it reports 16 bytes to a storage-size check)
         _case("h5_vlen_model_config", "vlen_config.h5", match="variable-length",
               limits={"MAX_JSON_BYTES": 100_000}),
+        # a variable-length model_config whose descriptor claims 4 GiB: libhdf5 would
+        # allocate it before reading the heap (found by tests.hostile.fuzz_files)
+        _case("h5_vlen_length_bomb", "vlen_length_bomb.h5", match="more than the whole file"),
+        _case("h5_vlen_bad_type_segfault", "vlen_bad_type.h5", match="expected text"),
         # 5. archive members
         _case("zip_member_dotdot", "member_dotdot.keras", match="named like a path"),
         _case("zip_member_absolute", "member_absolute.keras", match="named like a path"),

@@ -4,10 +4,11 @@ files, ``.json``) recorded under ``tests/data/keras``.
 Usage: ``python -m tests.hostile.fuzz_files [--examples N] [--seed S] [--max-mb M]``
 
 Each example takes one file, mutates its bytes (random bytes changed, a cut, a run zeroed,
-a run copied elsewhere), and loads it with every weight read (``lazy=False``). Only the
-documented errors may come out; the process runs under ``RLIMIT_AS`` and each load must
-take under ``--max-seconds`` (5). Prints one JSON line (examples run, outcomes by error
-class, the undocumented or slow ones) and exits 1 if there was any.
+a run copied elsewhere, or the length a variable-length string's descriptor claims), and
+loads it with every weight read (``lazy=False``). Only the documented errors may come out;
+the process runs under ``RLIMIT_AS`` and each load must take under ``--max-seconds`` (5).
+Prints one JSON line (examples run, outcomes by error class, the undocumented or slow
+ones) and exits 1 if there was any.
 """
 
 from __future__ import annotations
@@ -37,9 +38,15 @@ def load_files(max_bytes: int = 200_000) -> list[Path]:
 def mutate(data: bytes, rng: random.Random) -> tuple[str, bytes]:
     """One mutation of ``data``: (its kind, the new bytes)."""
     out = bytearray(data)
-    kind = rng.choice(["flip", "cut", "zero", "copy"])
+    kind = rng.choice(["flip", "cut", "zero", "copy", "claim"])
     n = len(out)
-    if kind == "flip":
+    refs = _heap_refs(data) if kind == "claim" else []
+    if kind == "claim" and refs:  # what a variable-length value claims: libhdf5 allocates it
+        at = rng.choice(refs)
+        claim = rng.choice([0xFFFF_FFF0, 2**31, n + 1, rng.randrange(2**32)])
+        out[at - 4:at] = claim.to_bytes(4, "little")
+    elif kind in ("flip", "claim"):
+        kind = "flip"
         for _ in range(rng.randint(1, 8)):
             out[rng.randrange(n)] = rng.randrange(256)
     elif kind == "cut":
@@ -51,6 +58,20 @@ def mutate(data: bytes, rng: random.Random) -> tuple[str, bytes]:
         src, dst, size = rng.randrange(n), rng.randrange(n), rng.randint(1, 16)
         out[dst:dst + size] = out[src:src + size]
     return kind, bytes(out)
+
+
+def _heap_refs(data: bytes) -> list[int]:
+    """Where the file names the address of a global heap collection (after a descriptor's
+    4-byte length): the first 20 places."""
+    refs: list[int] = []
+    at = data.find(b"GCOL")
+    while at >= 0 and len(refs) < 20:
+        pos = data.find(at.to_bytes(8, "little"), 4)
+        while pos >= 4 and len(refs) < 20:
+            refs.append(pos)
+            pos = data.find(at.to_bytes(8, "little"), pos + 1)
+        at = data.find(b"GCOL", at + 4)
+    return refs
 
 
 def main(argv: list[str]) -> int:
