@@ -43,14 +43,10 @@ from .rnn_loop import Flags, kind_of, run
 from .table import Call, cast_input, find, register
 
 
-def _check(layer: Any, call: Call, time_major_ok: bool = True) -> None:
+def _check(layer: Any, call: Call) -> None:
     cell = getattr(layer, "cell", layer)
     for c in (cell.cells if isinstance(cell, StackedRNNCells) else [cell]):
         kind_of(c, call.where)
-    if not time_major_ok and hasattr(layer, "_time_major") and layer._time_major():
-        raise ConfigError(call.where, f"layer {layer.name!r}: a Bidirectional over a "
-                          f"time_major=True layer has no backward pass (its forward pass "
-                          f"flips the batch-major time axis)")
 
 
 def _states(layer: Any, xs: list[np.ndarray], n: int, where: str) -> list | None:
@@ -151,11 +147,14 @@ def bidirectional(layer: Bidirectional, xs: list[np.ndarray], call: Call):
     them (per cell for stacked cells); the cotangents come flat."""
     fl, bl = layer.forward_layer, layer.backward_layer
     for sub in (fl, bl):
-        _check(sub, call, time_major_ok=False)
+        _check(sub, call)
+    tm = fl._time_major()  # tf_keras: (time, batch, ...), run batch-major as the layers do
     x = cast_input(layer, xs[0])
+    if tm:
+        x = np.swapaxes(x, 0, 1)
     nf, nb = fl.cell._n_states(), bl.cell._n_states()
     init = _states(layer, xs, nf + nb, call.where)
-    mask = _mask(layer, call.mask, x)
+    mask = _mask(layer, time_major_mask(call.mask) if tm else call.mask, x)
     y, fs, fback = _run(fl, x, mask, call, f"{call.where}.forward_layer",
                         None if init is None else init[:nf])
     yr, bs, bback = _run(bl, x, mask, call, f"{call.where}.backward_layer",
@@ -165,6 +164,10 @@ def bidirectional(layer: Bidirectional, xs: list[np.ndarray], call: Call):
         yr = yr[:, ::-1]
     mode = layer.merge_mode
     out: Any = merge_directions(mode, y, yr)
+    swap = tm and seq  # the outputs back to time-major, their cotangents to batch-major
+    if swap:
+        out = [np.swapaxes(o, 0, 1) for o in out] if isinstance(out, list) else \
+            np.swapaxes(out, 0, 1)
     n = len(fs)
     states = fl.cell.nest_states(fs) + bl.cell.nest_states(bs) if layer.return_state else []
     outs = (out if isinstance(out, list) else [out]) + states
@@ -173,6 +176,8 @@ def bidirectional(layer: Bidirectional, xs: list[np.ndarray], call: Call):
         gl = g if isinstance(g, list) else [g]
         k = 2 if mode is None else 1
         go, gst = gl[:k], gl[k:]
+        if swap:
+            go = [np.swapaxes(o, 0, 1) for o in go]
         if mode == "concat":
             gy, gyr = go[0][..., :y.shape[-1]], go[0][..., y.shape[-1]:]
         elif mode == "sum":
@@ -189,8 +194,9 @@ def bidirectional(layer: Bidirectional, xs: list[np.ndarray], call: Call):
         gbs = list(gst[n:]) if gst else [None] * len(bs)
         gx1, g1, gi1 = fback(gy, gfs)
         gx2, g2, gi2 = bback(gyr, gbs)
-        return [gx1 + gx2, *((list(gi1) + list(gi2)) if init is not None else [])], \
-            {**g1, **g2}
+        gx = gx1 + gx2
+        return [np.swapaxes(gx, 0, 1) if tm else gx,
+                *((list(gi1) + list(gi2)) if init is not None else [])], {**g1, **g2}
     return (outs if len(outs) > 1 else outs[0]), backward
 
 

@@ -74,6 +74,8 @@ CASES = [
     (k3("Bidirectional", layer=k3("RNN", cell=[k3("LSTMCell", units=2),
                                                k3("GRUCell", units=2)],
                                   return_state=True)), [(2, 3, 2)], False, {}),
+    (k2("Bidirectional", layer=k2("GRU", units=2, time_major=True, return_sequences=True)),
+     [(3, 2, 2)], False, {}),
     # tf_keras's masks: a fresh input mask per step on the fused LSTM/GRU path, per gate
     # with implementation=1 on the cell path
     (k2("LSTM", units=2, dropout=0.3, return_sequences=True), [(2, 4, 3)], True, {}),
@@ -354,11 +356,20 @@ def test_bidirectional_states_are_grouped_as_the_layer_groups_them():
         (2, 6), [(2, 2), (2, 2)], [(2, 3)], [(2, 2), (2, 2)], [(2, 3)]]
 
 
-def test_bidirectional_over_a_time_major_layer_is_refused_with_the_reason():
-    layer = engine.deserialize(k2("Bidirectional", layer=k2("LSTM", units=2,
-                                                            time_major=True)))
-    x = np.ones((3, 2, 2), "float32")
-    layer.build(x.shape)
-    with pytest.raises(ConfigError, match="a Bidirectional over a time_major=True layer has "
-                                          "no backward pass"):
-        gradients(layer, x)
+def test_bidirectional_over_a_time_major_layer_reverses_the_time_axis():
+    """tf_keras reverses the backward output along axis 0 for a time_major layer: the
+    result is the batch-major Bidirectional's, transposed, with the same weights."""
+    tm = engine.deserialize(k2("Bidirectional", layer=k2("LSTM", units=2, time_major=True,
+                                                         return_sequences=True)))
+    bm = engine.deserialize(k2("Bidirectional", layer=k2("LSTM", units=2,
+                                                         return_sequences=True)))
+    x = np.random.default_rng(0).standard_normal((4, 2, 3)).astype("float32")  # (t, b, f)
+    tm.build(x.shape)
+    bm.build((2, 4, 3))
+    bm.set_weights(tm.get_weights())
+    np.testing.assert_allclose(tm(x), bm(x.transpose(1, 0, 2)).transpose(1, 0, 2),
+                               rtol=1e-6, atol=1e-6)
+    g = gradients(tm, x)
+    gb = gradients(bm, x.transpose(1, 0, 2))
+    np.testing.assert_allclose(g.inputs[0], gb.inputs[0].transpose(1, 0, 2), rtol=1e-5,
+                               atol=1e-6)

@@ -149,8 +149,8 @@ class Bidirectional(Layer):
         if self.return_state:
             states = list(y[1:]) + list(yr[1:])
             y, yr = y[0], yr[0]
-        if self.return_sequences:
-            yr = yr[:, ::-1]
+        if self.return_sequences:  # the time axis: 0 for tf_keras's time_major layers
+            yr = np.flip(yr, axis=0 if self.forward_layer._time_major() else 1)
         out = merge_directions(self.merge_mode, y, yr)
         if self.return_state:
             return (out if isinstance(out, list) else [out]) + states
