@@ -381,3 +381,13 @@ def test_a_new_token_appears_in_the_sample_and_the_output():
     assert "repeated tokens ['the']" in ed.errors["vocabulary"]
     assert np.array_equal(ed.outputs[0], good_out) and np.array_equal(ed.sample, good_sample)
     assert "7 tokens" in box.count.value
+
+
+def test_the_derived_vocabulary_size_is_not_an_editable_field():
+    """Keras writes vocabulary_size into the config; it follows the vocabulary, so the form
+    does not offer it (the exported config still has it)."""
+    ed = widget.LayerEditor({"class_name": "StringLookup",
+                      "config": {"vocabulary": ["a", "b", "c"]}})
+    assert "vocabulary_size" not in ed.controls and "frozen_vocabulary_size" not in ed.controls
+    ed.set("vocabulary", ["a", "b", "c", "d"])
+    assert ed.config["config"]["vocabulary_size"] == 5

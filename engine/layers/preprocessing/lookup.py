@@ -99,9 +99,11 @@ class _LenientDType(Object):
 
 
 def _vocab_size_field() -> Field:
+    # derived from the vocabulary: written to configs, not offered as an editor field
     return Int("frozen_vocabulary_size", None, "Written by Keras: the vocabulary size.", min=0,
                aliases=("vocabulary_size",),
-               names={KERAS3: "vocabulary_size", KERAS2: "vocabulary_size"})
+               names={KERAS3: "vocabulary_size", KERAS2: "vocabulary_size"},
+               widget={"hidden": True})
 
 
 def lenient_dtype(default: Any = "float32") -> Object:
