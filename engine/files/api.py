@@ -122,7 +122,8 @@ def load_weights(model: Any, path_or_file: Any, *, lazy: bool = False) -> None:
         store = _weights_store(fh, name, owner, getattr(model, "budget", None))
     with closed_on_error(store), safety.h5_errors(store.what):
         f = store.file
-        if "layers" in f and "layer_names" not in f.attrs and "model_weights" not in f:
+        if "layers" in f and "layer_names" not in f.attrs and "layer_names0" not in f.attrs \
+                and "model_weights" not in f:
             attach_keras_weights(model, store)
         else:
             group = f["model_weights"] if "model_weights" in f else f

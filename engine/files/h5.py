@@ -23,11 +23,13 @@ from .safety import (
 )
 
 
-def _text_ready(store: H5Store, obj: Any, key: str, aid: Any, where: str) -> None:
+def _text_ready(store: H5Store, obj: Any, key: str, aid: Any, where: str,
+                limit: int = safety.MAX_JSON_BYTES) -> None:
     """Before a text attribute is read: it is text (an HDF5 string type: libhdf5 crashes
     reading some corrupt variable-length sequence types), and if variable-length, its
     file's global heaps are checked (once) and the lengths its descriptors claim measured
-    in the file's bytes (libhdf5 allocates them before it reads the heap)."""
+    in the file's bytes and against ``limit`` (libhdf5 allocates them before it reads the
+    heap)."""
     import h5py
 
     vtype = aid.get_type()
@@ -39,40 +41,73 @@ def _text_ready(store: H5Store, obj: Any, key: str, aid: Any, where: str) -> Non
     if not store.heaps_checked:
         safety.check_global_heaps(store.raw, store.what)
         store.heaps_checked = True
-    check_vlen_attribute(store.raw, h5py.h5o.get_info(obj.id).addr, key,
-                         safety.MAX_JSON_BYTES, where)
+    check_vlen_attribute(store.raw, h5py.h5o.get_info(obj.id).addr, key, limit, where)
+
+
+def _name_keys(obj: Any, key: str, where: str) -> list[str]:
+    """The attributes holding the names of ``key``, as Keras 2 wrote them
+    (``save_attributes_to_hdf5_group``): ``key`` itself, or, for a list over HDF5's 64 KB
+    object-header limit, its parts ``key0``, ``key1``, ... (up to the first missing
+    index)."""
+    if key in obj.attrs:
+        return [key]
+    keys = []
+    while f"{key}{len(keys)}" in obj.attrs:
+        if len(keys) >= safety.MAX_H5_NAMES:
+            raise UnsafeFileError(f"{where} is split into more than {safety.MAX_H5_NAMES:,} "
+                                  f"parts (MAX_H5_NAMES)")
+        keys.append(f"{key}{len(keys)}")
+    return keys
 
 
 def _names_attr(obj: Any, key: str, store: H5Store) -> list[str]:
-    """The names listed by attribute ``key`` of ``obj``, counted and measured before they
-    are read (at most ``safety.MAX_H5_NAMES`` names, ``safety.MAX_JSON_BYTES`` bytes)."""
-    if key not in obj.attrs:
-        return []
+    """The names listed by attribute ``key`` of ``obj`` (or by its parts ``key0``,
+    ``key1``, ... in a file Keras 2 split), counted and measured, all parts together,
+    before any is read (at most ``safety.MAX_H5_NAMES`` names, ``safety.MAX_JSON_BYTES``
+    bytes)."""
     what = store.what
-    aid = obj.attrs.get_id(key)
-    count = int(np.prod(aid.shape)) if aid.shape else 1
     where = f"{what}: attribute {key!r} of {obj.name!r}"
-    if count == 0:
+    keys = _name_keys(obj, key, where)
+    if not keys:
         return []
+    if len(keys) > 1:
+        where += f" (split into {keys[0]!r}..{keys[-1]!r})"
+    parts = []
+    count = size = 0
+    for k in keys:
+        aid = obj.attrs.get_id(k)
+        n = int(np.prod(aid.shape)) if aid.shape else 1
+        if n:  # (an empty attribute has no storage size to ask for)
+            count += n
+            size += aid.get_storage_size()
+            parts.append((k, aid))
     if count > safety.MAX_H5_NAMES:
         raise UnsafeFileError(f"{where} lists {count:,} names, more than the "
                               f"{safety.MAX_H5_NAMES:,} a file may (MAX_H5_NAMES)")
-    if aid.get_storage_size() > safety.MAX_JSON_BYTES:
-        raise UnsafeFileError(f"{where} is {aid.get_storage_size():,} bytes, over the limit "
+    if size > safety.MAX_JSON_BYTES:
+        raise UnsafeFileError(f"{where} is {size:,} bytes, over the limit "
                               f"of {safety.MAX_JSON_BYTES:,}")
-    _text_ready(store, obj, key, aid, where)
-    raw = obj.attrs[key]
-    raw = [raw] if np.ndim(raw) == 0 else list(np.ravel(raw))
-    if sum(len(x) for x in raw if isinstance(x, (str, bytes))) > safety.MAX_JSON_BYTES:
-        raise UnsafeFileError(f"{where}: its names take more than "
-                              f"{safety.MAX_JSON_BYTES:,} bytes")
+    names: list[str] = []
+    used = 0
+    for k, aid in parts:
+        part = where if k == key else f"{what}: attribute {k!r} of {obj.name!r}"
+        _text_ready(store, obj, k, aid, part, safety.MAX_JSON_BYTES - used)
+        raw = obj.attrs[k]
+        raw = [raw] if np.ndim(raw) == 0 else list(np.ravel(raw))
+        used += sum(len(x) for x in raw if isinstance(x, (str, bytes)))
+        if used > safety.MAX_JSON_BYTES:
+            raise UnsafeFileError(f"{where}: its names take more than "
+                                  f"{safety.MAX_JSON_BYTES:,} bytes")
+        try:
+            names += [x.decode("utf8") if isinstance(x, bytes) else str(x) for x in raw]
+        except UnicodeError:
+            raise FileError(f"{part}: a name is not UTF-8 text") from None
     try:
-        names = [x.decode("utf8") if isinstance(x, bytes) else str(x) for x in raw]
         for x in names:
             x.encode("utf8")  # no lone surrogates (h5py's escapes of bad bytes)
-        return names
     except UnicodeError:
         raise FileError(f"{where}: a name is not UTF-8 text") from None
+    return names
 
 
 def attach_legacy_weights(model: Any, store: H5Store, group: Any, gpath: str) -> None:
