@@ -140,4 +140,5 @@ def test_teaching_notebook_runs_top_to_bottom():
     images = [o for o in outputs if "image/png" in o.get("data", {})]
     assert len(images) >= 7
     text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
-    assert "std per layer: 0.21, 0.048, 0.011" in text
+    flat = " ".join(text.split())  # the notebook prints a few values per line
+    assert "std per layer: 0.21, 0.048, 0.011" in flat
