@@ -238,7 +238,8 @@ def pick_a_class_by_family_then_search(page) -> None:
     search.fill("pool")
     page.wait_for_function(
         "() => { const s = document.querySelector('.layerlab-class-family select');"
-        " return s && s.selectedOptions[0].textContent.startsWith('all'); }", timeout=20000)
+        " return s && s.selectedOptions.length > 0 &&"
+        " s.selectedOptions[0].textContent.startsWith('all'); }", timeout=20000)
     fams = options_of(page, ".layerlab-class-family select")
     assert fams == ["all families (18)", "Pooling (18)"], fams
     classes = options_of(page, ".layerlab-class-select select")
