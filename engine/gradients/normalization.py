@@ -42,6 +42,23 @@ def _float(layer: Any, x: np.ndarray) -> np.ndarray:
     return x if np.issubdtype(x.dtype, np.floating) else x.astype(np.float32)
 
 
+def _affine(xhat: np.ndarray, gamma: np.ndarray | None,
+            beta: np.ndarray | None) -> np.ndarray:
+    """``xhat * gamma + beta``, each factor only when the layer has it."""
+    y = xhat * gamma if gamma is not None else xhat
+    return y + beta if beta is not None else y
+
+
+def _affine_back(grads: dict[str, np.ndarray], layer: Any, g: np.ndarray,
+                 xhat: np.ndarray, gamma: np.ndarray | None,
+                 axes: tuple[int, ...]) -> np.ndarray:
+    """Record gamma's and beta's gradients (summed over ``axes``); the cotangent of
+    ``xhat``."""
+    _wgrad(grads, layer.gamma, g * xhat, axes)
+    _wgrad(grads, layer.beta, g, axes)
+    return g * gamma if gamma is not None else g
+
+
 @register(BatchNormalization)
 def batch_norm(layer: BatchNormalization, xs: list[np.ndarray], call: Call):
     x = _float(layer, xs[0])
@@ -62,15 +79,11 @@ def batch_norm(layer: BatchNormalization, xs: list[np.ndarray], call: Call):
         var = _p(layer.moving_variance, bshape, dt)
     inv = 1.0 / np.sqrt(var + eps)
     xhat = (x - mean) * inv
-    y = xhat * gamma if gamma is not None else xhat
-    if beta is not None:
-        y = y + beta
+    y = _affine(xhat, gamma, beta)
 
     def backward(g):
         grads: dict[str, np.ndarray] = {}
-        _wgrad(grads, layer.gamma, g * xhat, red)
-        _wgrad(grads, layer.beta, g, red)
-        gh = g * gamma if gamma is not None else g
+        gh = _affine_back(grads, layer, g, xhat, gamma, red)
         gx = _normalized_back(gh, xhat, inv, red) if train else gh * inv
         return [gx.astype(g.dtype, copy=False)], grads
     return y.astype(dt, copy=False), backward
@@ -91,15 +104,11 @@ def layer_norm(layer: LayerNormalization, xs: list[np.ndarray], call: Call):
         xhat = x * inv
     else:
         xhat = (x - mean) * inv
-    y = xhat * gamma if gamma is not None else xhat
-    if beta is not None:
-        y = y + beta
+    y = _affine(xhat, gamma, beta)
 
     def backward(g):
         grads: dict[str, np.ndarray] = {}
-        _wgrad(grads, layer.gamma, g * xhat, other)
-        _wgrad(grads, layer.beta, g, other)
-        gh = g * gamma if gamma is not None else g
+        gh = _affine_back(grads, layer, g, xhat, gamma, other)
         if layer.rms_scaling:
             gx = inv * gh - (x - mean) * inv ** 3 * (gh * x).mean(axis=axes, keepdims=True)
         else:
@@ -123,17 +132,13 @@ def group_norm(layer: GroupNormalization, xs: list[np.ndarray], call: Call):
     inv = 1.0 / np.sqrt(np.square(xr - mean).mean(axis=red, keepdims=True) +
                         dt.type(layer.epsilon))
     xhat = (xr - mean) * inv
-    y = xhat * gamma if gamma is not None else xhat
-    if beta is not None:
-        y = y + beta
+    y = _affine(xhat, gamma, beta)
     psum = tuple(d for d in range(xr.ndim) if d not in (a, a + 1))
 
     def backward(g):
         gr = g.reshape(gshape)
         grads: dict[str, np.ndarray] = {}
-        _wgrad(grads, layer.gamma, gr * xhat, psum)
-        _wgrad(grads, layer.beta, gr, psum)
-        gh = gr * gamma if gamma is not None else gr
+        gh = _affine_back(grads, layer, gr, xhat, gamma, psum)
         gx = _normalized_back(gh, xhat, inv, red).reshape(x.shape)
         return [gx.astype(g.dtype, copy=False)], grads
     return y.reshape(x.shape), backward
