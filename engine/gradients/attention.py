@@ -69,11 +69,9 @@ def _proj_in(proj: Any, x: np.ndarray):
     return y.reshape(x.shape[:-1] + k.shape[1:]), back
 
 
-@register(MultiHeadAttention)
-def multi_head(layer: MultiHeadAttention, xs: list[np.ndarray], call: Call):
-    """With ``return_attention_scores`` the second output is the softmax before dropout
-    ``(B, H, *T, *S)``, as Keras's ``_compute_attention`` returns it."""
-    ras = _with_scores(call)
+def _inputs_and_mask(layer: Any, xs: list[np.ndarray], call: Call):
+    """Query, value and key (the value when not given) in the layer's dtype, and the
+    attention mask the layer's own call builds from the masks and call arguments."""
     kw = call.extra.get("kwargs", {})
     query = cast_input(layer, xs[0])
     value = cast_input(layer, xs[1])
@@ -81,6 +79,15 @@ def multi_head(layer: MultiHeadAttention, xs: list[np.ndarray], call: Call):
     am, _ = layer._masks(query, value, call.mask, kw.get("query_mask"),
                          kw.get("value_mask"), kw.get("key_mask"), kw.get("attention_mask"),
                          bool(kw.get("use_causal_mask")))
+    return query, value, key, am
+
+
+@register(MultiHeadAttention)
+def multi_head(layer: MultiHeadAttention, xs: list[np.ndarray], call: Call):
+    """With ``return_attention_scores`` the second output is the softmax before dropout
+    ``(B, H, *T, *S)``, as Keras's ``_compute_attention`` returns it."""
+    ras = _with_scores(call)
+    query, value, key, am = _inputs_and_mask(layer, xs, call)
     zero = layer.source_format != "keras2" and (
         ras or not (query.ndim == 3 and layer.dropout == 0))  # the layer's unfused path
     q, q_back = _proj_in(layer._query, query)
@@ -248,13 +255,7 @@ def grouped_query(layer: GroupedQueryAttention, xs: list[np.ndarray], call: Call
     gradients are summed over each group. With ``return_attention_scores`` the second
     output is the softmax before dropout ``(B, Hq, T, S)``."""
     ras = _with_scores(call)
-    kw = call.extra.get("kwargs", {})
-    query = cast_input(layer, xs[0])
-    value = cast_input(layer, xs[1])
-    key = value if len(xs) < 3 else cast_input(layer, xs[2])
-    am, _ = layer._masks(query, value, call.mask, kw.get("query_mask"),
-                         kw.get("value_mask"), kw.get("key_mask"), kw.get("attention_mask"),
-                         bool(kw.get("use_causal_mask")))
+    query, value, key, am = _inputs_and_mask(layer, xs, call)
     rep = layer.num_query_heads // layer.num_key_value_heads
     q, q_back = _proj_in(layer._query, query)
     k1, k_back = _proj_in(layer._key, key)
