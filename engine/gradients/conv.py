@@ -111,42 +111,39 @@ def depthwise_backward(xp: np.ndarray, kernel: np.ndarray, gd: np.ndarray, strid
     return gxp, gk
 
 
-@register(Conv1D, Conv2D, Conv3D)
-def conv(layer: Any, xs: list[np.ndarray], call: Call):
+def _windowed(layer: Any, xs: list[np.ndarray], call: Call, forward, backward_fn):
+    """A convolution whose kernel slides over the padded input: ``forward(x, kernel,
+    pads)`` gives the pre-activation output, ``backward_fn(xp, kernel, gz)`` the gradients
+    w.r.t. the padded input and the kernel; bias, activation and layout are shared."""
     x = to_channels_last(cast_input(layer, xs[0]), layer.data_format)
     kernel = layer.kernel.value.astype(x.dtype, copy=False)
     pads = layer._pads(x)
-    z = np.array(conv_nd(x, kernel, layer.strides, layer.dilation_rate, pads, layer.groups))
-    y, act_back = _bias_act(layer, z, call)
+    y, act_back = _bias_act(layer, np.array(forward(x, kernel, pads)), call)
 
     def backward(g):
         gz = act_back(to_channels_last(g, layer.data_format))
-        gxp, gk = conv_backward(pad_spatial(x, pads), kernel, gz, layer.strides,
-                                layer.dilation_rate, layer.groups)
+        gxp, gk = backward_fn(pad_spatial(x, pads), kernel, gz)
         grads = {layer.kernel.path: gk.astype(layer.kernel.dtype)}
         _bias_grad(layer, gz, grads)
         gx = from_channels_last(_unpad(gxp, x.shape, pads), layer.data_format)
         return [gx.astype(g.dtype, copy=False)], grads
     return from_channels_last(y, layer.data_format), backward
+
+
+@register(Conv1D, Conv2D, Conv3D)
+def conv(layer: Any, xs: list[np.ndarray], call: Call):
+    s, d, groups = layer.strides, layer.dilation_rate, layer.groups
+    return _windowed(layer, xs, call,
+                     lambda x, k, pads: conv_nd(x, k, s, d, pads, groups),
+                     lambda xp, k, gz: conv_backward(xp, k, gz, s, d, groups))
 
 
 @register(DepthwiseConv1D, DepthwiseConv2D)
 def depthwise(layer: Any, xs: list[np.ndarray], call: Call):
-    x = to_channels_last(cast_input(layer, xs[0]), layer.data_format)
-    kernel = layer.kernel.value.astype(x.dtype, copy=False)
-    pads = layer._pads(x)
-    z = np.array(depthwise_conv_nd(x, kernel, layer.strides, layer.dilation_rate, pads))
-    y, act_back = _bias_act(layer, z, call)
-
-    def backward(g):
-        gz = act_back(to_channels_last(g, layer.data_format))
-        gxp, gk = depthwise_backward(pad_spatial(x, pads), kernel, gz, layer.strides,
-                                     layer.dilation_rate)
-        grads = {layer.kernel.path: gk.astype(layer.kernel.dtype)}
-        _bias_grad(layer, gz, grads)
-        gx = from_channels_last(_unpad(gxp, x.shape, pads), layer.data_format)
-        return [gx.astype(g.dtype, copy=False)], grads
-    return from_channels_last(y, layer.data_format), backward
+    s, d = layer.strides, layer.dilation_rate
+    return _windowed(layer, xs, call,
+                     lambda x, k, pads: depthwise_conv_nd(x, k, s, d, pads),
+                     lambda xp, k, gz: depthwise_backward(xp, k, gz, s, d))
 
 
 @register(SeparableConv1D, SeparableConv2D)
