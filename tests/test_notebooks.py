@@ -52,6 +52,10 @@ def test_depth_notebook_draws_every_section_and_explores_at_once():
     run(nb, timeout=300)
     outs = outputs(nb)
     assert not [o for o in outs if o.output_type == "error"]
+    assert len([o for o in outs if "image/png" in o.get("data", {})]) >= 7
+    # section 1 prints the CS231n lecture's numbers (tests/test_teaching.py), a few a line
+    text = " ".join("".join(o.get("text", "") for o in outs if o.output_type == "stream").split())
+    assert "std per layer: 0.21, 0.048, 0.011" in text
     # no click needed: interact's Output widget already holds the picture
     state = nb.metadata.widgets[STATE]["state"]
     shown = [o for s in state.values() if s["model_name"] == "OutputModel"
