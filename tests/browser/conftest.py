@@ -1,4 +1,11 @@
-"""Servers and a headless Chromium for the browser tests (one of each per test session).
+"""Servers, a headless Chromium and pages for the browser tests.
+
+- ``browser``, ``lab``: one Chromium and one JupyterLab server per test session.
+- ``lab_page(name, content=None, width=1400, height=1000, run=True)``: the notebook open in
+  Lab on a fresh kernel and run (``pages.open_lab``); ``voila_page(url, width, ...)``: Voila's
+  page, offline (``pages.open_voila``). Both close their pages after the test.
+- ``voila``, ``voila_depth``: Voila serving notebook 01 or 02; a module serves its own
+  notebook with ``serve_voila(tmp, notebook_path)`` or ``serve_voila(tmp, source=..., name=...)``.
 
 The tests skip, saying why, where ``/usr/bin/chromium``, Playwright, JupyterLab or Voila is
 missing. Servers listen on 127.0.0.1 at a free port, run from a temporary directory with
@@ -20,6 +27,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
+from .pages import notebook as one_cell_notebook
+from .pages import open_lab, open_voila
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = ROOT / "notebooks" / "01_quickstart.ipynb"
@@ -53,7 +63,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _env(tmp: Path) -> dict[str, str]:
+def server_env(tmp: Path) -> dict[str, str]:
     env = dict(os.environ)
     env.update({
         "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p),
@@ -65,7 +75,7 @@ def _env(tmp: Path) -> dict[str, str]:
     return env
 
 
-def _wait(predicate, timeout: float, what: str, proc: subprocess.Popen, log: Path) -> None:
+def wait_until(predicate, timeout: float, what: str, proc: subprocess.Popen, log: Path) -> None:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if proc.poll() is not None:
@@ -76,7 +86,7 @@ def _wait(predicate, timeout: float, what: str, proc: subprocess.Popen, log: Pat
     raise RuntimeError(f"{what} not ready after {timeout} s:\n{log.read_text()[-3000:]}")
 
 
-def _stop(proc: subprocess.Popen, graceful=None) -> None:
+def stop_server(proc: subprocess.Popen, graceful=None) -> None:
     if proc.poll() is not None:
         return
     try:
@@ -131,7 +141,7 @@ def lab(tmp_path_factory):
              f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
              f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={nb_dir}",
              "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-             "--allow-root"], env=_env(tmp), stdout=out, stderr=subprocess.STDOUT)
+             "--allow-root"], env=server_env(tmp), stdout=out, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
 
     def up() -> bool:
@@ -146,23 +156,32 @@ def lab(tmp_path_factory):
         urllib.request.urlopen(req, timeout=5).close()
 
     try:
-        _wait(up, 60, "jupyter lab", proc, log)
+        wait_until(up, 60, "jupyter lab", proc, log)
         yield base, token
     finally:
-        _stop(proc, shutdown)
+        stop_server(proc, shutdown)
 
 
-def _voila(tmp: Path, notebook: Path):
-    """Serve ``notebook`` (its folder copied, data included) with Voila: its url."""
+def serve_voila(tmp: Path, notebook: Path | None = None, *, source: str | None = None,
+                name: str | None = None):
+    """Serve with Voila ``notebook`` (its folder copied, data included) or a notebook of one
+    cell of ``source`` named ``name``: yields its url; the server stops and the copy goes
+    after. Use it in a fixture: ``yield from serve_voila(tmp_path_factory.mktemp(...), ...)``."""
     nb_dir = tmp / "nb"
-    shutil.copytree(notebook.parent, nb_dir, ignore=shutil.ignore_patterns(".*"))
+    if notebook is not None:
+        shutil.copytree(notebook.parent, nb_dir, ignore=shutil.ignore_patterns(".*"))
+        name = notebook.name
+    else:
+        nb_dir.mkdir()
+        name = f"{name}.ipynb"
+        (nb_dir / name).write_text(json.dumps(one_cell_notebook(source)))
     port = free_port()
     log = tmp / "voila.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "voila", notebook.name, "--no-browser", f"--port={port}",
+            [sys.executable, "-m", "voila", name, "--no-browser", f"--port={port}",
              "--Voila.ip=127.0.0.1", "--show_tracebacks=True"],
-            cwd=nb_dir, env=_env(tmp), stdout=out, stderr=subprocess.STDOUT)
+            cwd=nb_dir, env=server_env(tmp), stdout=out, stderr=subprocess.STDOUT)
 
     def up() -> bool:
         with socket.socket() as s:
@@ -170,19 +189,60 @@ def _voila(tmp: Path, notebook: Path):
             return s.connect_ex(("127.0.0.1", port)) == 0
 
     try:
-        _wait(up, 60, "voila", proc, log)
+        wait_until(up, 60, "voila", proc, log)
         yield f"http://127.0.0.1:{port}/"
     finally:
-        _stop(proc)
+        stop_server(proc)
+        shutil.rmtree(nb_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
 def voila(tmp_path_factory):
     """A Voila server rendering the quickstart notebook: its url."""
-    yield from _voila(tmp_path_factory.mktemp("voila"), NOTEBOOK)
+    yield from serve_voila(tmp_path_factory.mktemp("voila"), NOTEBOOK)
 
 
 @pytest.fixture(scope="session")
 def voila_depth(tmp_path_factory):
     """A Voila server rendering notebook 02 (initializers and depth): its url."""
-    yield from _voila(tmp_path_factory.mktemp("voila02"), DEPTH_NOTEBOOK)
+    yield from serve_voila(tmp_path_factory.mktemp("voila02"), DEPTH_NOTEBOOK)
+
+
+class _Pages:
+    """Hands out pages of one browser and closes them all at the end of a test."""
+
+    def __init__(self, browser):
+        self.browser, self.pages = browser, []
+
+    def new_page(self, **kw):
+        page = self.browser.new_page(**kw)
+        self.pages.append(page)
+        return page
+
+    def close(self) -> None:
+        for page in self.pages:
+            page.close()
+
+
+@pytest.fixture
+def lab_page(lab, browser):
+    """``lab_page(name, content=None, width=1400, height=1000, run=True)``: the notebook
+    ``name`` (written first from ``content``, a notebook dict) open alone in JupyterLab on a
+    fresh kernel, its cells run (``pages.open_lab``): the page."""
+    pages = _Pages(browser)
+    yield lambda name, content=None, **kw: open_lab(lab, pages, name, content, **kw)
+    pages.close()
+
+
+@pytest.fixture
+def voila_page(browser):
+    """``voila_page(url, width, height=1000, **goto)``: Voila's page at ``url``, offline, in
+    a window ``width`` px wide (``pages.open_voila``)."""
+    pages = _Pages(browser)
+    yield lambda url, width, **kw: open_voila(url, pages, width, **kw)
+    pages.close()
+
+
+# the old private names, for test_browser_model_editor.py until it moves onto lab_page,
+# voila_page and serve_voila
+_env, _wait, _stop = server_env, wait_until, stop_server

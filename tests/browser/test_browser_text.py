@@ -11,19 +11,15 @@ each state is kept as a PNG to look at.
 
 from __future__ import annotations
 
-import json
-import shutil
-import urllib.request
-
 import pytest
 
-from .conftest import _voila
-from .test_browser_quickstart import (
-    BUSY_STATE,
-    KERNEL_PLOT,
+from .conftest import serve_voila
+from .pages import (
+    BUSY_SOURCE,
+    busy_while_rebuilding,
     keep_screenshot,
+    notebook,
     pixel_change,
-    run_all,
     shot,
     src,
     wait_new_src,
@@ -44,10 +40,6 @@ TEXT_SOURCE = (
     "audio.add_class('layerlab-test-audio')\n"
     "from ipywidgets import VBox\n"
     "VBox([words, audio])")
-BUSY_SOURCE = ("from widget import LayerEditor\n"
-               "ed = LayerEditor({'class_name': 'Dense', 'config': {'units': 4096}},"
-               " input_shape=(None, 4096))\ned")
-
 WORDS = ".layerlab-test-words"
 AUDIO = ".layerlab-test-audio"
 WORDS_PLOT = f"{WORDS} img.layerlab-plot-out0"
@@ -55,63 +47,14 @@ MEL_PLOT = f"{AUDIO} img.layerlab-spectrogram"
 VOCAB_BOX = f"{WORDS} .layerlab-field-vocabulary"
 
 
-def notebook(source: str) -> dict:
-    return {"cells": [{"cell_type": "code", "execution_count": None, "metadata": {},
-                       "outputs": [], "source": source}],
-            "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python",
-                                        "name": "python3"}},
-            "nbformat": 4, "nbformat_minor": 5}
-
-
-def _serve(tmp_path_factory, name: str, source: str):
-    tmp = tmp_path_factory.mktemp(name)
-    folder = tmp / "src"
-    folder.mkdir()
-    path = folder / f"{name}.ipynb"
-    path.write_text(json.dumps(notebook(source)))
-    try:
-        yield from _voila(tmp, path)
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-
-
 @pytest.fixture(scope="module")
 def voila_text(tmp_path_factory):
-    yield from _serve(tmp_path_factory, "text", TEXT_SOURCE)
+    yield from serve_voila(tmp_path_factory.mktemp("text"), source=TEXT_SOURCE, name="text")
 
 
 @pytest.fixture(scope="module")
 def voila_busy(tmp_path_factory):
-    yield from _serve(tmp_path_factory, "busy", BUSY_SOURCE)
-
-
-def open_in_lab(lab, browser, name: str, source: str):
-    """A new notebook in the Lab server, opened on a fresh kernel and run: the page."""
-    base, token = lab
-    content = json.dumps({"type": "notebook", "format": "json",
-                          "content": notebook(source)}).encode()
-    req = urllib.request.Request(f"{base}/api/contents/{name}?token={token}", data=content,
-                                 method="PUT", headers={"Content-Type": "application/json"})
-    urllib.request.urlopen(req, timeout=30).close()
-    body = json.dumps({"path": name, "name": name, "type": "notebook",
-                       "kernel": {"name": "python3"}}).encode()
-    req = urllib.request.Request(f"{base}/api/sessions?token={token}", data=body,
-                                 method="POST", headers={"Content-Type": "application/json"})
-    urllib.request.urlopen(req, timeout=30).close()
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.goto(f"{base}/lab/tree/{name}?token={token}&reset")
-    page.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]').first.wait_for(
-        timeout=60000)
-    run_all(page)
-    return page
-
-
-def open_in_voila(url: str, browser, width: int):
-    page = browser.new_page(viewport={"width": width, "height": 1000})
-    page.route("**/*", lambda r: r.continue_() if "127.0.0.1" in r.request.url
-               else r.abort())
-    page.goto(url, timeout=120000)
-    return page
+    yield from serve_voila(tmp_path_factory.mktemp("busy"), source=BUSY_SOURCE, name="busy")
 
 
 def count_text(page) -> str:
@@ -191,66 +134,31 @@ def mel_bins_change(page, name: str) -> None:
     keep_screenshot(page, f"{name}-mel-12")
 
 
-def test_vocabulary_and_spectrogram_in_jupyterlab(lab, browser):
-    page = open_in_lab(lab, browser, "text.ipynb", TEXT_SOURCE)
-    try:
-        page.locator(MEL_PLOT).first.wait_for(timeout=120000)
-        assert "Traceback" not in page.locator(".jp-Notebook").inner_text()
-        no_overflow(page, "lab at 1400 px")
-        vocabulary_edits(page, "lab-text")
-        mel_bins_change(page, "lab-text")
-        no_overflow(page, "lab at 1400 px after the edits")
-    finally:
-        page.close()
+def test_vocabulary_and_spectrogram_in_jupyterlab(lab_page):
+    page = lab_page("text.ipynb", notebook(TEXT_SOURCE))
+    page.locator(MEL_PLOT).first.wait_for(timeout=120000)
+    assert "Traceback" not in page.locator(".jp-Notebook").inner_text()
+    no_overflow(page, "lab at 1400 px")
+    vocabulary_edits(page, "lab-text")
+    mel_bins_change(page, "lab-text")
+    no_overflow(page, "lab at 1400 px after the edits")
 
 
 @pytest.mark.parametrize("width", [968, 420])
-def test_vocabulary_and_spectrogram_in_voila(voila_text, browser, width):
-    page = open_in_voila(voila_text, browser, width)
-    try:
-        page.locator(MEL_PLOT).first.wait_for(timeout=120000)
-        assert "Traceback" not in page.content()
-        page.locator(WORDS).first.scroll_into_view_if_needed()
-        keep_screenshot(page, f"voila-text-{width}")
-        no_overflow(page, f"voila at {width} px")
-        vocabulary_edits(page, f"voila-text-{width}")
-        mel_bins_change(page, f"voila-text-{width}")
-        no_overflow(page, f"voila at {width} px after the edits")
-    finally:
-        page.close()
+def test_vocabulary_and_spectrogram_in_voila(voila_text, voila_page, width):
+    page = voila_page(voila_text, width)
+    page.locator(MEL_PLOT).first.wait_for(timeout=120000)
+    assert "Traceback" not in page.content()
+    page.locator(WORDS).first.scroll_into_view_if_needed()
+    keep_screenshot(page, f"voila-text-{width}")
+    no_overflow(page, f"voila at {width} px")
+    vocabulary_edits(page, f"voila-text-{width}")
+    mel_bins_change(page, f"voila-text-{width}")
+    no_overflow(page, f"voila at {width} px after the edits")
 
 
-def test_a_slow_rebuild_shows_a_busy_editor_in_voila(voila_busy, browser):
+def test_a_slow_rebuild_shows_a_busy_editor_in_voila(voila_busy, voila_page):
     """Issue 15.7 in Voila: Dense 4096 -> 8192: while the kernel rebuilds, the editor says
     so and the stale plots are greyed; after it, neither."""
-    page = open_in_voila(voila_busy, browser, 968)
-    try:
-        page.locator(KERNEL_PLOT).wait_for(timeout=180000)
-        page.wait_for_function(
-            "() => { const e = document.querySelector('.layerlab-field-units input');"
-            " return e && e.value === '4096'; }", timeout=60000)
-        page.wait_for_timeout(500)
-        idle = page.evaluate(BUSY_STATE)
-        assert not idle["busy"] and idle["opacity"] == 1 and idle["status"] == "hidden", idle
-        old = src(page, KERNEL_PLOT)
-        box = page.locator(".layerlab-field-units input").first
-        box.fill("8192")
-        box.press("Enter")
-        page.wait_for_selector(".layerlab-editor.layerlab-busy", timeout=20000)
-        page.wait_for_timeout(500)  # the grey comes after 0.25 s (quick edits do not flicker)
-        busy = page.evaluate(BUSY_STATE)
-        keep_screenshot(page, "voila-busy")
-        assert busy["busy"] and busy["opacity"] < 0.5, busy
-        assert busy["status"] == "visible" and "rebuilding" in busy["text"], busy
-        page.wait_for_function(
-            "([old]) => { const e = document.querySelector('img.layerlab-plot-w0-kernel');"
-            " const ed = document.querySelector('.layerlab-editor');"
-            " return e && e.getAttribute('src') !== old"
-            " && !ed.classList.contains('layerlab-busy'); }", arg=[old], timeout=180000)
-        page.wait_for_timeout(300)
-        done = page.evaluate(BUSY_STATE)
-        keep_screenshot(page, "voila-busy-done")
-        assert done["opacity"] == 1 and done["status"] == "hidden", done
-        assert "(4096, 8192)" in page.locator(".layerlab-plots").inner_text()
-    finally:
-        page.close()
+    page = voila_page(voila_busy, 968)
+    busy_while_rebuilding(page, "voila", 4096, 8192, timeout=180000)

@@ -10,19 +10,20 @@ table. With ``LAYERLAB_SCREENSHOTS=dir`` each state is kept as a PNG to look at.
 from __future__ import annotations
 
 import json
-import urllib.request
 
 import pytest
 
+from . import pages
 from .conftest import NOTEBOOK
-from .test_browser_quickstart import (
+from .pages import (  # noqa: F401 - left_sidebar: test_browser_model_editor imports it from here
     KERNEL_PLOT,
-    TOUR_DONE,
     keep_screenshot,
-    run_all,
+    left_sidebar,
+    overflow_script,
     src,
     wait_new_src,
 )
+from .test_browser_quickstart import TOUR_DONE
 
 pytestmark = pytest.mark.browser
 
@@ -30,16 +31,7 @@ pytestmark = pytest.mark.browser
 LAB_WIDTHS = (1400, 600, 420)
 VOILA_WIDTHS = (968, 600, 420)
 
-OVERFLOW = """() => {
-    const out = [];
-    const wide = (e, what) => {
-        if (e && e.scrollWidth > e.clientWidth + 1)
-            out.push(what + ' scrolls sideways: ' + e.scrollWidth + ' > ' + e.clientWidth);
-    };
-    wide(document.scrollingElement, 'page');
-    for (const s of document.querySelectorAll('.jp-WindowedPanel-outer, .jp-Notebook,'
-                                              + ' .jp-OutputArea-output'))
-        wide(s, s.className.split(' ')[0]);
+OVERFLOW = overflow_script("""
     for (const ed of document.querySelectorAll('.layerlab-editor')) {
         wide(ed, 'editor');
         const r = ed.getBoundingClientRect();
@@ -57,18 +49,13 @@ OVERFLOW = """() => {
             if (vis(c) && b.right > r.right + 1)
                 out.push('past the editor: ' + c.outerHTML.slice(0, 60));
         }
-    }
-    return out; }"""
+    }""")
 
 
 def no_overflow(page, what: str) -> dict:
-    problems = page.evaluate(OVERFLOW)
-    for _ in range(4):  # the page may still be reflowing after a resize (a loaded machine)
-        if not problems:
-            break
-        page.wait_for_timeout(700)
-        problems = page.evaluate(OVERFLOW)
-    assert problems == [], f"{what}: {problems}"
+    """Nothing scrolls sideways, no editor is wider than its column: the editor's and its
+    column's widths."""
+    pages.no_overflow(page, what, OVERFLOW)
     return page.evaluate("() => { const e = document.querySelector('.layerlab-editor');"
                          " return {editor: e.getBoundingClientRect().width,"
                          " column: e.parentElement.getBoundingClientRect().width}; }")
@@ -109,15 +96,6 @@ def export_live_and_pin(page) -> None:
     assert stats.count("pinned") >= 3, stats
 
 
-def left_sidebar(page, open_: bool) -> None:
-    """Open or collapse JupyterLab's left sidebar (a user on a narrow screen closes it)."""
-    tab = page.locator(".jp-SideBar.lm-TabBar.jp-mod-left .lm-TabBar-tab").first
-    is_open = page.locator(".jp-SideBar.jp-mod-left .lm-TabBar-tab.lm-mod-current").count()
-    if bool(is_open) != open_:
-        tab.click()
-        page.wait_for_timeout(400)
-
-
 def widths(page, sizes, name: str) -> list[dict]:
     seen = []
     for w in sizes:
@@ -131,56 +109,32 @@ def widths(page, sizes, name: str) -> list[dict]:
     return seen
 
 
-def test_voila_at_every_width(voila, browser):
-    page = browser.new_page(viewport={"width": VOILA_WIDTHS[0], "height": 1000})
-    page.route("**/*", lambda r: r.continue_() if "127.0.0.1" in r.request.url
-               else r.abort())
-    try:
-        page.goto(voila, timeout=90000)
-        page.locator(KERNEL_PLOT).wait_for(timeout=90000)
-        page.wait_for_function(
-            "() => { const e = document.querySelector('.layerlab-field-units input');"
-            " return e && e.value === '128'; }", timeout=30000)
-        widths(page, VOILA_WIDTHS, "voila")
-        bad_value_beside_its_field(page)
-        keep_screenshot(page, "voila-bad-value")
-        export_live_and_pin(page)
-        seen = widths(page, VOILA_WIDTHS, "voila-export-pinned")
-        assert seen[-1]["editor"] <= 420
-    finally:
-        page.close()
+def test_voila_at_every_width(voila, voila_page):
+    page = voila_page(voila, VOILA_WIDTHS[0], timeout=90000)
+    page.locator(KERNEL_PLOT).wait_for(timeout=90000)
+    page.wait_for_function(
+        "() => { const e = document.querySelector('.layerlab-field-units input');"
+        " return e && e.value === '128'; }", timeout=30000)
+    widths(page, VOILA_WIDTHS, "voila")
+    bad_value_beside_its_field(page)
+    keep_screenshot(page, "voila-bad-value")
+    export_live_and_pin(page)
+    seen = widths(page, VOILA_WIDTHS, "voila-export-pinned")
+    assert seen[-1]["editor"] <= 420
 
 
-def test_jupyterlab_at_every_width(lab, browser):
-    base, token = lab
-    name = "widths.ipynb"  # a notebook of its own: a fresh kernel, no earlier outputs
-    content = json.dumps({"type": "notebook", "format": "json",
-                          "content": json.loads(NOTEBOOK.read_text())}).encode()
-    req = urllib.request.Request(f"{base}/api/contents/{name}?token={token}", data=content,
-                                 method="PUT", headers={"Content-Type": "application/json"})
-    urllib.request.urlopen(req, timeout=30).close()
-    body = json.dumps({"path": name, "name": name, "type": "notebook",
-                       "kernel": {"name": "python3"}}).encode()
-    req = urllib.request.Request(f"{base}/api/sessions?token={token}", data=body,
-                                 method="POST", headers={"Content-Type": "application/json"})
-    urllib.request.urlopen(req, timeout=30).close()
-    page = browser.new_page(viewport={"width": LAB_WIDTHS[0], "height": 1000})
-    try:
-        page.goto(f"{base}/lab/tree/{name}?token={token}&reset")  # only this notebook open
-        page.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]').first.wait_for(
-            timeout=60000)
-        run_all(page)
-        page.get_by_text(TOUR_DONE).first.wait_for(timeout=60000)
-        page.locator(KERNEL_PLOT).wait_for(timeout=30000)
-        seen = widths(page, LAB_WIDTHS, "lab")
-        assert 900 <= seen[0]["column"] <= 1000, seen  # the notebook column at 1400 px
-        page.set_viewport_size({"width": LAB_WIDTHS[0], "height": 1000})
-        bad_value_beside_its_field(page)
-        keep_screenshot(page, "lab-bad-value")
-        export_live_and_pin(page)
-        widths(page, LAB_WIDTHS, "lab-export-pinned")
-    finally:
-        page.close()
+def test_jupyterlab_at_every_width(lab_page):
+    # a notebook of its own: a fresh kernel, no earlier outputs
+    page = lab_page("widths.ipynb", json.loads(NOTEBOOK.read_text()), width=LAB_WIDTHS[0])
+    page.get_by_text(TOUR_DONE).first.wait_for(timeout=60000)
+    page.locator(KERNEL_PLOT).wait_for(timeout=30000)
+    seen = widths(page, LAB_WIDTHS, "lab")
+    assert 900 <= seen[0]["column"] <= 1000, seen  # the notebook column at 1400 px
+    page.set_viewport_size({"width": LAB_WIDTHS[0], "height": 1000})
+    bad_value_beside_its_field(page)
+    keep_screenshot(page, "lab-bad-value")
+    export_live_and_pin(page)
+    widths(page, LAB_WIDTHS, "lab-export-pinned")
 
 
 #: notebook 02's pictures, one per panel in a grid that reflows: 5 stacks of 10 layers in
@@ -189,47 +143,41 @@ def test_jupyterlab_at_every_width(lab, browser):
 DEPTH_IMAGES = 5 * 10 + 10 + 2 * 5 + 1 + 2 + 2
 
 
-def test_depth_notebook_in_voila_at_968_and_420(voila_depth, browser):
+def test_depth_notebook_in_voila_at_968_and_420(voila_depth, voila_page):
     """Issue 15.13: notebook 02 as a teacher shows it: every picture drawn (the explorer's
     without a click), no error, and nothing scrolls sideways at 968 and 420 px."""
-    page = browser.new_page(viewport={"width": 968, "height": 1000})
-    page.route("**/*", lambda r: r.continue_() if "127.0.0.1" in r.request.url
-               else r.abort())
-    try:
-        page.goto(voila_depth, timeout=300000, wait_until="commit")
-        page.wait_for_function(  # every picture, and the explorer's words (Voila fills
-            # the page as the cells run: wait for the last ones)
-            "(n) => document.querySelectorAll('.jp-OutputArea-output img').length >= n"
-            " && document.body.innerText.includes('activation std at the last layer')",
-            arg=DEPTH_IMAGES, timeout=300000)
-        page.wait_for_timeout(500)
-        text = page.locator("body").inner_text()
-        assert "Traceback" not in text
-        assert "activation std at the last layer" in text  # the explorer ran at once
-        for w in (968, 420):
-            page.set_viewport_size({"width": w, "height": 1000})
-            page.wait_for_timeout(800)
-            keep_screenshot(page, f"voila-02-{w}")
-            imgs = page.locator(".jp-OutputArea-output img")
-            for name, i in (("first-stack", 0), ("explorer", 50), ("he", DEPTH_IMAGES - 5),
-                            ("gradients", DEPTH_IMAGES - 2)):
-                imgs.nth(i).scroll_into_view_if_needed()
-                page.wait_for_timeout(200)
-                keep_screenshot(page, f"voila-02-{w}-{name}")
-            wide = page.evaluate("""() => Array.from(document.querySelectorAll('*'))
-                .filter(e => e.scrollWidth > e.clientWidth + 1 &&
-                        ['auto', 'scroll'].includes(getComputedStyle(e).overflowX))
-                .map(e => e.className.toString().slice(0, 60))""")
-            assert wide == [] and page.evaluate(
-                "() => document.scrollingElement.scrollWidth") <= w, wide
-            small = page.evaluate("""() => Array.from(document.querySelectorAll(
-                '.jp-OutputArea-output img')).filter(i => i.getBoundingClientRect().right >
-                document.documentElement.clientWidth + 1).length""")
-            assert small == 0
-            # each panel is shown near its own size, never shrunk until its text is
-            # unreadable: 2 a row at 420 px, 4 or 5 at 968 px
-            seen = page.evaluate("""() => Array.from(document.querySelectorAll(
-                '.jp-OutputArea-output img')).map(i => i.getBoundingClientRect().width)""")
-            assert len(seen) >= DEPTH_IMAGES and min(seen) >= 160, (w, sorted(seen)[:5])
-    finally:
-        page.close()
+    page = voila_page(voila_depth, 968, timeout=300000, wait_until="commit")
+    page.wait_for_function(  # every picture, and the explorer's words (Voila fills
+        # the page as the cells run: wait for the last ones)
+        "(n) => document.querySelectorAll('.jp-OutputArea-output img').length >= n"
+        " && document.body.innerText.includes('activation std at the last layer')",
+        arg=DEPTH_IMAGES, timeout=300000)
+    page.wait_for_timeout(500)
+    text = page.locator("body").inner_text()
+    assert "Traceback" not in text
+    assert "activation std at the last layer" in text  # the explorer ran at once
+    for w in (968, 420):
+        page.set_viewport_size({"width": w, "height": 1000})
+        page.wait_for_timeout(800)
+        keep_screenshot(page, f"voila-02-{w}")
+        imgs = page.locator(".jp-OutputArea-output img")
+        for name, i in (("first-stack", 0), ("explorer", 50), ("he", DEPTH_IMAGES - 5),
+                        ("gradients", DEPTH_IMAGES - 2)):
+            imgs.nth(i).scroll_into_view_if_needed()
+            page.wait_for_timeout(200)
+            keep_screenshot(page, f"voila-02-{w}-{name}")
+        wide = page.evaluate("""() => Array.from(document.querySelectorAll('*'))
+            .filter(e => e.scrollWidth > e.clientWidth + 1 &&
+                    ['auto', 'scroll'].includes(getComputedStyle(e).overflowX))
+            .map(e => e.className.toString().slice(0, 60))""")
+        assert wide == [] and page.evaluate(
+            "() => document.scrollingElement.scrollWidth") <= w, wide
+        small = page.evaluate("""() => Array.from(document.querySelectorAll(
+            '.jp-OutputArea-output img')).filter(i => i.getBoundingClientRect().right >
+            document.documentElement.clientWidth + 1).length""")
+        assert small == 0
+        # each panel is shown near its own size, never shrunk until its text is
+        # unreadable: 2 a row at 420 px, 4 or 5 at 968 px
+        seen = page.evaluate("""() => Array.from(document.querySelectorAll(
+            '.jp-OutputArea-output img')).map(i => i.getBoundingClientRect().width)""")
+        assert len(seen) >= DEPTH_IMAGES and min(seen) >= 160, (w, sorted(seen)[:5])
