@@ -136,6 +136,17 @@ def _elementwise(layer: Any, xs: list[np.ndarray], deriv):
 @register(ReLU)
 def relu_layer(layer: ReLU, xs: list[np.ndarray], call: Call):
     from .activations import _relu_d
+    if layer.negative_slope == 0.0 and layer.threshold == 0.0:  # relu, relu6: a 0/1 mask
+        x = cast_input(layer, xs[0])
+        y = layer.call(x)
+        top = layer.max_value
+
+        def backward(g):
+            keep = x > 0
+            if top is not None:
+                keep &= x < top
+            return [g * keep], {}
+        return y, backward
     return _elementwise(layer, xs, lambda x: _relu_d(
         x.astype(np.float64), negative_slope=layer.negative_slope, max_value=layer.max_value,
         threshold=layer.threshold, keras2=layer.source_format == KERAS2))
