@@ -33,7 +33,13 @@ def test_debug_notebook_runs_and_finds_the_bugs():
                             resources={"metadata": {"path": str(NOTEBOOK.parent)}}).execute()
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
     assert not [o for o in outputs if o.output_type == "error"]
-    text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
+    # printed lines, and the Markdown the notebook shows (it wraps between words on a
+    # narrow page; a long printed line wraps mid-word)
+    text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream") + \
+        "\n".join(o.get("data", {}).get("text/markdown", "") for o in outputs)
+    assert "| hidden_2 | 0.000 | 1.00 | 64/64 |" in text  # the table, before the fix
+    assert all(len(line) <= 60 for o in outputs if o.output_type == "stream"
+               for line in o.get("text", "").splitlines())
     assert "dead units after the fix: 0 of 64" in text
     sat = re.search(r"saturated outputs: ([\d.]+) with N\(0, 1\) weights, ([\d.]+) with", text)
     assert sat and float(sat.group(1)) > 0.5 and float(sat.group(2)) < 0.05

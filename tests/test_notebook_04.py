@@ -52,7 +52,13 @@ def test_notebook_04_finds_and_fixes_the_planted_bugs():
     sources = "".join(c.source for c in code)
     assert "broken.set(" not in sources and "broken.reinitialize(" not in sources
     assert any(s["model_name"] == "ImageModel" for s in state.values())
-    text = "".join(o.get("text", "") for o in outs)
+    # printed lines, and the Markdown the notebook shows (it wraps between words on a
+    # narrow page; a long printed line wraps mid-word)
+    text = "".join(o.get("text", "") for o in outs) + \
+        "\n".join(o.get("data", {}).get("text/markdown", "") for o in outs)
+    assert "| s3b1_conv2_bn |" in text and "| layer | std | predicted |" in text
+    assert all(len(line) <= 60 for o in outs if o.output_type == "stream"
+               for line in o.get("text", "").splitlines())
     assert "causes: ['s2b2_conv1', 's3b1_conv2_bn']" in text
     assert "gamma and beta are all zero: True" in text
     assert "re-initialized: ['s2b2_conv1']" in text

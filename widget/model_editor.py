@@ -9,6 +9,7 @@ it receives from upstream.
 from __future__ import annotations
 
 import html
+import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -16,9 +17,8 @@ from typing import Any
 import ipywidgets as widgets
 import numpy as np
 
-from .depth_plots import DepthPicture
-from .model_columns import HeatmapColumns
-from .model_gradients import AUTO, LOSSES, OFF, VALUES, GradientRow, describe
+from .model_columns import Pictures
+from .model_gradients import AUTO, LOSSES, OFF, VALUES, GradientRow
 from .model_state import ModelState
 from .model_table import SORTS, THRESHOLDS, open_layer_editor, table_rows
 
@@ -27,6 +27,10 @@ from .model_table import SORTS, THRESHOLDS, open_layer_editor, table_rows
 OWN = "(own)"
 #: full width less the 2 px margins ipywidgets puts around each widget (no sideways scroll)
 FULL = "calc(100% - 4px)"
+#: after an edit the gradient row is computed before the picture is drawn (one picture, all
+#: rows current) while the last gradient pass took at most this many seconds; a slower one
+#: (a big model) comes after the forward overview is drawn, its row saying "updating"
+QUICK_GRADIENTS = 0.5
 
 class ModelEditor(GradientRow, widgets.VBox):
     """A whole model at a glance (statistics by depth), a picked layer's editor, edits in
@@ -49,14 +53,24 @@ class ModelEditor(GradientRow, widgets.VBox):
             does not matter), else mean squared error against zero targets (no labels
             needed; its output gradient is the output, scaled); or a loss name, ``"sum of
             outputs"``, ``"off"`` (see widget.model_gradients).
-        narrow: an overview for a page about 420 px wide (400 px picture, larger text,
-            fewer ticks, legends over the rows); also a checkbox.
+        gradient_samples: the gradient row is computed on the first this many samples;
+            ``"auto"`` (default): those whose inputs hold at most 65,536 values (2 of a
+            96×96×3 batch, all of a small model's); None: all. Its values are the whole
+            batch's gradients on those samples, exactly (at inference a layer treats
+            samples independently, see widget.model_gradients); the row says which.
+        narrow: which overview picture: None (default) chooses by the editor's width in
+            the page, with no code in the page (a CSS container query: below
+            ``model_columns.NARROW_BELOW`` px the narrow picture, else the wide one; both
+            are kept current); True the narrow one (400 px, larger text, fewer ticks,
+            legends over the rows, for a page about 420 px wide), False the wide one (760
+            px). Also a menu.
 
     Gradients (``grad_rms``: RMS of the loss's gradient w.r.t. each output, engine.gradients
-    on the sample) depend on the whole model: an edit draws the forward overview first (the
-    row says "updating"), then computes them (several forward passes' worth) and draws the
-    row; at open they are computed under the progress bar. A model that cannot be
-    differentiated (a preprocessing layer, say) gets the reason in the row instead.
+    on the first ``gradient_samples`` samples) depend on the whole model: after an edit they
+    are computed before the picture is drawn while that is quick (at most
+    ``QUICK_GRADIENTS`` s last time); else the forward overview is drawn first (the row says
+    "updating"), then the row. At open they are computed under the progress bar. A model
+    that cannot be differentiated (a preprocessing layer, say) gets the reason in the row instead.
 
     Flags (thresholds also shown in the widget): ``saturated`` when ≥ 50 % of a layer's
     outputs lie within 1 % of a bound of its activation (tanh, sigmoid, softsign,
@@ -80,7 +94,8 @@ class ModelEditor(GradientRow, widgets.VBox):
 
     def __init__(self, model_or_path_or_config: Any, sample: Any = None, input_shape: Any = None,
                  seed: int = 0, custom_objects: dict[str, Any] | None = None,
-                 gradient_loss: str = AUTO, narrow: bool = False):
+                 gradient_loss: str = AUTO, narrow: bool | None = None,
+                 gradient_samples: int | str | None = AUTO):
         super().__init__(layout=widgets.Layout(width="100%"))
         self.add_class("layerlab-model-editor")
         self.progress = widgets.FloatProgress(value=0.0, min=0.0, max=1.0,
@@ -99,11 +114,17 @@ class ModelEditor(GradientRow, widgets.VBox):
         self._busy = False
         self.selected: str | None = None
         self.editor: Any = None
-        self._narrow = bool(narrow)
-        self._picture = DepthPicture(narrow=self._narrow)
+        self._mode = AUTO if narrow is None else ("narrow" if narrow else "wide")
         if gradient_loss not in VALUES:
             raise ValueError(f"gradient_loss: expected one of {VALUES}, got {gradient_loss!r}")
         self._loss = gradient_loss
+        if gradient_samples not in (None, AUTO) and (
+                isinstance(gradient_samples, bool) or not isinstance(gradient_samples, int)
+                or gradient_samples < 1):
+            raise ValueError(f"gradient_samples: expected a whole number >= 1, 'auto' or "
+                             f"None (all), got {gradient_samples!r}")
+        #: the gradient row's sub-batch (the first this many samples; "auto"; None: all)
+        self.gradient_samples = gradient_samples
         self._custom: tuple[Any, Any] | None = None  # show_gradients(loss, targets)
         #: why the gradient row is empty ("updating", "off", "no gradients: ..."), or None
         self.gradient_note: str | None = None
@@ -342,17 +363,22 @@ class ModelEditor(GradientRow, widgets.VBox):
         self.error_box.value = ""
         t0 = time.perf_counter()
         off = self._custom is None and self._loss == OFF
-        for st in self._state.stats.values():  # gradients depend on the whole model
-            st.pop("grad_rms", None)
-        self.gradient_note = OFF if off else "updating"
+        # quick gradients come before the one picture; slow ones after the forward overview
+        quick = not off and self.timings.get("gradients", math.inf) <= QUICK_GRADIENTS
+        if quick:
+            self._gradients(draw=False)
+        else:
+            for st in self._state.stats.values():  # gradients depend on the whole model
+                st.pop("grad_rms", None)
+            self.gradient_note = OFF if off else "updating"
         self._refresh()
         self.timings["overview"] = time.perf_counter() - t0
-        # the status after the picture: it says the overview is current (the gradient row
-        # says "updating" until it is drawn)
+        # the status after the picture: it says the overview is current (a slow gradient
+        # row says "updating" until it is drawn)
         re = self._state.reinitialized
         self.status.value = (f"re-initialized: {html.escape(', '.join(re))}" if re else
                              "applied; loaded weights kept")
-        if not off:  # after the forward overview was sent: it shows while these run
+        if not off and not quick:  # after the forward overview was sent: it shows meanwhile
             self._gradients()
         self._emit("change", path, value)
         return True
@@ -389,11 +415,12 @@ class ModelEditor(GradientRow, widgets.VBox):
             f"{html.escape(st.sample_note)} · opened in {self.open_seconds:.2f} s"
             f"<div style='font-size: 12px; line-height: 1.35'>{THRESHOLDS}</div>")
         self.header.add_class("layerlab-model-header")
-        self.picture = widgets.Image(format="png", layout=widgets.Layout(
-            width="100%", height="auto"))
-        self.picture.add_class("layerlab-depth-picture")
-        #: one clickable column per layer over the heatmap (clicking one picks the layer)
-        self.columns = HeatmapColumns(self.picture, self._safe_select)
+        #: the wide and narrow pictures, their clickable columns, the menu choosing
+        self.pictures = Pictures(self, self._mode, self._safe_select, self._draw)
+        p = self.pictures
+        self.picture, self.narrow_picture, self.picture_size = (p.picture, p.narrow_picture,
+                                                                p.size)
+        self.columns, self.narrow_columns = p.columns, p.narrow_columns
         self.log_colour = widgets.Checkbox(value=False, description="log colour",
                                            indent=False, layout=widgets.Layout(width="auto"))
         self.log_colour.observe(lambda _c: self._draw(), "value")
@@ -404,10 +431,6 @@ class ModelEditor(GradientRow, widgets.VBox):
                                             layout=widgets.Layout(width="280px"))
         self.loss_choice.add_class("layerlab-gradient-loss")
         self.loss_choice.observe(self._on_loss, "value")
-        self.narrow_box = widgets.Checkbox(value=self._narrow, description="narrow picture",
-                                           indent=False, layout=widgets.Layout(width="auto"))
-        self.narrow_box.add_class("layerlab-narrow-picture")
-        self.narrow_box.observe(self._on_narrow, "value")
         self.search = widgets.Combobox(placeholder="layer name…", options=list(st.order),
                                        ensure_option=False, continuous_update=False,
                                        layout=widgets.Layout(width="240px"))
@@ -483,20 +506,15 @@ class ModelEditor(GradientRow, widgets.VBox):
                               self.save_button], layout=row)
         tools = widgets.HBox([widgets.HTML("pick:"), self.search, self.filter, self.sort,
                               self.flagged_only, self.log_colour, self.loss_choice,
-                              self.narrow_box], layout=row)
+                              self.picture_size], layout=row)
         self.editor_title = widgets.HTML("<i>pick a layer in the table, or type its name</i>")
         self.editor_box = widgets.VBox(layout=widgets.Layout(width=FULL))
         self.editor_box.add_class("layerlab-model-layer-editor")
         self._view = (self.table_style, self.columns.style, self.header, self.columns.box,
-                         self.pin_note,
+                      self.narrow_columns.box, self.pin_note,
                          self.flag_summary, tools, self.table_head, self.table, actions,
                          files, self.export_box, self.status, self.error_box,
                          self.editor_title, self.editor_box)
-
-    def _on_narrow(self, change: dict[str, Any]) -> None:
-        self._narrow = bool(change["new"])
-        self._picture = DepthPicture(narrow=self._narrow)
-        self._draw()
 
     def _chosen_init(self) -> str | None:
         value = self.init_choice.value
@@ -511,17 +529,15 @@ class ModelEditor(GradientRow, widgets.VBox):
     def _draw(self) -> None:
         full = [self._state.stats[n] for n in self._state.order]
         note = self.gradient_note
-        label = "custom loss" if self._custom else describe(self._loss, self._state.config)
-        self.picture.value = self._picture.png(
-            full, baseline=self.baseline, selected=self.selected, log=self.log_colour.value,
-            gradients=None if note == OFF else (label if note is None else
-                                                f"{label}: {note}"))
-        self.columns.place(self._picture.heatmap_box())
-        self.columns.show(self.selected)
+        label = self.gradient_label()
+        self.pictures.draw(full, self.selected, baseline=self.baseline,
+                           log=self.log_colour.value,
+                           gradients=None if note == OFF else (label if note is None else
+                                                               f"{label}: {note}"))
 
     def _fill_table(self) -> None:
         stats = self.statistics()
-        self.columns.set_layers(stats)
+        self.pictures.set_layers(stats)
         summary, head, options = table_rows(stats, self.baseline, self.filter.value,
                                             self.flagged_only.value, self.sort.value)
         self.flag_summary.value, self.table_head.value = summary, head

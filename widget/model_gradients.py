@@ -13,6 +13,17 @@ The default loss (``"auto"``) is chosen from the model's output layer(s):
 
 ``"sum of outputs"`` is the gradient of ``sum(outputs)`` (cotangents of ones), and ``"off"``
 computes nothing. Targets are drawn with the editor's seed, so the row is reproducible.
+
+**A bounded sub-batch.** The backward pass costs several forward passes and is redone after
+every edit, so by default (``samples="auto"``) it runs on the first samples whose inputs
+hold at most :data:`GRADIENT_ELEMENTS` values together (at least one sample; all of a small
+model's batch; 2 of a 96×96×3 batch), and the picture's row says which. At inference a
+layer treats each sample on its own, so the gradient of the batch's mean loss w.r.t. sample
+``i``'s outputs is ``(1/B) dloss_i``: the sub-batch's gradients, scaled by ``b / B`` (a mean
+loss; ``1`` for the sum of outputs), are *exactly* the full batch's gradients on those
+samples (the targets are the full batch's, cut), and the row's RMS is taken over those
+samples' entries. Your own loss and targets
+(``show_gradients(loss, targets)``) run on the whole batch.
 """
 
 from __future__ import annotations
@@ -38,6 +49,39 @@ LOSSES: list[tuple[str, str]] = [
     ("off", OFF),
 ]
 VALUES = [v for _, v in LOSSES]
+#: the automatic sub-batch of the gradient row: the first samples whose inputs hold at most
+#: this many values together (at least one)
+GRADIENT_ELEMENTS = 65_536
+
+
+def batch_size(sample: Any) -> int:
+    """The sample's batch size (its first input's first axis)."""
+    first = sample[0] if isinstance(sample, list) else sample
+    return int(np.shape(first)[0]) if np.ndim(first) else 1
+
+
+def sub_batch(sample: Any, samples: int | str | None) -> tuple[Any, int]:
+    """The first ``samples`` samples of ``sample`` (each input cut), and how many that is
+    (the whole sample when ``samples`` is None or not smaller than the batch); ``"auto"``:
+    as many as :data:`GRADIENT_ELEMENTS` input values allow."""
+    size = batch_size(sample)
+    if samples == "auto":
+        per = sum(int(np.prod(np.shape(s)[1:])) for s in (
+            sample if isinstance(sample, list) else [sample]))
+        samples = max(1, GRADIENT_ELEMENTS // max(per, 1))
+    if samples is None or samples >= size:
+        return sample, size
+    n = max(1, int(samples))
+    if isinstance(sample, list):
+        return [np.asarray(s)[:n] for s in sample], n
+    return np.asarray(sample)[:n], n
+
+
+def samples_note(used: int, size: int) -> str:
+    """What the gradient row is computed on, for its label."""
+    if used >= size:
+        return f"all {size} samples" if size > 1 else "1 sample"
+    return f"sample 1 of {size}" if used == 1 else f"samples 1-{used} of {size}"
 
 
 def output_names(config: dict[str, Any]) -> list[str]:
@@ -93,13 +137,19 @@ def describe(loss: str, config: dict[str, Any]) -> str:
 
 def gradient_rms(model: Any, sample: Any, config: dict[str, Any], order: Sequence[str],
                  stats: dict[str, dict[str, Any]], loss: str, seed: int,
-                 custom: tuple[Any, Any] | None = None) -> tuple[dict[str, float], str | None]:
+                 custom: tuple[Any, Any] | None = None, samples: int | str | None = None
+                 ) -> tuple[dict[str, float], str | None]:
     """Per layer name in ``order``, the RMS of the loss's gradient w.r.t. its output; and
     None, or the reason there are no gradients (a layer without a backward pass, say), as
-    text. ``custom``: your ``(loss, targets)`` instead of ``loss``. Never raises for a model
-    or a loss engine.gradients refuses."""
+    text. ``custom``: your ``(loss, targets)`` instead of ``loss`` (on the whole batch).
+    ``samples``: compute on the first this many samples only (see the module docstring:
+    the values are the full batch's gradients on those samples). Never raises for a model or
+    a loss engine.gradients refuses."""
     chosen = resolve(loss, config)
     kwargs: dict[str, Any] = {}
+    size = batch_size(sample)
+    x, used = (sample, size) if custom is not None else sub_batch(sample, samples)
+    scale = 1.0
     if custom is not None:
         kwargs = {"loss": custom[0], "targets": custom[1]}
     elif chosen != SUM:
@@ -109,9 +159,14 @@ def gradient_rms(model: Any, sample: Any, config: dict[str, Any], order: Sequenc
             if st is None or not st.get("output_shape"):
                 return {}, f"no gradients: the output {n!r} has no statistics"
             shapes.append(tuple(st["output_shape"]))
-        kwargs = {"loss": chosen, "targets": targets_for(chosen, shapes, seed)}
+        targets = targets_for(chosen, shapes, seed)  # the full batch's, cut
+        if used < size:
+            targets = [t[:used] for t in targets] if isinstance(targets, list) else \
+                targets[:used]
+            scale = used / size  # a mean over b samples, not B: the full batch's gradients
+        kwargs = {"loss": chosen, "targets": targets}
     try:
-        g = engine.gradients(model, sample, **kwargs)
+        g = engine.gradients(model, x, **kwargs)
     except (engine.ConfigError, ValueError, TypeError, NotImplementedError) as e:
         return {}, f"no gradients: {e}"
     except Exception as e:  # noqa: BLE001 - the row says why; the overview stays usable
@@ -124,8 +179,10 @@ def gradient_rms(model: Any, sample: Any, config: dict[str, Any], order: Sequenc
         if isinstance(grad, (list, tuple)):
             grad = next((a for a in grad if a is not None), None)
         if grad is not None:
-            arr = np.asarray(grad, dtype=np.float64)
-            rms[name] = float(np.sqrt(np.mean(arr * arr))) if arr.size else 0.0
+            arr = np.asarray(grad)
+            # squares in the gradient's precision, summed in float64
+            rms[name] = scale * float(np.sqrt(np.sum(np.square(arr), dtype=np.float64) /
+                                              arr.size)) if arr.size else 0.0
     return rms, None
 
 
@@ -140,6 +197,8 @@ class GradientRow:
     timings: dict[str, float]
     loss_choice: Any
     error: str | None
+    gradient_samples: int | str | None
+    sample: Any
 
     def run(self) -> Any:
         raise NotImplementedError
@@ -170,6 +229,19 @@ class GradientRow:
         return self.gradient_note is None
 
     @property
+    def gradient_basis(self) -> str:
+        """What the gradient row is computed on: "samples 1-2 of 8", "all 4 samples"..."""
+        size = batch_size(self.sample)
+        used = size if self._custom is not None else sub_batch(self.sample,
+                                                               self.gradient_samples)[1]
+        return samples_note(used, size)
+
+    def gradient_label(self) -> str:
+        """The gradient row's label: its loss and what it is computed on."""
+        label = "custom loss" if self._custom else describe(self._loss, self._state.config)
+        return f"{label}\n{self.gradient_basis}"  # two short lines: a narrow row fits them
+
+    @property
     def gradient_loss(self) -> str:
         """The gradient row's loss (the menu's value), or "custom" after
         ``show_gradients(loss, targets)``."""
@@ -186,7 +258,7 @@ class GradientRow:
         else:
             rms, self.gradient_note = gradient_rms(self.model, self.sample, st.config,
                                                    st.order, st.stats, self._loss, st.seed,
-                                                   self._custom)
+                                                   self._custom, self.gradient_samples)
             for name, v in rms.items():
                 st.stats[name]["grad_rms"] = v
         self.timings["gradients"] = time.perf_counter() - t0

@@ -581,7 +581,9 @@ def test_gradient_rms_by_depth_is_a_row_of_the_overview():
     me = ModelEditor(model).run()
     assert me.gradient_loss == "auto" and me.gradient_note is None
     rms = [s["grad_rms"] for s in me.statistics()]
-    # no softmax: MSE against zero targets, whose output gradient is 2 y / n
+    # no softmax: MSE against zero targets, whose output gradient is 2 y / n (a small
+    # model: the automatic sub-batch is the whole batch)
+    assert me.gradient_basis == "all 8 samples"
     y = np.asarray(me.model(me.sample), np.float64)
     assert rms[-1] == pytest.approx(_rms(2 * y / y.size), rel=1e-5)
     g = engine.gradients(me.model, me.sample, loss="mean_squared_error",

@@ -140,7 +140,7 @@ def test_ipython_display_shows_the_widget_then_runs(small_resnet, monkeypatch):
 
 def test_picture_redraws_data_only_and_equals_a_fresh_drawing(small_resnet):
     me = ModelEditor(small_resnet, gradient_loss="off").run()
-    pic = me._picture
+    pic = me.pictures.drawers["wide"]
     full = pic.full_draws
     me.select("s2b1_conv2")  # the selection line and title only
     assert pic.full_draws == full and pic.blits >= 1
@@ -287,14 +287,77 @@ def test_a_first_pass_that_fails_when_shown_says_why_in_the_widget():
 
 def test_a_narrow_picture_for_a_narrow_page(small_resnet):
     """At about 420 px the wide picture (760 px) is scaled down until its text is unreadable:
-    the narrow one is 400 px wide, taller per row, with larger text; a checkbox switches."""
+    the narrow one is 400 px wide, taller per row, with larger text; a menu chooses."""
     me = ModelEditor(small_resnet, narrow=True).run()
-    narrow = pixels(me.picture.value)
-    assert narrow.shape[1] == 400
-    assert me._picture.axes[0].yaxis.label.get_size() >= 10
-    lay = me.columns.buttons.layout  # the clickable columns follow the narrow layout
+    narrow = pixels(me.narrow_picture.value)
+    assert narrow.shape[1] == 400 and me.picture.value == b""  # only the one shown is drawn
+    assert me.pictures.drawers["narrow"].axes[0].yaxis.label.get_size() >= 10
+    assert "layerlab-picture-narrow" in me._dom_classes
+    lay = me.narrow_columns.buttons.layout  # the clickable columns follow the narrow layout
     assert float(lay.left.rstrip("%")) > 12
-    me.narrow_box.value = False
+    me.picture_size.value = "wide"
     wide = pixels(me.picture.value)
-    assert wide.shape[1] == 760 and me._picture.axes[0].yaxis.label.get_size() < 10
+    assert wide.shape[1] == 760 and me.pictures.drawers["wide"].axes[0].yaxis.label.get_size() < 10
     assert float(me.columns.buttons.layout.left.rstrip("%")) < 10
+    assert me._dom_classes.count("layerlab-picture-wide") == 1 and \
+        "layerlab-picture-narrow" not in me._dom_classes
+
+
+def test_the_picture_is_chosen_by_the_editors_width_by_default(small_resnet):
+    """By default both pictures are kept current and a CSS container query on the editor
+    shows the narrow one below NARROW_BELOW px (no code in the page, nothing sent when the
+    page is resized); the browser test checks it at 1400 and 420 px."""
+    from widget.model_columns import NARROW_BELOW, STYLE
+    me = ModelEditor(small_resnet).run()
+    assert me.pictures.mode == "auto" and "layerlab-picture-auto" in me._dom_classes
+    assert me.columns.box in me.children and me.narrow_columns.box in me.children
+    assert "layerlab-depth-wide" in me.columns.box._dom_classes
+    assert "layerlab-depth-narrow" in me.narrow_columns.box._dom_classes
+    assert "container-type: inline-size" in STYLE
+    assert f"@container layerlab-model-editor (max-width: {NARROW_BELOW}px)" in STYLE
+    assert me.columns.style.value == STYLE
+    wide, narrow = pixels(me.picture.value), pixels(me.narrow_picture.value)
+    assert wide.shape[1] == 760 and narrow.shape[1] == 400
+    me.select("s2b1_conv2")
+    assert me.set("kernel_initializer", {"class_name": "RandomNormal",
+                                         "config": {"stddev": 3.0, "seed": 1}})
+    # an edit redraws both: each equals a drawing from scratch of its size
+    stats = [me._state.stats[n] for n in me._state.order]
+    label = me.gradient_label()
+    for image, narrow in ((me.picture, False), (me.narrow_picture, True)):
+        fresh = DepthPicture(narrow=narrow).png(stats, selected=me.selected,
+                                                gradients=label)
+        np.testing.assert_allclose(pixels(image.value), pixels(fresh), atol=1e-6)
+    assert me.columns.buttons.value == me.narrow_columns.buttons.value == "s2b1_conv2"
+    me.narrow_columns.buttons.value = "s1b1_conv1"  # a click on the narrow heatmap
+    assert me.selected == "s1b1_conv1"
+
+
+def test_the_two_pictures_compute_their_heatmap_columns_once(small_resnet):
+    from widget import depth_plots
+    me = ModelEditor(small_resnet, gradient_loss="off").run()
+    wide, narrow = me.pictures.drawers["wide"], me.pictures.drawers["narrow"]
+    assert wide.shared is narrow.shared and "columns" in wide.shared
+    stats = [me._state.stats[n] for n in me._state.order]
+    s0 = wide.rows[0].s0
+    first = depth_plots._finite_columns(stats, s0, wide.shared)
+    assert depth_plots._finite_columns(stats, s0, wide.shared) is first  # reused
+    me.select("s2b1_conv2")
+    assert me.set("kernel_initializer", "he_uniform")  # new values downstream: new columns
+    stats = [me._state.stats[n] for n in me._state.order]
+    again = depth_plots._finite_columns(stats, s0, wide.shared)
+    assert again is not first
+    fresh = depth_plots._finite_columns(stats, s0)  # computed without the shared dict
+    assert all(np.array_equal(a, b) for a, b in zip(again, fresh))
+
+
+def test_png_bytes_is_a_lossless_png():
+    from PIL import Image
+
+    from widget.depth_plots import png_bytes
+    rgb = np.random.default_rng(0).integers(0, 256, (37, 53, 3), dtype=np.uint8)
+    back = np.asarray(Image.open(io.BytesIO(png_bytes(rgb))).convert("RGB"))
+    assert np.array_equal(back, rgb)
+    view = np.zeros((5, 7, 4), np.uint8)[..., :3]  # a strided view, as from buffer_rgba()
+    view[2, 3] = (9, 8, 7)
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(png_bytes(view)))), view)
