@@ -241,8 +241,3 @@ def voila_page(browser):
     pages = _Pages(browser)
     yield lambda url, width, **kw: open_voila(url, pages, width, **kw)
     pages.close()
-
-
-# the old private names, for test_browser_model_editor.py until it moves onto lab_page,
-# voila_page and serve_voila
-_env, _wait, _stop = server_env, wait_until, stop_server

@@ -5,23 +5,30 @@ sideways at 968, 600 and 420 px. With ``LAYERLAB_SCREENSHOTS=dir`` each state is
 
 from __future__ import annotations
 
-import json
-import shutil
-import subprocess
-import sys
 import time
-import urllib.request
 
 import pytest
 
-from .conftest import ROOT, _env, _stop, _wait, free_port
-from .test_browser_quickstart import keep_screenshot, pixel_change, run_all, shot, src
-from .test_browser_widths import left_sidebar
+from . import pages
+from .conftest import ROOT, serve_voila
+from .pages import (
+    keep_screenshot,
+    left_sidebar,
+    notebook,
+    overflow_script,
+    pixel_change,
+    shot,
+    src,
+)
 
 pytestmark = pytest.mark.browser
 
 NAME = "model_editor.ipynb"
-PICTURE = "img.layerlab-depth-picture"
+PICTURE = "img.layerlab-depth-picture"  # the wide picture (always drawn at width "auto")
+NARROW = "img.layerlab-depth-picture-narrow"
+#: each picture's box, its columns, and where its heatmap is: (left, width) of the picture
+WRAPS = {"wide": (".layerlab-depth-wide", PICTURE, (0.085, 0.715)),
+         "narrow": (".layerlab-depth-narrow", NARROW, (0.15, 0.65))}
 COLUMNS = ".layerlab-depth-columns"
 PROGRESS = ".layerlab-model-progress"
 STATUS = ".layerlab-model-status"
@@ -30,16 +37,12 @@ SOURCE = (f"from widget import ModelEditor\n"
           f"me = ModelEditor({str(MODEL)!r})\n"
           f"me")
 
-OVERFLOW = """() => {
-    const out = [];
-    const wide = (e, what) => {
-        if (e && e.scrollWidth > e.clientWidth + 1)
-            out.push(what + ' scrolls sideways: ' + e.scrollWidth + ' > ' + e.clientWidth);
-    };
-    wide(document.scrollingElement, 'page');
-    for (const s of document.querySelectorAll('.jp-WindowedPanel-outer, .jp-Notebook,'
-                                              + ' .jp-OutputArea-output'))
-        wide(s, s.className.split(' ')[0]);
+SOURCE_IN_A_BOX = (f"import ipywidgets as widgets\n"
+                   f"from widget import ModelEditor\n"
+                   f"me = ModelEditor({str(MODEL)!r})\n"
+                   f"widgets.VBox([widgets.HTML('<b>in a box</b>'), me])")
+
+OVERFLOW = overflow_script("""
     const ed = document.querySelector('.layerlab-model-editor');
     wide(ed, 'model editor');
     const r = ed.getBoundingClientRect();
@@ -49,43 +52,42 @@ OVERFLOW = """() => {
         const b = c.getBoundingClientRect();
         if (c.offsetParent !== null && b.width > 0 && b.right > r.right + 1)
             out.push('past the editor: ' + c.outerHTML.slice(0, 70) + ' ' + (b.right - r.right));
-    }
-    return out; }"""
-
-
-def notebook(source: str = SOURCE) -> dict:
-    return {"cells": [{"cell_type": "code", "execution_count": None, "metadata": {},
-                       "outputs": [], "source": source}],
-            "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python",
-                                        "name": "python3"}},
-            "nbformat": 4, "nbformat_minor": 5}
-
-
-def _request(base: str, token: str, method: str, path: str, body: dict) -> None:
-    req = urllib.request.Request(f"{base}{path}?token={token}", data=json.dumps(body).encode(),
-                                 method=method, headers={"Content-Type": "application/json"})
-    urllib.request.urlopen(req, timeout=30).close()
+    }""")
 
 
 def no_overflow(page, what: str) -> None:
-    problems = page.evaluate(OVERFLOW)
-    for _ in range(4):  # the page may still be reflowing after a resize
-        if not problems:
-            return
-        page.wait_for_timeout(700)
-        problems = page.evaluate(OVERFLOW)
-    assert problems == [], f"{what}: {problems}"
+    pages.no_overflow(page, what, OVERFLOW)
 
 
-def offline(page) -> None:
-    page.route("**/*", lambda route: route.continue_() if "127.0.0.1" in route.request.url
-               else route.abort())
+def shown(page) -> str:
+    """Which picture the page shows ("wide" or "narrow"): exactly one of them."""
+    seen = page.evaluate("""() => [...document.querySelectorAll('.layerlab-depth-wrap')]
+        .filter(e => e.offsetParent !== null && e.getBoundingClientRect().height > 0)
+        .map(e => e.classList.contains('layerlab-depth-narrow') ? 'narrow' : 'wide')""")
+    assert len(seen) == 1, seen
+    return seen[0]
+
+
+def picture_shown_at(page, width: int, where: str) -> None:
+    """Automatic picture: the wide one on a wide page; on a narrow one the narrow picture
+    (400 px), shown at least 0.72x its size: its smallest text (9 pt at dpi 100, 12.5 px)
+    at least 9 px tall (JupyterLab's output area is about 300 px wide at 420 px)."""
+    size = shown(page)
+    natural, on_page = page.evaluate(
+        f"""() => {{ const e = document.querySelector('{WRAPS[size][1]}');
+        return [e.naturalWidth, e.getBoundingClientRect().width]; }}""")
+    if width >= 968:
+        assert size == "wide" and natural == 760, (where, width, size, natural)
+    else:
+        assert size == "narrow" and natural == 400, (where, width, size, natural)
+        assert on_page >= 0.72 * natural, (where, width, natural, on_page)
 
 
 def column_of(page, layer: str) -> tuple[int, int]:
-    """(index, count) of the layer's column, from the columns' tooltips."""
+    """(index, count) of the layer's column in the picture shown, from its tooltips."""
+    wrap = WRAPS[shown(page)][0]
     titles = page.evaluate(f"""() => [...document.querySelectorAll(
-        '{COLUMNS} button')].map(b => b.title)""")
+        '{wrap} {COLUMNS} button')].map(b => b.title)""")
     hits = [i for i, t in enumerate(titles) if t.split(" ")[1:2] == [layer]]
     assert len(hits) == 1, titles[:5]
     return hits[0], len(titles)
@@ -95,12 +97,14 @@ def click_heatmap_column(page, layer: str) -> None:
     """Click the picture where the layer's heatmap column is drawn (the mouse, not the
     button's locator: the columns must lie over the picture's heatmap)."""
     i, n = column_of(page, layer)
-    page.locator(PICTURE).scroll_into_view_if_needed()
-    cols = page.locator(COLUMNS).first.bounding_box()
-    pic = page.locator(PICTURE).first.bounding_box()
-    # the columns' box is the heatmap's axes: 8.5 % from the picture's left, 71.5 % wide
-    assert abs(cols["x"] - (pic["x"] + 0.085 * pic["width"])) < 2, (cols, pic)
-    assert abs(cols["width"] - 0.715 * pic["width"]) < 2, (cols, pic)
+    wrap, picture, (left, width) = WRAPS[shown(page)]
+    page.locator(picture).scroll_into_view_if_needed()
+    cols = page.locator(f"{wrap} {COLUMNS}").first.bounding_box()
+    pic = page.locator(picture).first.bounding_box()
+    # the columns' box is the heatmap's axes (wide: 8.5 % from the picture's left, 71.5 %
+    # wide; narrow: 15 %, 65 %)
+    assert abs(cols["x"] - (pic["x"] + left * pic["width"])) < 2, (cols, pic)
+    assert abs(cols["width"] - width * pic["width"]) < 2, (cols, pic)
     assert pic["y"] < cols["y"] < cols["y"] + cols["height"] < pic["y"] + pic["height"]
     x, y = cols["x"] + (i + 0.5) * cols["width"] / n, cols["y"] + 0.6 * cols["height"]
     hit = page.evaluate("([x, y]) => { const e = document.elementFromPoint(x, y);"
@@ -208,145 +212,89 @@ def opened(page, where: str) -> None:
     keep_screenshot(page, f"model-editor-{where}-opened")
 
 
-def test_jupyterlab_progress_pick_by_row_and_column_edit_pin_export(lab, browser):
-    base, token = lab
-    _request(base, token, "PUT", f"/api/contents/{NAME}",
-             {"type": "notebook", "format": "json", "content": notebook()})
-    _request(base, token, "POST", "/api/sessions",
-             {"path": NAME, "name": NAME, "type": "notebook", "kernel": {"name": "python3"}})
-    page = browser.new_page(viewport={"width": 1400, "height": 1100})
-    offline(page)
-    try:
-        page.goto(f"{base}/lab/tree/{NAME}?token={token}")
-        page.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]').wait_for(
-            timeout=60000)
-        run_all(page)
-        opened(page, "lab")
-        no_overflow(page, "lab 1400 px, opened")
-        click_heatmap_column(page, "s3b1_conv2_bn")
-        field = page.locator(".layerlab-model-layer-editor .layerlab-field-epsilon input")
-        field.first.wait_for(timeout=60000)
-        table_shows(page, "s3b1_conv2_bn")
-        keep_screenshot(page, "model-editor-lab-column-clicked")
-        click_heatmap_column(page, "s2b1_conv1_bn")
-        table_shows(page, "s2b1_conv1_bn")
-        page.wait_for_function("() => [...document.querySelectorAll('b')]"
-                               ".some(b => b.textContent === 's2b1_conv1_bn')", timeout=60000)
-        print(f"lab: edit -> new picture, median of 5 epsilon edits: "
-              f"{median_edit_seconds(page, field.first):.2f} s")
-        elapsed = edit_pin_export(page, "lab")
-        print(f"lab: edit -> new picture in the page: {elapsed:.2f} s")
-        for width in (1400, 600, 420):
-            left_sidebar(page, width >= 1000)  # the sidebar open at 1400 px: a 968 px column
-            page.set_viewport_size({"width": width, "height": 1100})
-            page.wait_for_timeout(800)
-            no_overflow(page, f"lab {width} px, export open, pinned")
-            keep_screenshot(page, f"model-editor-lab-{width}")
-        # the columns stay over the heatmap at 420 px: a click still picks the layer
-        click_heatmap_column(page, "s2b1_conv1")
-        table_shows(page, "s2b1_conv1")
-    finally:
-        page.close()
+def test_jupyterlab_progress_pick_by_row_and_column_edit_pin_export(lab_page):
+    page = lab_page(NAME, notebook(SOURCE), height=1100)
+    opened(page, "lab")
+    no_overflow(page, "lab 1400 px, opened")
+    click_heatmap_column(page, "s3b1_conv2_bn")
+    field = page.locator(".layerlab-model-layer-editor .layerlab-field-epsilon input")
+    field.first.wait_for(timeout=60000)
+    table_shows(page, "s3b1_conv2_bn")
+    keep_screenshot(page, "model-editor-lab-column-clicked")
+    click_heatmap_column(page, "s2b1_conv1_bn")
+    table_shows(page, "s2b1_conv1_bn")
+    page.wait_for_function("() => [...document.querySelectorAll('b')]"
+                           ".some(b => b.textContent === 's2b1_conv1_bn')", timeout=60000)
+    print(f"lab: edit -> new picture, median of 5 epsilon edits: "
+          f"{median_edit_seconds(page, field.first):.2f} s")
+    elapsed = edit_pin_export(page, "lab")
+    print(f"lab: edit -> new picture in the page: {elapsed:.2f} s")
+    for width in (1400, 968, 600, 420):
+        left_sidebar(page, width >= 1000)  # the sidebar open at 1400 px: a 968 px column
+        page.set_viewport_size({"width": width, "height": 1100})
+        page.wait_for_timeout(800)
+        no_overflow(page, f"lab {width} px, export open, pinned")
+        page.locator(WRAPS[shown(page)][1]).scroll_into_view_if_needed()
+        keep_screenshot(page, f"model-editor-lab-{width}")
+        # the picture is chosen by the page's width, with nothing to click
+        picture_shown_at(page, width, "lab")
+    # the narrow picture's columns lie over its heatmap: a click still picks the layer
+    click_heatmap_column(page, "s2b1_conv1")
+    table_shows(page, "s2b1_conv1")
 
 
 @pytest.fixture(scope="module")
 def voila_model_editor(tmp_path_factory):
     """A Voila server rendering a notebook that opens the planted ResNet: its url."""
-    tmp = tmp_path_factory.mktemp("voila_me")
-    nb_dir = tmp / "nb"
-    nb_dir.mkdir()
-    (nb_dir / NAME).write_text(json.dumps(notebook()))
-    port = free_port()
-    log = tmp / "voila.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "voila", NAME, "--no-browser", f"--port={port}",
-             "--Voila.ip=127.0.0.1", "--show_tracebacks=True"],
-            cwd=nb_dir, env=_env(tmp), stdout=out, stderr=subprocess.STDOUT)
-
-    def up() -> bool:
-        import socket
-
-        with socket.socket() as s:
-            s.settimeout(1)
-            return s.connect_ex(("127.0.0.1", port)) == 0
-
-    try:
-        _wait(up, 60, "voila", proc, log)
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        _stop(proc)
-        shutil.rmtree(nb_dir, ignore_errors=True)
+    yield from serve_voila(tmp_path_factory.mktemp("voila_me"), source=SOURCE,
+                           name=NAME.removesuffix(".ipynb"))
 
 
-def test_voila_pick_edit_pin_export_at_968_600_420(voila_model_editor, browser):
-    page = browser.new_page(viewport={"width": 968, "height": 1000})
-    offline(page)
-    try:
-        page.goto(voila_model_editor, timeout=120000)
-        drawn(page)
-        assert "Traceback" not in page.content()
-        assert page.locator(f"{PROGRESS}:visible").count() == 0
-        keep_screenshot(page, "model-editor-voila-opened")
-        no_overflow(page, "voila 968 px, opened")
-        click_heatmap_column(page, "s3b1_conv2_bn")
-        table_shows(page, "s3b1_conv2_bn")
-        elapsed = edit_pin_export(page, "voila")
-        print(f"voila: edit -> new picture in the page: {elapsed:.2f} s")
-        for width in (968, 600, 420):
-            page.set_viewport_size({"width": width, "height": 1000})
-            page.wait_for_timeout(800)
-            no_overflow(page, f"voila {width} px, export open, pinned")
-            page.locator(PICTURE).scroll_into_view_if_needed()
-            keep_screenshot(page, f"model-editor-voila-{width}")
-        # at 420 px the narrow picture is drawn at its own size (400 px), not scaled down
-        s2 = src(page, PICTURE)
-        page.locator(".layerlab-narrow-picture input").check()
-        page.wait_for_function("([sel, old]) => document.querySelector(sel)"
-                               ".getAttribute('src') !== old", arg=[PICTURE, s2], timeout=60000)
-        page.wait_for_timeout(500)
-        natural, shown = page.evaluate(
-            f"() => {{ const e = document.querySelector('{PICTURE}');"
-            " return [e.naturalWidth, e.getBoundingClientRect().width]; }")
-        assert natural == 400 and shown >= 0.9 * natural, (natural, shown)
-        no_overflow(page, "voila 420 px, narrow picture")
-        keep_screenshot(page, "model-editor-voila-420-narrow")
-        # the gradient row's loss menu: 'off' takes the row away
-        tall = f"() => document.querySelector('{PICTURE}').naturalHeight"
-        rows4, s3 = page.evaluate(tall), src(page, PICTURE)
-        page.locator(".layerlab-gradient-loss select").select_option(label="off")
-        page.wait_for_function("([sel, old]) => document.querySelector(sel)"
-                               ".getAttribute('src') !== old", arg=[PICTURE, s3], timeout=60000)
-        page.wait_for_timeout(500)
-        assert page.evaluate(tall) < rows4  # one row fewer
-    finally:
-        page.close()
+def test_voila_pick_edit_pin_export_at_968_600_420(voila_model_editor, voila_page):
+    page = voila_page(voila_model_editor, 968)
+    drawn(page)
+    assert "Traceback" not in page.content()
+    assert page.locator(f"{PROGRESS}:visible").count() == 0
+    keep_screenshot(page, "model-editor-voila-opened")
+    no_overflow(page, "voila 968 px, opened")
+    click_heatmap_column(page, "s3b1_conv2_bn")
+    table_shows(page, "s3b1_conv2_bn")
+    elapsed = edit_pin_export(page, "voila")
+    print(f"voila: edit -> new picture in the page: {elapsed:.2f} s")
+    for width in (1400, 968, 600, 420):
+        page.set_viewport_size({"width": width, "height": 1000})
+        page.wait_for_timeout(800)
+        no_overflow(page, f"voila {width} px, export open, pinned")
+        page.locator(WRAPS[shown(page)][1]).scroll_into_view_if_needed()
+        keep_screenshot(page, f"model-editor-voila-{width}")
+        # the picture is chosen by the page's width, with nothing to click
+        picture_shown_at(page, width, "voila")
+    click_heatmap_column(page, "s2b1_conv1")  # on the narrow picture's columns
+    table_shows(page, "s2b1_conv1")
+    # the menu forces a picture: the wide one at 420 px (scaled down)
+    page.locator(".layerlab-picture-size select").select_option(label="wide")
+    page.wait_for_timeout(800)
+    assert shown(page) == "wide"
+    no_overflow(page, "voila 420 px, wide picture chosen")
+    page.locator(".layerlab-picture-size select").select_option(label="by width")
+    page.wait_for_timeout(800)
+    assert shown(page) == "narrow"
+    # the gradient row's loss menu: 'off' takes the row away
+    tall = f"() => document.querySelector('{PICTURE}').naturalHeight"
+    rows4, s3 = page.evaluate(tall), src(page, PICTURE)
+    page.locator(".layerlab-gradient-loss select").select_option(label="off")
+    page.wait_for_function("([sel, old]) => document.querySelector(sel)"
+                           ".getAttribute('src') !== old", arg=[PICTURE, s3], timeout=60000)
+    page.wait_for_timeout(500)
+    assert page.evaluate(tall) < rows4  # one row fewer
 
 
-def test_jupyterlab_editor_inside_a_box_runs_when_shown(lab, browser):
+def test_jupyterlab_editor_inside_a_box_runs_when_shown(lab_page):
     """Shown inside another widget (no display hook of its own), the editor starts its
     first pass when the page shows it: the frontend counts its views."""
-    base, token = lab
-    name = "model_editor_in_a_box.ipynb"
-    source = (f"import ipywidgets as widgets\n"
-              f"from widget import ModelEditor\n"
-              f"me = ModelEditor({str(MODEL)!r})\n"
-              f"widgets.VBox([widgets.HTML('<b>in a box</b>'), me])")
-    _request(base, token, "PUT", f"/api/contents/{name}",
-             {"type": "notebook", "format": "json", "content": notebook(source)})
-    _request(base, token, "POST", "/api/sessions",
-             {"path": name, "name": name, "type": "notebook", "kernel": {"name": "python3"}})
-    page = browser.new_page(viewport={"width": 1400, "height": 1100})
-    offline(page)
-    try:
-        page.goto(f"{base}/lab/tree/{name}?reset&token={token}")  # only this notebook
-        page.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]').first.wait_for(
-            timeout=60000)
-        run_all(page)
-        page.locator(PROGRESS).first.wait_for(state="attached", timeout=90000)
-        drawn(page)
-        assert "Traceback" not in page.content()
-        assert "in a box" in page.locator(".jp-Notebook").inner_text()
-        keep_screenshot(page, "model-editor-lab-in-a-box")
-    finally:
-        page.close()
+    page = lab_page("model_editor_in_a_box.ipynb", notebook(SOURCE_IN_A_BOX), height=1100)
+    page.locator(PROGRESS).first.wait_for(state="attached", timeout=90000)
+    drawn(page)
+    assert "Traceback" not in page.content()
+    assert "in a box" in page.locator(".jp-Notebook").inner_text()
+    keep_screenshot(page, "model-editor-lab-in-a-box")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from .conftest import NOTEBOOK
-from .pages import (  # noqa: F401 - run_all: test_browser_model_editor imports it from here
+from .pages import (
     BUSY_SOURCE,
     IDLE,
     KERNEL_PLOT,
@@ -18,7 +18,6 @@ from .pages import (  # noqa: F401 - run_all: test_browser_model_editor imports 
     keep_screenshot,
     notebook,
     pixel_change,
-    run_all,
     shot,
     src,
     wait_new_src,

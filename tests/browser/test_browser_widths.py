@@ -15,7 +15,7 @@ import pytest
 
 from . import pages
 from .conftest import NOTEBOOK
-from .pages import (  # noqa: F401 - left_sidebar: test_browser_model_editor imports it from here
+from .pages import (
     KERNEL_PLOT,
     keep_screenshot,
     left_sidebar,
