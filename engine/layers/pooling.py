@@ -32,11 +32,38 @@ from .conv import (
 )
 
 
+def _max_pool_tiled(x: np.ndarray, pool_size: Sequence[int]) -> np.ndarray:
+    """Max pooling with windows that tile the input exactly (strides == pool_size, every
+    size a multiple): the input viewed as (N, o1, k1, ..., or, kr * C) without a copy, and
+    the windows folded with ``np.maximum`` over whole slices, the last axis's as runs of C
+    values (fewer, longer passes than one per tap; the same maxima, NaN kept)."""
+    sizes, chans = x.shape[1:-1], x.shape[-1]
+    shape: tuple[int, ...] = (x.shape[0],)
+    for n, k in zip(sizes[:-1], pool_size[:-1]):
+        shape += (n // k, k)
+    v = np.ascontiguousarray(x).reshape(shape + (sizes[-1] // pool_size[-1],
+                                                 pool_size[-1] * chans))
+    for axis in range(len(sizes) - 1):   # the window axes, outermost first (now at 2)
+        parts = [v[(slice(None),) * (axis + 2) + (i,)] for i in range(pool_size[axis])]
+        acc = np.maximum(parts[0], parts[1]) if len(parts) > 1 else parts[0].copy()
+        for p in parts[2:]:
+            np.maximum(acc, p, out=acc)
+        v = acc
+    runs = [v[..., i * chans:(i + 1) * chans] for i in range(pool_size[-1])]
+    out = np.maximum(runs[0], runs[1]) if len(runs) > 1 else runs[0].copy()
+    for r in runs[2:]:
+        np.maximum(out, r, out=out)
+    return out
+
+
 def pool_nd(x: np.ndarray, pool_size: Sequence[int], strides: Sequence[int], padding: str,
             mode: str) -> np.ndarray:
     """Max or average pooling of channels-last ``x`` (batch, *spatial, channels)."""
     sizes = x.shape[1:-1]
     rank = len(sizes)
+    if mode == "max" and tuple(strides) == tuple(pool_size) and x.size and \
+            all(n % k == 0 for n, k in zip(sizes, pool_size)) and max(pool_size) > 1:
+        return _max_pool_tiled(x, pool_size)
     pads = conv_paddings(sizes, pool_size, strides, (1,) * rank, padding)
     fill = -np.inf if mode == "max" else 0.0
     if mode == "max" and not np.issubdtype(x.dtype, np.floating):

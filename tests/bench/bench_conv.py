@@ -6,7 +6,9 @@ same run when ``import keras`` works; otherwise only the engine numbers are prin
 engine and Keras calls alternate, so both see the same machine load; the script prints the
 medians in ms, the ratio engine / Keras, and the peak traced memory (tracemalloc) of one
 engine call as a multiple of its input + output bytes. The engine's own worker threads are
-also timed off (``engine.layers.conv.ops.THREADS = 1``) for the main case.
+also timed off (``engine.layers.conv.ops.THREADS = 1``) for the main case. Last, the 3x3
+shapes of VGG16 and ResNet50 (96x96, batch 2) with Winograd F(2x2, 3x3) against the direct
+GEMM kernels, with each one's error against float64.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import engine  # noqa: E402
 from engine.layers.conv import ops as conv  # noqa: E402
+from engine.layers.conv import winograd  # noqa: E402
 
 MAIN = ("Conv2D", {"filters": 64, "kernel_size": 3, "padding": "same"}, (8, 64, 64, 32))
 OTHERS = [
@@ -93,6 +96,43 @@ def run_case(keras, name, cfg, shape, rng, repeat=21, label=None) -> None:
     print(f"{desc[:70]:70s} {ours:9.2f} {theirs:9.2f} {ours / theirs:6.2f} {mult:8.2f}")
 
 
+#: 3x3 'same' stride-1 shapes (batch, rows, cols, channels, filters) of VGG16 and ResNet50
+#: at 96x96, batch 2, for Winograd against the direct GEMM kernels
+WINOGRAD_CASES = [(2, 96, 96, 64, 64), (2, 48, 48, 128, 128), (2, 24, 24, 256, 256),
+                  (2, 12, 12, 512, 512), (2, 24, 24, 64, 64), (2, 12, 12, 128, 128),
+                  (2, 6, 6, 256, 256)]
+
+
+def winograd_case(case: tuple[int, ...], rng, repeat: int = 15) -> None:
+    """conv_nd with Winograd F(2x2, 3x3) against the direct kernel it replaces, timed
+    alternately (process time: the machine is shared), and each one's error against a
+    float64 convolution (max |error| / max |y|)."""
+    n, h, w, c, f = case
+    x = rng.standard_normal((n, h, w, c)).astype("float32")
+    k = (rng.standard_normal((3, 3, c, f)) * np.sqrt(2 / (9 * c))).astype("float32")
+    pads = [(1, 1), (1, 1)]
+    on = winograd.MIN_TILES
+    exact = conv.conv_nd(x.astype(np.float64), k.astype(np.float64), (1, 1), (1, 1), pads)
+    times: dict[str, list[float]] = {"direct": [], "winograd": []}
+    errors = {}
+    for label, tiles in (("direct", 10 ** 12), ("winograd", 1)):
+        winograd.MIN_TILES = tiles
+        y = conv.conv_nd(x, k, (1, 1), (1, 1), pads)
+        errors[label] = float(np.max(np.abs(y - exact)) / np.max(np.abs(exact)))
+    for _ in range(repeat):
+        for label, tiles in (("direct", 10 ** 12), ("winograd", 1)):
+            winograd.MIN_TILES = tiles
+            t0 = time.process_time()
+            conv.conv_nd(x, k, (1, 1), (1, 1), pads)
+            times[label].append(time.process_time() - t0)
+    winograd.MIN_TILES = on
+    d, wg = (min(times[k_]) * 1e3 for k_ in ("direct", "winograd"))
+    used = "yes" if winograd.use_winograd((n, h + 2, w + 2, c), k.shape, (1, 1), (1, 1),
+                                          (h, w), 1, np.float32) else "no"
+    print(f"{str(case):26s} {d:9.2f} {wg:9.2f} {wg / d:6.2f} {errors['direct']:9.1e} "
+          f"{errors['winograd']:9.1e} {used:>5s}")
+
+
 def main() -> None:
     try:
         import keras
@@ -111,6 +151,15 @@ def main() -> None:
     conv.THREADS = threads
     for name, cfg, shape in OTHERS:
         run_case(keras, name, cfg, shape, rng)
+    threads, conv.THREADS = conv.THREADS, 1
+    print("\nWinograd F(2x2, 3x3) against the direct kernels, one thread (min process ms "
+          "of 15, alternating); error = max |y - float64| / max |y|; used = chosen by "
+          "conv_nd")
+    print(f"{'(N, H, W, C, F)':26s} {'direct':>9s} {'winograd':>9s} {'ratio':>6s} "
+          f"{'err dir':>9s} {'err win':>9s} {'used':>5s}")
+    for case in WINOGRAD_CASES:
+        winograd_case(case, rng)
+    conv.THREADS = threads
 
 
 if __name__ == "__main__":

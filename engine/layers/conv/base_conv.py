@@ -13,7 +13,7 @@ from ...errors import ConfigError
 from ...fields import Choice
 from ..base import Layer
 from ..elementwise import activate
-from .ops import conv_output_length, conv_paddings, dilated
+from .geometry import conv_output_length, conv_paddings, dilated
 
 
 def padding_field(causal: bool = False, name: str = "padding") -> Choice:

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
+import numpy as np
+
 from ...fields import REQUIRED, Activation, Bool, DataFormat, Int, IntTuple
 from ..base import InputSpec, kernel_bias_fields
+from . import winograd
 from .base_conv import BaseConv, padding_field
-from .ops import conv_nd, from_channels_last, to_channels_last
+from .geometry import conv_output_length, from_channels_last, to_channels_last
+from .ops import conv_nd
 
 #: Keras 3 LoRA keys, accepted and ignored
 _LORA = ("lora_rank", "lora_alpha")
@@ -65,6 +72,28 @@ class Conv(BaseConv):
 
     def compute_output_shape(self, input_shape):
         return self._windowed_output_shape(input_shape, self.filters)
+
+    def call_intermediate_bytes(self, input_shape: Any) -> int:
+        """The padded input, or what Winograd makes (its kernel transform, 16/9 of the
+        kernel, or a block of transformed tiles) when conv_nd would run it."""
+        base = super().call_intermediate_bytes(input_shape)
+        shape = tuple(input_shape) if isinstance(input_shape, tuple) else None
+        if shape is None or len(shape) != 4 or None in shape or \
+                tuple(self.kernel_size) != (3, 3):
+            return base
+        chans = self._input_channels(shape)
+        spatial = tuple(conv_output_length(n, 3, s, d, self.padding) for n, s, d in zip(
+            self._spatial(shape), self.strides, self.dilation_rate))
+        padded = (shape[0],) + tuple(o + 2 for o in spatial) + (chans,)
+        dtype = np.result_type(self.compute_dtype, np.float32)
+        if not winograd.use_winograd(padded, self.kernel_size + (chans // self.groups,
+                                                                 self.filters),
+                                     self.strides, self.dilation_rate, spatial, self.groups,
+                                     dtype):
+            return base
+        tiles = shape[0] * math.prod(-(-o // 2) for o in spatial)
+        return max(base, winograd.largest_array_bytes(chans, self.filters, tiles,
+                                                      dtype.itemsize))
 
 
 class Conv1D(Conv):

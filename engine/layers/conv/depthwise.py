@@ -17,7 +17,8 @@ from ...fields import (
 )
 from ..base import InputSpec, activity_regularizer_field
 from .base_conv import BaseConv, padding_field
-from .ops import depthwise_conv_nd, from_channels_last, to_channels_last
+from .geometry import from_channels_last, to_channels_last
+from .ops import depthwise_conv_nd
 
 
 def depthwise_fields(rank: int) -> tuple:

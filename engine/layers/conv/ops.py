@@ -1,31 +1,26 @@
-"""Convolution arithmetic and kernels on NumPy arrays, shared by the convolution, pooling
-and ConvLSTM layers.
+"""Convolution kernels on NumPy arrays, shared by the convolution, pooling and ConvLSTM
+layers.
 
-The arithmetic follows TensorFlow (what Keras 2 and Keras 3 on the TF backend compute):
-
-* ``'valid'``: ``out = (in - dk) // stride + 1`` with ``dk = (k - 1) * dilation + 1``.
-* ``'same'``: ``out = ceil(in / stride)``; the padding ``max((out - 1) * stride + dk - in, 0)``
-  is split with the extra element at the end.
-* ``'causal'`` (Conv1D, SeparableConv1D): ``dk - 1`` zeros on the left, then ``'valid'``.
-* transposed: ``valid -> (in - 1) * s + dk + op`` (``op`` defaults to ``max(dk, s) - dk``),
-  ``same -> in * s`` or ``(in - 1) * s + dk % 2 + op`` when ``output_padding`` is given.
+The window arithmetic (TensorFlow's) and the array helpers are in :mod:`.geometry`.
 
 Every kernel runs on channels-last arrays (channels-first inputs are transposed while
 being padded). A regular convolution is GEMMs on row blocks, never a Python loop over pixels
-or batch items; :func:`conv_kernel` picks one of five kernels by shape (measured with
-tests/bench/bench_applications.py, which compares them with the machine's sgemm). With 64
-or more channels it is one GEMM per kernel tap, ``acc += x[shifted rows] @ w[tap]``, on
-zero-copy slices of the flattened padded input for stride 1 ('grid_taps') or on gathered
-blocks otherwise ('gather_taps'), so the input is never copied nine times; 1x1 convolutions
-are one GEMM on the input; few channels use an im2col (deep GEMM) in cache-sized blocks. The
-extra memory is one block plus the padded input. When BLAS is pinned to one thread, large
-convolutions split their blocks over ``THREADS`` worker threads (NumPy releases the GIL
-inside BLAS), as TensorFlow uses every core.
+or batch items; :func:`conv_kernel` picks one of six kernels by shape (measured with
+tests/bench/bench_applications.py, which compares them with the machine's sgemm). 3x3
+stride-1 convolutions with 64 or more channels and filters on images that are not tiny
+run as Winograd F(2x2, 3x3) (:mod:`.winograd`: 16 multiply-adds per 2x2 block of outputs
+and channel-filter pair instead of 36). Otherwise, with 64 or more channels it is one GEMM per
+kernel tap, ``acc += x[shifted rows] @ w[tap]``, on zero-copy slices of the flattened padded
+input for stride 1 ('grid_taps') or on gathered blocks otherwise ('gather_taps', which
+skips the outputs where a tap reads only padding), so the input is never copied nine
+times; 1x1 convolutions are one GEMM on the input; few channels use an im2col (deep GEMM)
+in cache-sized blocks. The extra memory is one block plus the padded input. When BLAS is
+pinned to one thread, large convolutions split their blocks over ``THREADS`` worker threads
+(NumPy releases the GIL inside BLAS), as TensorFlow uses every core.
 """
 
 from __future__ import annotations
 
-import itertools
 import math
 import os
 from collections.abc import Callable, Sequence
@@ -35,7 +30,27 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from . import winograd
 from .depthwise_ops import depthwise_einsum
+from .geometry import (
+    _row_window_view,
+    _tap_view,
+    _taps,
+    conv_output_length,
+    conv_paddings,
+    dilated,
+    from_channels_last,
+    pad_spatial,
+    to_channels_last,
+    transpose_output_length,
+)
+
+#: the window arithmetic and array helpers are :mod:`.geometry`'s, also reachable here
+__all__ = [
+    "conv_nd", "conv_kernel", "depthwise_conv_nd", "tap_reduce", "conv_output_length",
+    "conv_paddings", "dilated", "from_channels_last", "pad_spatial", "to_channels_last",
+    "transpose_output_length",
+]
 
 #: target number of float elements in one im2col block (about 1 MB of float32)
 BLOCK_ELEMENTS = 1 << 18
@@ -43,6 +58,9 @@ BLOCK_ELEMENTS = 1 << 18
 #: least rows of a block (shorter GEMMs lose speed)
 TAP_ACC_ELEMENTS = 1 << 17
 TAP_ROWS_MIN = 256
+#: a tap whose real (not padding) inputs feed at most this share of the outputs computes
+#: only those outputs (small images; measured: 3x3 'same' on 3x3 images 15-40% faster)
+TAP_SKIP_BELOW = 0.8
 #: fewer output positions than this (tiny images): one im2col GEMM instead
 TAP_MIN_POSITIONS = 64
 #: fewer input channels than this: im2col (a GEMM per tap would be too shallow)
@@ -89,106 +107,6 @@ def _run_blocks(work: Callable[[list[Any]], None], blocks: list[Any], flops: int
         f.result()
 
 
-# -- size arithmetic ---------------------------------------------------------------------
-
-
-def dilated(k: int, d: int) -> int:
-    return (k - 1) * d + 1
-
-
-def conv_output_length(size: int | None, k: int, s: int, d: int, padding: str) -> int | None:
-    """Output length of a convolution or pooling window along one axis (None stays None)."""
-    if size is None:
-        return None
-    if padding == "valid":
-        return (size - dilated(k, d)) // s + 1
-    return -(-size // s)
-
-
-def conv_paddings(sizes: Sequence[int], kernel: Sequence[int], strides: Sequence[int],
-                  dilation: Sequence[int], padding: str) -> list[tuple[int, int]]:
-    """(before, after) zero padding of each spatial axis, TensorFlow's rule."""
-    pads = []
-    for n, k, s, d in zip(sizes, kernel, strides, dilation):
-        dk = dilated(k, d)
-        if padding == "same":
-            total = max((-(-n // s) - 1) * s + dk - n, 0)
-            pads.append((total // 2, total - total // 2))
-        elif padding == "causal":
-            pads.append((dk - 1, 0))
-        else:
-            pads.append((0, 0))
-    return pads
-
-
-def transpose_output_length(size: int | None, k: int, s: int, d: int, padding: str,
-                            output_padding: int | None) -> int | None:
-    if size is None:
-        return None
-    dk = dilated(k, d)
-    if padding == "valid":
-        op = max(dk, s) - dk if output_padding is None else output_padding
-        return (size - 1) * s + dk + op
-    if output_padding is None:
-        return size * s
-    return (size - 1) * s + dk % 2 + output_padding
-
-
-# -- array helpers -----------------------------------------------------------------------
-
-
-def to_channels_last(x: np.ndarray, data_format: str) -> np.ndarray:
-    return np.moveaxis(x, 1, -1) if data_format == "channels_first" else x
-
-
-def from_channels_last(y: np.ndarray, data_format: str) -> np.ndarray:
-    return np.ascontiguousarray(np.moveaxis(y, -1, 1)) if data_format == "channels_first" else y
-
-
-def pad_spatial(x: np.ndarray, pads: Sequence[tuple[int, int]], fill: float = 0.0,
-                ) -> np.ndarray:
-    """A C-contiguous copy of channels-last ``x`` padded on its spatial axes (x itself when
-    it is already contiguous and needs no padding)."""
-    if not any(b or a for b, a in pads):
-        return np.ascontiguousarray(x)
-    shape = (x.shape[0],) + tuple(n + b + a for n, (b, a) in zip(x.shape[1:-1], pads)) + \
-        (x.shape[-1],)
-    out = np.empty(shape, dtype=x.dtype)
-    inner = (slice(None),) + tuple(slice(b, b + n) for n, (b, _) in zip(x.shape[1:-1], pads))
-    out[inner] = x
-    # fill only the border slabs, not the whole buffer
-    for axis, (n, (b, a)) in enumerate(zip(x.shape[1:-1], pads), start=1):
-        if b:
-            out[(slice(None),) * axis + (slice(0, b),)] = fill
-        if a:
-            out[(slice(None),) * axis + (slice(b + n, None),)] = fill
-    return out
-
-
-def _tap_view(xp: np.ndarray, tap: Sequence[int], strides: Sequence[int],
-              dilation: Sequence[int], out: Sequence[int]) -> np.ndarray:
-    """The (N, *out, C) strided view of padded ``xp`` read by kernel tap ``tap``."""
-    idx = tuple(slice(t * d, t * d + (o - 1) * s + 1, s)
-                for t, s, d, o in zip(tap, strides, dilation, out))
-    return xp[(slice(None),) + idx]
-
-
-def _row_window_view(xp: np.ndarray, outer: Sequence[int], strides: Sequence[int],
-                     dilation: Sequence[int], out: Sequence[int], kw: int) -> np.ndarray:
-    """The (N, *out, kw * C) view of padded channels-last ``xp`` whose last axis is the
-    window of ``kw`` consecutive positions along the last spatial axis (dilation 1 there),
-    for the taps ``outer`` of the other spatial axes."""
-    start = xp[(slice(None),) + tuple(slice(t * d, None) for t, d in zip(outer, dilation))]
-    st = xp.strides
-    return as_strided(start, shape=(xp.shape[0],) + tuple(out) + (kw * xp.shape[-1],),
-                      strides=(st[0],) + tuple(a * s for a, s in zip(st[1:-1], strides)) +
-                      (st[-1],), writeable=False)
-
-
-def _taps(kernel_size: Sequence[int]):
-    return list(itertools.product(*(range(k) for k in kernel_size)))
-
-
 def conv_nd(x: np.ndarray, kernel: np.ndarray, strides: Sequence[int],
             dilation: Sequence[int], pads: Sequence[tuple[int, int]], groups: int = 1,
             ) -> np.ndarray:
@@ -205,32 +123,53 @@ def conv_nd(x: np.ndarray, kernel: np.ndarray, strides: Sequence[int],
         (batch, *out_spatial, filters), possibly a strided view.
     """
     ksize = kernel.shape[:-2]
-    xp = pad_spatial(x, pads)
-    sizes = xp.shape[1:-1]
+    sizes = tuple(n + b + a for n, (b, a) in zip(x.shape[1:-1], pads))
     out = tuple((n - dilated(k, d)) // s + 1
                 for n, k, s, d in zip(sizes, ksize, strides, dilation))
+    dtype = np.result_type(x.dtype, kernel.dtype)
     if any(o <= 0 for o in out):  # a window larger than the input: empty output
-        return np.zeros((xp.shape[0],) + tuple(max(o, 0) for o in out) + kernel.shape[-1:],
-                        dtype=np.result_type(xp.dtype, kernel.dtype))
-    return _CONV_KERNELS[conv_kernel(xp.shape, kernel.shape, strides, out, groups)](
-        xp, kernel, strides, dilation, out, groups)
+        return np.zeros((x.shape[0],) + tuple(max(o, 0) for o in out) + kernel.shape[-1:],
+                        dtype=dtype)
+    padded = (x.shape[0],) + sizes + (x.shape[-1],)
+    kind = conv_kernel(padded, kernel.shape, strides, out, groups, dilation, dtype)
+    if kind == "winograd" and not (np.isfinite(np.add.reduce(x, axis=None)) and
+                                   np.isfinite(np.add.reduce(kernel, axis=None))):
+        # +-inf inside Winograd's transforms gives inf - inf = NaN where the direct sum
+        # keeps +-inf (as Keras): non-finite inputs (or sums overflowing) go the direct way
+        kind = conv_kernel(padded, kernel.shape, strides, out, groups)
+    if kind == "winograd":  # whole 2x2 tiles: odd output sizes get one more zero row/col
+        pads = [(b, a + e) for (b, a), e in zip(pads, winograd.extra_padding(out))]
+        return winograd.conv_winograd(pad_spatial(x, pads), kernel, out, _run_blocks)
+    if kind == "gather_taps" and kernel.shape[-1] >= TAP_MIN_CHANNELS:  # (few filters: the
+        # GEMMs skipped cost less than the bookkeeping)
+        return _conv_gather_taps(pad_spatial(x, pads), kernel, strides, dilation, out, groups,
+                                 pads)
+    return _CONV_KERNELS[kind](pad_spatial(x, pads), kernel, strides, dilation, out, groups)
 
 
 def conv_kernel(padded_shape: Sequence[int], kernel_shape: Sequence[int],
-                strides: Sequence[int], out: Sequence[int], groups: int) -> str:
+                strides: Sequence[int], out: Sequence[int], groups: int,
+                dilation: Sequence[int] | None = None, dtype: Any = None) -> str:
     """Which kernel :func:`conv_nd` runs (chosen by measurement, tests/bench):
 
+    * ``'winograd'`` (only when ``dilation`` and ``dtype`` are given): 3x3 stride 1 with
+      many channels and tiles, Winograd F(2x2, 3x3) (:mod:`.winograd`);
     * ``'pointwise'``: 1x1 stride 1, one GEMM on the input itself;
     * ``'grid_taps'``: stride 1, >= TAP_MIN_CHANNELS channels, images large enough that the
       padded grid adds at most GRID_MAX_WASTE: one GEMM per tap on shifted slices, no copy;
     * ``'gather_taps'``: other convolutions of >= TAP_MIN_CHANNELS channels (small images,
-      strides, dilation): one GEMM per tap on a gathered block;
+      strides, dilation; tiny images with >= TAP_MIN_CHANNELS filters): one GEMM per tap on
+      a gathered block, skipping the outputs for which a tap reads only padding;
     * ``'grid_im2col'``: stride 1 with few channels: an im2col of the grid, one deep GEMM;
-    * ``'im2col'``: the rest (groups, strides with few channels, tiny images)."""
+    * ``'im2col'``: the rest (groups, strides with few channels, tiny images with few
+      filters)."""
     ksize, chans = kernel_shape[:-2], padded_shape[-1]
     stride1 = all(s == 1 for s in strides)
     if groups != 1 or math.prod(padded_shape) == 0:
         return "im2col"
+    if dilation is not None and dtype is not None and winograd.use_winograd(
+            padded_shape, kernel_shape, strides, dilation, out, groups, dtype):
+        return "winograd"
     if stride1 and math.prod(ksize) == 1:
         return "pointwise"
     if chans < TAP_MIN_CHANNELS:
@@ -238,7 +177,8 @@ def conv_kernel(padded_shape: Sequence[int], kernel_shape: Sequence[int],
     # rows of the padded grid computed per valid output by the grid kernels
     if stride1 and math.prod(padded_shape[1:-1]) <= GRID_MAX_WASTE * math.prod(out):
         return "grid_taps"
-    if padded_shape[0] * math.prod(out) >= TAP_MIN_POSITIONS:
+    if padded_shape[0] * math.prod(out) >= TAP_MIN_POSITIONS or \
+            kernel_shape[-1] >= TAP_MIN_CHANNELS:
         return "gather_taps"
     return "im2col"
 
@@ -370,13 +310,38 @@ def _blocks(n_batch: int, out: tuple[int, ...], row_budget: int):
             yield slice(b, b + 1), slice(r, min(out[0], r + step))
 
 
+def _tap_boxes(taps: list[tuple[int, ...]], strides: Sequence[int], dilation: Sequence[int],
+               out: Sequence[int], pads: Sequence[tuple[int, int]] | None,
+               sizes: Sequence[int]) -> list[tuple[tuple[int, int], ...]]:
+    """Per kernel tap, the (first, stop) range of outputs along each spatial axis whose
+    input position is inside the unpadded input (the rest of the tap reads only padding
+    zeros, whose products add exactly nothing); every output when that range holds more
+    than TAP_SKIP_BELOW of them (then skipping costs more than it saves)."""
+    whole = tuple((0, o) for o in out)
+    if pads is None:
+        return [whole] * len(taps)
+    boxes = []
+    for tap in taps:
+        box = []
+        for t, s, d, o, (b, _), n in zip(tap, strides, dilation, out, pads, sizes):
+            # output i reads padded position i * s + t * d, inside when b <= it < b + n
+            first = min(o, max(0, -(-(b - t * d) // s)))
+            box.append((first, max(first, min(o, (b + n - 1 - t * d) // s + 1))))
+        kept = math.prod(b - a for a, b in box) / max(1, math.prod(out))
+        boxes.append(tuple(box) if kept <= TAP_SKIP_BELOW else whole)
+    return boxes
+
+
 def _conv_gather_taps(xp: np.ndarray, kernel: np.ndarray, strides: Sequence[int],
                       dilation: Sequence[int], out: tuple[int, ...], groups: int = 1,
-                      ) -> np.ndarray:
+                      pads: Sequence[tuple[int, int]] | None = None) -> np.ndarray:
     """Convolution as one GEMM per kernel tap on gathered valid positions: for a block of
     output positions, each tap's strided view is copied into a (rows, channels) buffer and
     ``acc += buffer @ w[t]``; buffer, scratch and accumulator stay in cache, and the extra
-    memory is one block, not the nine-fold im2col."""
+    memory is one block, not the nine-fold im2col. With ``pads`` (the zero padding of
+    ``xp``), a tap only computes the outputs whose input is not padding: on small images
+    that skips a large share of the products (a 3x3 'same' kernel on a 3x3 image: 32 of 81),
+    and adds exactly what the padding's zeros would have added, nothing."""
     n_batch, chans = xp.shape[0], xp.shape[-1]
     ksize, filters = kernel.shape[:-2], kernel.shape[-1]
     taps = _taps(ksize)
@@ -384,6 +349,9 @@ def _conv_gather_taps(xp: np.ndarray, kernel: np.ndarray, strides: Sequence[int]
     dtype = np.result_type(xp.dtype, kernel.dtype)
     result = np.empty((n_batch,) + out + (filters,), dtype=dtype)
     views = [_tap_view(xp, tap, strides, dilation, out) for tap in taps]
+    sizes = xp.shape[1:-1] if pads is None else \
+        tuple(n - b - a for n, (b, a) in zip(xp.shape[1:-1], pads))
+    boxes = _tap_boxes(taps, strides, dilation, out, pads, sizes)
     row_budget = max(TAP_ROWS_MIN, TAP_ACC_ELEMENTS // filters)
 
     def work(blocks: list[tuple[slice, slice]]) -> None:
@@ -402,8 +370,48 @@ def _conv_gather_taps(xp: np.ndarray, kernel: np.ndarray, strides: Sequence[int]
                     np.matmul(flat, wt[t], out=tmp)
                     dest += tmp
 
-    _run_blocks(work, list(_blocks(n_batch, out, row_budget)),
-                result.size * len(taps) * chans)
+    def work_skipping(blocks: list[tuple[slice, slice]]) -> None:
+        for bs, rs in blocks:
+            nb = bs.stop - bs.start
+            shape = (nb, rs.stop - rs.start) + out[1:]
+            m = math.prod(shape)
+            g_buf = np.empty(m * chans, dtype=xp.dtype)
+            t_buf = np.empty(m * filters, dtype=dtype)
+            block = result[bs, rs]
+            dest = block.reshape(m, filters)
+            started = False
+            for t, v in enumerate(views):
+                (r0, r1), *rest = boxes[t]
+                r0, r1 = max(r0, rs.start) - rs.start, min(r1, rs.stop) - rs.start
+                sub = (nb, r1 - r0) + tuple(b - a for a, b in rest)
+                if min(sub) <= 0:
+                    continue   # this tap reads only padding in this block
+                full = sub == shape
+                k = math.prod(sub)
+                gathered = g_buf[:k * chans].reshape(sub + (chans,))
+                np.copyto(gathered, v[bs, rs][(slice(None), slice(r0, r1)) + tuple(
+                    slice(a, b) for a, b in rest)])
+                flat = gathered.reshape(k, chans)
+                if full and not started:
+                    np.matmul(flat, wt[t], out=dest)
+                    started = True
+                    continue
+                if not started:
+                    dest[...] = 0
+                    started = True
+                tmp = t_buf[:k * filters].reshape(k, filters)
+                np.matmul(flat, wt[t], out=tmp)
+                if full:
+                    dest += tmp
+                else:
+                    block[(slice(None), slice(r0, r1)) + tuple(slice(a, b) for a, b in rest)] \
+                        += tmp.reshape(sub + (filters,))
+            if not started:
+                dest[...] = 0
+
+    whole = tuple((0, o) for o in out)
+    _run_blocks(work if all(b == whole for b in boxes) else work_skipping,
+                list(_blocks(n_batch, out, row_budget)), result.size * len(taps) * chans)
     return result
 
 
@@ -527,37 +535,3 @@ def depthwise_conv_nd(x: np.ndarray, kernel: np.ndarray, strides: Sequence[int],
 
     acc = tap_reduce(xp, taps, strides, dilation, out, (chans, mult), dtype, first, step)
     return acc.reshape((xp.shape[0],) + out + (chans * mult,))
-
-
-def conv_transpose_nd(x: np.ndarray, kernel: np.ndarray, strides: Sequence[int],
-                      dilation: Sequence[int], out: Sequence[int], pad_before: Sequence[int],
-                      ) -> np.ndarray:
-    """Transposed convolution (the gradient of ``conv_nd``) of channels-last ``x`` with
-    kernel (*k, filters, channels): one GEMM per tap, scattered into the full output, then
-    cropped at ``pad_before`` to ``out``."""
-    ksize = kernel.shape[:-2]
-    filters, chans = kernel.shape[-2:]
-    sizes = x.shape[1:-1]
-    full = tuple(max((n - 1) * s + dilated(k, d), b + o)
-                 for n, k, s, d, b, o in zip(sizes, ksize, strides, dilation, pad_before, out))
-    dtype = np.result_type(x.dtype, kernel.dtype)
-    buf = np.zeros((x.shape[0],) + full + (filters,), dtype=dtype)
-    flat = np.ascontiguousarray(x).reshape(-1, chans)
-    taps = _taps(ksize)
-    kt = kernel.reshape(len(taps), filters, chans).transpose(0, 2, 1)
-    tmp = np.empty((flat.shape[0], filters), dtype=dtype)
-    shaped = tmp.reshape(x.shape[:-1] + (filters,))
-    for t, tap in enumerate(taps):
-        np.matmul(flat, kt[t], out=tmp)
-        _tap_view(buf, tap, strides, dilation, sizes)[...] += shaped
-    return buf[(slice(None),) + tuple(slice(b, b + o) for b, o in zip(pad_before, out))]
-
-
-def transpose_pad_before(sizes: Sequence[int], kernel: Sequence[int], strides: Sequence[int],
-                         dilation: Sequence[int], out: Sequence[int], padding: str) -> list[int]:
-    """Where the transposed output starts in the full scatter: TensorFlow pads the forward
-    convolution (from ``out`` back to ``sizes``) as for 'same'/'valid'."""
-    if padding == "valid":
-        return [0] * len(sizes)
-    return [max((n - 1) * s + dilated(k, d) - o, 0) // 2
-            for n, k, s, d, o in zip(sizes, kernel, strides, dilation, out)]

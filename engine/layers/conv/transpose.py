@@ -8,14 +8,8 @@ from collections.abc import Sequence
 from ...fields import KERAS2, KERAS3, REQUIRED, Activation, Bool, DataFormat, Int, IntTuple
 from ..base import InputSpec, kernel_bias_fields
 from .base_conv import BaseConv, padding_field
-from .ops import (
-    conv_transpose_nd,
-    dilated,
-    from_channels_last,
-    to_channels_last,
-    transpose_output_length,
-    transpose_pad_before,
-)
+from .geometry import dilated, from_channels_last, to_channels_last, transpose_output_length
+from .transpose_ops import conv_transpose_nd, transpose_pad_before
 
 
 def conv_transpose_fields(rank: int, keras2_dilation: bool = True) -> tuple:
