@@ -71,21 +71,32 @@ def open_voila(url: str, browser, width: int, height: int = 1000, **goto):
     return page
 
 
+def answer_kernel_dialog(page) -> None:
+    """Accept JupyterLab's kernel dialog (on a loaded machine Lab may ask for a kernel
+    although the session has one); any other dialog fails the test, saying what it shows."""
+    dialog = page.locator(".jp-Dialog")
+    if not dialog.count():
+        return
+    said = dialog.first.inner_text()
+    if "kernel" not in said.lower():
+        raise AssertionError(f"JupyterLab shows a dialog: {said}")
+    dialog.locator(".jp-Dialog-button.jp-mod-accept").first.click()
+    page.locator(IDLE).first.wait_for(timeout=60000)
+
+
 def run_all(page, tries: int = 3) -> None:
     """Run > Run All Cells; again if no cell started (a kernel that had just come up can
     drop the first requests)."""
     started = ("() => [...document.querySelectorAll('.jp-InputPrompt')]"
                ".some(e => /\\[(\\*|\\d+)\\]/.test(e.textContent))")
     for attempt in range(tries):
-        dialog = page.locator(".jp-Dialog")
-        if dialog.count():  # a dialog would swallow the clicks
-            said = dialog.first.inner_text()
-            if "kernel" not in said.lower():
-                raise AssertionError(f"JupyterLab shows a dialog: {said}")
-            # a loaded machine: Lab asks for a kernel although the session has one
-            dialog.locator(".jp-Dialog-button.jp-mod-accept").first.click()
-            page.locator(IDLE).first.wait_for(timeout=60000)
-        page.get_by_role("menuitem", name="Run", exact=True).click()
+        answer_kernel_dialog(page)
+        try:
+            page.get_by_role("menuitem", name="Run", exact=True).click(timeout=10000)
+        except Exception:
+            if not page.locator(".jp-Dialog").count():
+                raise
+            continue  # a dialog came up meanwhile: answered on the next turn
         page.locator('li.lm-Menu-item[data-command="runmenu:run-all"]').click()
         try:
             page.wait_for_function(started, timeout=15000)
@@ -94,6 +105,8 @@ def run_all(page, tries: int = 3) -> None:
             if attempt == tries - 1:
                 raise
             page.keyboard.press("Escape")
+    answer_kernel_dialog(page)  # a dialog other than the kernel's fails here, naming it
+    raise AssertionError(f"Run All did not start in {tries} tries: a dialog kept coming up")
 
 
 def left_sidebar(page, open_: bool) -> None:
