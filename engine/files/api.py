@@ -20,7 +20,7 @@ from ..errors import describe
 from ..layers.base import Layer
 from ..models import Model, Sequential
 from . import safety
-from .h5 import attach_legacy_weights, load_h5, open_h5
+from .h5 import attach_legacy_weights, legacy_h5_bytes, load_h5, open_h5
 from .h5_store import H5Store, closed_on_error
 from .json_config import config_to_model
 from .keras3_weights import attach_keras_weights, weights_h5_bytes
@@ -68,7 +68,7 @@ def load(path_or_file: Any, custom_objects: dict[str, Any] | None = None, *,
         head = _peek(fh, 8)
         if is_keras_zip(head) or name.endswith(".keras"):
             model, store = load_keras(fh, name, custom_objects, the_budget, owner)
-        elif head.startswith(_H5_MAGIC) or name.endswith((".h5", ".hdf5")):
+        elif name.endswith((".h5", ".hdf5")) or is_hdf5(fh):
             model, store = load_h5(fh, name, custom_objects, the_budget, owner)
         else:
             text = safety.read_limited(fh, safety.MAX_JSON_BYTES, name)
@@ -164,8 +164,9 @@ def save(obj: Any, path: Any, *, format: str | None = None) -> None:
     """Write ``obj`` (a model, or a built layer) to ``path``.
 
     ``.keras``: an archive real Keras 3 loads (``keras.models.load_model``) with the same
-    outputs. ``.json``: the config (``model.to_json()``) in ``format`` 'keras3' or 'keras2'
-    (by default the format the model was read in).
+    outputs. ``.h5`` / ``.hdf5``: a legacy whole-model file in tf_keras's layout (the
+    Keras 2 config and its weights). ``.json``: the config (``model.to_json()``) in
+    ``format`` 'keras3' or 'keras2' (by default the format the model was read in).
     """
     name = os.fspath(path) if isinstance(path, (str, os.PathLike)) else \
         str(getattr(path, "name", ""))
@@ -173,8 +174,11 @@ def save(obj: Any, path: Any, *, format: str | None = None) -> None:
     if name.endswith(".json"):
         _write(path, model.to_json(format).encode())
         return
+    if name.endswith((".h5", ".hdf5")):
+        _write(path, legacy_h5_bytes(model))
+        return
     if not name.endswith(".keras") and name:
-        raise ValueError(f"save: {name!r}: use a .keras or .json file name")
+        raise ValueError(f"save: {name!r}: use a .keras, .h5 or .json file name")
     _write(path, keras_bytes(model))
 
 
@@ -203,6 +207,23 @@ def _open(src: Any) -> tuple[Any, str, bool]:
     if hasattr(src, "read") and hasattr(src, "seek"):
         return src, str(getattr(src, "name", "") or "").lower(), False
     raise TypeError(f"load: expected a path or a binary file object, got {describe(src)}")
+
+
+def is_hdf5(fh: Any) -> bool:
+    """Whether ``fh`` is an HDF5 file: its signature at byte 0, or after a user block (at
+    512, 1024, 2048... up to the file's size), where libhdf5 looks for it."""
+    pos = fh.tell()
+    try:
+        size = fh.seek(0, 2)
+        at = 0
+        while at + 8 <= size:
+            fh.seek(at)
+            if fh.read(8) == _H5_MAGIC:
+                return True
+            at = 512 if at == 0 else at * 2
+        return False
+    finally:
+        fh.seek(pos)
 
 
 def _peek(fh: Any, n: int) -> bytes:

@@ -4,6 +4,7 @@ model's layers by order."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -49,10 +50,13 @@ def _name_keys(obj: Any, key: str, where: str) -> list[str]:
     (``save_attributes_to_hdf5_group``): ``key`` itself, or, for a list over HDF5's 64 KB
     object-header limit, its parts ``key0``, ``key1``, ... (up to the first missing
     index)."""
-    if key in obj.attrs:
+    from h5py import h5a
+
+    oid = obj.id
+    if h5a.exists(oid, key.encode("utf-8")):
         return [key]
-    keys = []
-    while f"{key}{len(keys)}" in obj.attrs:
+    keys: list[str] = []
+    while h5a.exists(oid, f"{key}{len(keys)}".encode()):
         if len(keys) >= safety.MAX_H5_NAMES:
             raise UnsafeFileError(f"{where} is split into more than {safety.MAX_H5_NAMES:,} "
                                   f"parts (MAX_H5_NAMES)")
@@ -60,13 +64,31 @@ def _name_keys(obj: Any, key: str, where: str) -> list[str]:
     return keys
 
 
+def _attr_value(aid: Any, where: str) -> np.ndarray:
+    """The value of the open attribute ``aid`` as an array (text as bytes), read through
+    h5py's low-level API (its high-level attribute access reopens the attribute and
+    builds objects per call: seconds over thousands of layers)."""
+    from h5py import h5t
+
+    if aid.shape is None:
+        raise FileError(f"{where}: holds no value (a null dataspace)")
+    dtype = aid.dtype
+    out = np.zeros(aid.shape, dtype=dtype)
+    if out.size:
+        aid.read(out, mtype=h5t.py_create(dtype))
+    return out
+
+
 def _names_attr(obj: Any, key: str, store: H5Store) -> list[str]:
     """The names listed by attribute ``key`` of ``obj`` (or by its parts ``key0``,
     ``key1``, ... in a file Keras 2 split), counted and measured, all parts together,
     before any is read (at most ``safety.MAX_H5_NAMES`` names, ``safety.MAX_JSON_BYTES``
     bytes)."""
+    from h5py import h5a
+
     what = store.what
-    where = f"{what}: attribute {key!r} of {obj.name!r}"
+    oname = obj.name
+    where = f"{what}: attribute {key!r} of {oname!r}"
     keys = _name_keys(obj, key, where)
     if not keys:
         return []
@@ -75,8 +97,8 @@ def _names_attr(obj: Any, key: str, store: H5Store) -> list[str]:
     parts = []
     count = size = 0
     for k in keys:
-        aid = obj.attrs.get_id(k)
-        n = int(np.prod(aid.shape)) if aid.shape else 1
+        aid = h5a.open(obj.id, k.encode("utf-8"))
+        n = math.prod(aid.shape) if aid.shape else 1
         if n:  # (an empty attribute has no storage size to ask for)
             count += n
             size += aid.get_storage_size()
@@ -90,10 +112,9 @@ def _names_attr(obj: Any, key: str, store: H5Store) -> list[str]:
     names: list[str] = []
     used = 0
     for k, aid in parts:
-        part = where if k == key else f"{what}: attribute {k!r} of {obj.name!r}"
+        part = where if k == key else f"{what}: attribute {k!r} of {oname!r}"
         _text_ready(store, obj, k, aid, part, safety.MAX_JSON_BYTES - used)
-        raw = obj.attrs[k]
-        raw = [raw] if np.ndim(raw) == 0 else list(np.ravel(raw))
+        raw = list(np.ravel(_attr_value(aid, part)))
         used += sum(len(x) for x in raw if isinstance(x, (str, bytes)))
         if used > safety.MAX_JSON_BYTES:
             raise UnsafeFileError(f"{where}: its names take more than "
@@ -133,9 +154,7 @@ def attach_legacy_weights(model: Any, store: H5Store, group: Any, gpath: str) ->
                            f"({safety.listing(x.name for x in layers)})")
     problems = []
     for layer, (name, wnames) in zip(layers, file_layers):
-        variables = list(layer.trainable_weights) + list(layer.non_trainable_weights)
-        if not layer.trainable:
-            variables = list(layer.weights)
+        variables = _legacy_variables(layer)
         if len(variables) != len(wnames):
             problems.append(f"layer {layer.name!r} (file group {name!r}): the file has "
                             f"{len(wnames)} weight(s), the layer has {len(variables)}")
@@ -208,6 +227,50 @@ def _config_text(store: H5Store) -> bytes:
                               f"string) is {len(raw):,} bytes, over the limit of "
                               f"{safety.MAX_JSON_BYTES:,}")
     return raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
+
+
+#: the Keras version a legacy ``.h5`` says wrote it (tf_keras's layout)
+LEGACY_KERAS_VERSION = "2.21.0"
+
+
+def _legacy_variables(layer: Any) -> list[Any]:
+    """The variables of ``layer`` in the order a legacy file lists them (tf_keras
+    ``_legacy_weights``: trainable first), as :func:`attach_legacy_weights` matches them."""
+    if not layer.trainable:
+        return list(layer.weights)
+    return list(layer.trainable_weights) + list(layer.non_trainable_weights)
+
+
+def legacy_h5_bytes(model: Model) -> bytes:
+    """``model`` as the bytes of a legacy whole-model ``.h5`` (tf_keras
+    ``model.save('m.h5')``): ``model_config`` (the Keras 2 config), and ``model_weights``
+    with ``layer_names``, each layer's ``weight_names`` and its tensors."""
+    import io
+    import json
+
+    import h5py
+
+    from ..formats import KERAS2
+
+    buf = io.BytesIO()
+    with h5py.File(buf, "w") as f:
+        f.attrs["keras_version"] = LEGACY_KERAS_VERSION.encode()
+        f.attrs["backend"] = b"tensorflow"
+        f.attrs["model_config"] = json.dumps(model.keras_serialize(KERAS2)).encode()
+        mw = f.create_group("model_weights")
+        mw.attrs["layer_names"] = np.array([x.name.encode() for x in model.layers], "S")
+        mw.attrs["backend"] = b"tensorflow"
+        mw.attrs["keras_version"] = LEGACY_KERAS_VERSION.encode()
+        for layer in model.layers:
+            g = mw.create_group(layer.name)
+            variables = _legacy_variables(layer)
+            names = [f"{layer.name}/{v.name}:0" if v.path == f"{layer.name}/{v.name}" else
+                     f"{v.path}:0" for v in variables]
+            g.attrs["weight_names"] = np.array([n.encode() for n in names], "S") \
+                if names else np.zeros(0, "S1")
+            for var, name in zip(variables, names):
+                g.create_dataset(name, data=np.asarray(var.value))
+    return buf.getvalue()
 
 
 def _model_of(store: H5Store, text: bytes, custom_objects: Any, budget: Any) -> Model:

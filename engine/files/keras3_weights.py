@@ -110,7 +110,7 @@ def _attach_saveable(obj: Any, path: str, store: H5Store, visited: set[int],
         problems.append(f"layer {obj.name!r} could not be built from the config")
         return
     if isinstance(obj, Layer) and not obj.built and not is_model:
-        if not _has_datasets(store, path):
+        if not store.has_datasets(path):
             return  # weightless in the file (Activation, pooling): nothing to place
         problems.append(f"layer {obj.name!r} ({type(obj).__name__}) could not be built "
                         f"from the config, so its weights cannot be placed")
@@ -126,34 +126,13 @@ def _attach_saveable(obj: Any, path: str, store: H5Store, visited: set[int],
         _attach_saveable(sub, f"{path}/{attr}", store, visited, problems, fmt=fmt)
 
 
-def _has_datasets(store: H5Store, path: str) -> bool:
-    """Whether the file holds any tensor at or below ``path``."""
-    import h5py
-
-    group = store.file.get(path) if path else store.file
-    if isinstance(group, h5py.Dataset):
-        return True
-    if not isinstance(group, h5py.Group):
-        return False
-    found = [False]
-
-    def visit(_name: str, obj: Any) -> Any:
-        if isinstance(obj, h5py.Dataset):
-            found[0] = True
-            return True
-        return None
-
-    group.visititems(visit)
-    return found[0]
-
-
 def _attach_vars(obj: Any, own: list[Variable], vpath: str, store: H5Store,
                  problems: list[str]) -> None:
-    group = store.file.get(vpath)
-    n_file = len(group.keys()) if group is not None else 0
-    if own and group is None:
+    n_group = store.group_size(vpath)
+    n_file = n_group or 0
+    if own and n_group is None:
         problems.append(f"layer {obj.name!r}: missing group {vpath!r} in the file")
-    elif n_file != len(own) and group is not None:
+    elif n_file != len(own) and n_group is not None:
         problems.append(f"layer {obj.name!r}: the file has {n_file} variable(s) at {vpath!r}, "
                         f"the layer has {len(own)} ({', '.join(w.name for w in own) or '-'})")
     else:

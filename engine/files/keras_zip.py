@@ -2,9 +2,10 @@
 ``config.json`` and ``model.weights.h5``, read without extracting anything.
 
 A stored (uncompressed) weights member is read in place through a window on the archive,
-so HDF5 reads only the parts it needs; a deflated one is inflated in memory after its
-declared size was checked, and the members inflated from one archive are capped together
-(``safety.MAX_INFLATED_BYTES``, or twice the model's weight budget when larger).
+so HDF5 reads only the parts it needs; a deflated one, after its declared size was checked,
+is inflated piece by piece into an anonymous temporary file (deleted when the weights'
+store closes), never whole into memory. The members inflated from one archive are capped
+together (``safety.MAX_INFLATED_BYTES``, or twice the model's weight budget when larger).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import datetime
 import io
 import json
+import os
 import zipfile
 from typing import Any
 
@@ -32,10 +34,15 @@ KERAS_VERSION = "3.15.1"
 
 class _Window(io.RawIOBase):
     """A read-only view of ``size`` bytes at ``offset`` of a seekable file (a stored zip
-    member), so HDF5 reads only the parts it needs."""
+    member), so HDF5 reads only the parts it needs (a file with a descriptor is read with
+    ``os.pread``: one call, no seek)."""
 
     def __init__(self, fh: Any, offset: int, size: int):
         self._fh, self._off, self._size, self._pos = fh, offset, size, 0
+        try:
+            self._fd = fh.fileno() if hasattr(os, "preadv") else None
+        except (OSError, AttributeError, ValueError, io.UnsupportedOperation):
+            self._fd = None
 
     def readable(self) -> bool:
         return True
@@ -55,11 +62,15 @@ class _Window(io.RawIOBase):
         n = max(0, min(len(b), self._size - self._pos))
         if n == 0:
             return 0
-        self._fh.seek(self._off + self._pos)
-        data = self._fh.read(n)
-        b[:len(data)] = data
-        self._pos += len(data)
-        return len(data)
+        if self._fd is not None:
+            got = os.preadv(self._fd, [memoryview(b)[:n]], self._off + self._pos)
+        else:
+            self._fh.seek(self._off + self._pos)
+            data = self._fh.read(n)
+            got = len(data)
+            b[:got] = data
+        self._pos += got
+        return got
 
 
 def is_keras_zip(head: bytes) -> bool:
@@ -100,14 +111,62 @@ def keras_weights_store(fh: Any, what: str, zf: zipfile.ZipFile | None = None,
 
     zf = zf or open_zip(fh, what, limit)
     info = checked_member(zf, "model.weights.h5", safety.MAX_WEIGHTS_BYTES, what)
-    raw = _Window(fh, _member_start(fh, info, what), info.file_size) \
-        if info.compress_type == zipfile.ZIP_STORED else io.BytesIO(_read_member(zf, info, what))
+    stored = info.compress_type == zipfile.ZIP_STORED
+    raw = _Window(fh, _member_start(fh, info, what), info.file_size) if stored else \
+        _inflated(zf, info, what)
     try:
         f = h5py.File(raw, "r")
     except safety.CORRUPT_FILE_ERRORS as e:
+        if not stored:
+            raw.close()
         raise FileError(f"{what}: member 'model.weights.h5' is not a valid HDF5 file "
                         f"({e})") from None
-    return H5Store(f, raw, f"{what}:model.weights.h5" if what else "model.weights.h5", owner)
+    return H5Store(f, raw, f"{what}:model.weights.h5" if what else "model.weights.h5", owner,
+                   close_raw=not stored)
+
+
+#: the piece a deflated member is inflated by (bytes)
+INFLATE_PIECE = 2**18
+
+
+def _inflated(zf: zipfile.ZipFile, info: zipfile.ZipInfo, what: str) -> Any:
+    """A deflated member inflated, piece by piece, into an anonymous temporary file (no
+    name on disk where the platform allows it; deleted when closed), so memory holds one
+    piece at a time; at most its declared size, which the archive's checks capped."""
+    import tempfile
+
+    try:
+        tmp = tempfile.TemporaryFile(prefix="layerlab-weights-")
+    except OSError as e:
+        raise FileError(f"{what}: member {info.filename!r} is deflated and no temporary file "
+                        f"could be made to inflate it into ({e.strerror}); store it "
+                        f"uncompressed, or set TMPDIR") from None
+    try:
+        total = 0
+        with zf.open(info) as src:
+            while True:
+                piece = src.read(min(INFLATE_PIECE, info.file_size + 1 - total))
+                if not piece:
+                    break
+                total += len(piece)
+                if total > info.file_size:
+                    break
+                tmp.write(piece)
+        if total != info.file_size:
+            raise FileError(f"{what}: member {info.filename!r} inflates to "
+                            f"{'more than ' if total > info.file_size else ''}{total:,} "
+                            f"bytes, its header says {info.file_size:,}")
+        tmp.seek(0)
+        return tmp
+    except (zipfile.BadZipFile, *safety.CORRUPT_FILE_ERRORS) as e:
+        tmp.close()
+        if isinstance(e, FileError):
+            raise
+        raise FileError(f"{what}: member {info.filename!r} cannot be inflated (truncated "
+                        f"or corrupt, or the disk is full: {str(e)[:300]})") from None
+    except BaseException:
+        tmp.close()
+        raise
 
 
 def _member_start(fh: Any, info: zipfile.ZipInfo, what: str) -> int:

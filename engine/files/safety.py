@@ -241,44 +241,112 @@ def inflate_limit(budget: Any) -> int:
     return max(MAX_INFLATED_BYTES, 2 * wb)
 
 
-def check_h5(f: Any, what: str) -> None:
+class H5Index:
+    """What the safety walk learnt of an HDF5 file, for the reader: every dataset's
+    shape, dtype and read cost, every group's number of links (paths without a leading
+    '/'). ``complete`` is False when an object is reached by more than one hard link (the
+    paths below a second link are not listed) or a name is not UTF-8 (no lookup can name
+    it): a path missing here must then be looked up in the file."""
+
+    def __init__(self) -> None:
+        self.datasets: dict[str, tuple[Any, Any, int]] = {}
+        self.groups: dict[str, int] = {"": 0}
+        self.complete = True
+        self._with_data: set[str] | None = None
+
+    def has_datasets(self, path: str) -> bool:
+        """Whether a dataset lies at or below ``path`` (a complete index only)."""
+        if self._with_data is None:
+            found = {""}
+            for p in self.datasets:
+                parts = p.split("/")
+                found.update("/".join(parts[:i]) for i in range(1, len(parts) + 1))
+            self._with_data = found
+        return path in self._with_data
+
+
+def check_h5(f: Any, what: str) -> H5Index:
     """Visit every link of the open ``h5py.File`` without reading data: refuse soft and
     external links, too many objects, too deep nesting, and datasets that would reach
-    outside the file, load a filter plugin, or decompress to more than they hold."""
+    outside the file, load a filter plugin, or decompress to more than they hold. The
+    index of what was seen (one pass: the reader asks it, not the file)."""
     from h5py import h5d, h5g, h5l, h5o
 
     what = what or "HDF5 file"
-    seen: set[int] = set()
-    stack: list[tuple[str, Any, int]] = [("", f.id, 0)]
+    index = H5Index()
+    seen: dict[int, str] = {}
+    # (path for messages, group id, depth, key in the index: None below a name that is
+    # not UTF-8, which no lookup can ask for)
+    stack: list[tuple[str, Any, int, str | None]] = [("", f.id, 0, "")]
     count = 0
+    object_type = _object_type()
+    group_type, dataset_type = h5o.TYPE_GROUP, h5o.TYPE_DATASET
     while stack:
-        gpath, gid, depth = stack.pop()
+        gpath, gid, depth, gkey = stack.pop()
         links = _links(gid, MAX_H5_OBJECTS - count)
         count += len(links)
+        if gkey is not None:
+            index.groups[gkey] = len(links)
         if count > MAX_H5_OBJECTS:
             raise UnsafeFileError(f"{what}: more than {MAX_H5_OBJECTS:,} HDF5 objects "
                                   f"(links); refused (MAX_H5_OBJECTS)")
+        prefix = f"{gpath}/" if gpath else ""
         for raw, kind, addr in links:
-            path = f"{gpath}/{raw.decode('utf-8', 'replace')}"
-            if kind == h5l.TYPE_EXTERNAL:
-                raise UnsafeFileError(f"{what}: {_short(path)} is an external link; "
-                                      f"refusing to read other files")
-            if kind == h5l.TYPE_SOFT:
-                raise UnsafeFileError(f"{what}: {_short(path)} is a soft link (to "
-                                      f"{_short(gid.links.get_val(raw))}); links are refused")
+            try:
+                name = raw.decode("utf-8")
+                key = None if gkey is None else f"{gkey}/{name}" if gkey else name
+            except UnicodeDecodeError:
+                name, key = raw.decode("utf-8", "replace"), None
+                index.complete = False
+            path = prefix + name
             if kind != h5l.TYPE_HARD:
-                raise UnsafeFileError(f"{what}: {_short(path)} is an unsupported link type")
-            if addr in seen:
-                continue  # another hard link to an object already checked
-            seen.add(addr)
-            otype = h5o.get_info(gid, raw).type
-            if otype == h5o.TYPE_DATASET:
-                _check_dataset(h5d.open(gid, raw), path, what)
-            elif otype == h5o.TYPE_GROUP:
+                _bad_link(gid, raw, kind, path, what)
+            if addr in seen:  # another hard link to an object already checked
+                first = seen[addr]
+                if first in index.datasets and key is not None:
+                    index.datasets[key] = index.datasets[first]
+                else:
+                    index.complete = False
+                continue
+            otype = object_type(gid, raw)
+            seen[addr] = key if key is not None else "\x00"
+            if otype == dataset_type:
+                info = _check_dataset(h5d.open(gid, raw), path, what)
+                if key is not None:
+                    index.datasets[key] = info
+            elif otype == group_type:
                 if depth + 1 >= MAX_H5_DEPTH:
                     raise UnsafeFileError(f"{what}: groups nested more than {MAX_H5_DEPTH} "
-                                          f"deep at {_short(path)} (MAX_H5_DEPTH)")
-                stack.append((path, h5g.open(gid, raw), depth + 1))
+                                          f"deep at {_short('/' + path)} (MAX_H5_DEPTH)")
+                stack.append((path, h5g.open(gid, raw), depth + 1, key))
+            elif otype != h5o.TYPE_NAMED_DATATYPE:
+                index.complete = False  # an object of a kind the index does not list
+    return index
+
+
+def _object_type() -> Any:
+    """``type(group_id, name)``: the h5o type of the object a hard link names, by the
+    cheapest call this h5py has (``H5Gget_objinfo`` reads less than ``H5Oget_info``)."""
+    from h5py import h5g, h5o
+
+    if not hasattr(h5g, "get_objinfo"):
+        return lambda gid, name: h5o.get_info(gid, name).type
+    types = {h5g.GROUP: h5o.TYPE_GROUP, h5g.DATASET: h5o.TYPE_DATASET,
+             h5g.TYPE: h5o.TYPE_NAMED_DATATYPE}
+    return lambda gid, name: types.get(h5g.get_objinfo(gid, name, 0).type, -1)
+
+
+def _bad_link(gid: Any, raw: bytes, kind: int, path: str, what: str) -> None:
+    from h5py import h5l
+
+    path = "/" + path
+    if kind == h5l.TYPE_EXTERNAL:
+        raise UnsafeFileError(f"{what}: {_short(path)} is an external link; "
+                              f"refusing to read other files")
+    if kind == h5l.TYPE_SOFT:
+        raise UnsafeFileError(f"{what}: {_short(path)} is a soft link (to "
+                              f"{_short(gid.links.get_val(raw))}); links are refused")
+    raise UnsafeFileError(f"{what}: {_short(path)} is an unsupported link type")
 
 
 def _links(gid: Any, room: int) -> list[tuple[bytes, int, int]]:
@@ -294,13 +362,13 @@ def _links(gid: Any, room: int) -> list[tuple[bytes, int, int]]:
     return links
 
 
-def _check_dataset(dsid: Any, path: str, what: str) -> None:
+def _check_dataset(dsid: Any, path: str, what: str) -> tuple[Any, Any, int]:
     """One dataset (its low-level id): storage in the file, known filters, chunks that fit
-    its shape, written data (nothing is read)."""
+    its shape, written data (nothing is read). Its (shape, dtype, bytes a read costs)."""
     from h5py import h5d
 
     plist = dsid.get_create_plist()
-    where = f"{what}: dataset {_short(path)}"
+    where = f"{what}: dataset {_short('/' + path)}"
     if plist.get_external_count() > 0:
         raise UnsafeFileError(f"{where} uses external storage; only the file's own bytes "
                               f"are read")
@@ -314,10 +382,15 @@ def _check_dataset(dsid: Any, path: str, what: str) -> None:
                                   f"the filters built into libhdf5 and h5py "
                                   f"({listing(sorted(ALLOWED_H5_FILTERS))}); refused before "
                                   f"any read, so no filter plugin is loaded")
-    if dsid.shape is None:  # a null dataspace: no data at all
-        return
     shape = dsid.shape
-    itemsize = dsid.get_type().get_size()
+    tid = dsid.get_type()
+    try:
+        dtype = tid.dtype
+    except CORRUPT_FILE_ERRORS:
+        dtype = None  # a type NumPy lacks: refused when a weight is looked up here
+    if shape is None:  # a null dataspace: no data at all
+        return None, dtype, 0
+    itemsize = tid.get_size()
     nbytes = math.prod(shape) * itemsize
     stored = dsid.get_storage_size()
     if nbytes > 0 and stored == 0:
@@ -326,7 +399,7 @@ def _check_dataset(dsid: Any, path: str, what: str) -> None:
     if layout != h5d.CHUNKED:
         if layout == h5d.CONTIGUOUS and 0 < stored < nbytes:
             raise FileError(f"{where} stores {stored:,} bytes for {nbytes:,} (truncated)")
-        return
+        return shape, dtype, nbytes
     chunk = plist.get_chunk()
     chunk_bytes = math.prod(chunk) * itemsize
     if chunk_bytes > MAX_H5_SMALL_CHUNK_BYTES and any(c > max(s, 1)
@@ -342,6 +415,7 @@ def _check_dataset(dsid: Any, path: str, what: str) -> None:
     if nbytes > 0 and dsid.get_num_chunks() < covering:
         raise UnsafeFileError(f"{where} has chunks that were never written (fill values "
                               f"only); refused")
+    return shape, dtype, covering * chunk_bytes
 
 
 _GCOL = b"GCOL\x01\x00\x00\x00"

@@ -96,41 +96,53 @@ def _legacy_h5(model: Any, attrs: dict[str, Any] | None = None,
     with ``layer_names`` / ``weight_names``), with attributes or names replaced."""
     import h5py
 
-    from engine.formats import KERAS2
-
     buf = io.BytesIO()
     with h5py.File(buf, "w", **file_kw) as f:
-        f.attrs["model_config"] = json.dumps(model.keras_serialize(KERAS2)).encode()
-        mw = f.create_group("model_weights")
-        names = [x.name for x in model.layers]
-        mw.attrs["layer_names"] = np.array([n.encode() for n in names]) \
-            if layer_names is None else layer_names
-        for layer in model.layers:
-            g = mw.create_group(layer.name)
-            wn = [f"{layer.name}/{w.name}:0".encode() for w in layer.weights]
-            g.attrs["weight_names"] = np.array(wn, dtype="S") if wn else np.zeros(0, "S1")
-            for w, n in zip(layer.weights, wn):
-                g.create_dataset(n.decode(), data=np.asarray(w.value))
-        for k, v in (attrs or {}).items():
-            f.attrs[k] = v
-        if extra is not None:
-            extra(f)
+        write_legacy(f, model, attrs, layer_names, extra)
     return buf.getvalue()
 
 
+def write_legacy(f: Any, model: Any, attrs: dict[str, Any] | None = None,
+                 layer_names: Any = None, extra: Callable[[Any], None] | None = None) -> None:
+    """Write ``model`` into the open ``h5py.File`` ``f`` as :func:`_legacy_h5` does."""
+    from engine.formats import KERAS2
+
+    f.attrs["model_config"] = json.dumps(model.keras_serialize(KERAS2)).encode()
+    mw = f.create_group("model_weights")
+    names = [x.name for x in model.layers]
+    mw.attrs["layer_names"] = np.array([n.encode() for n in names]) \
+        if layer_names is None else layer_names
+    for layer in model.layers:
+        g = mw.create_group(layer.name)
+        wn = [f"{layer.name}/{w.name}:0".encode() for w in layer.weights]
+        g.attrs["weight_names"] = np.array(wn, dtype="S") if wn else np.zeros(0, "S1")
+        for w, n in zip(layer.weights, wn):
+            g.create_dataset(n.decode(), data=np.asarray(w.value))
+    for k, v in (attrs or {}).items():
+        f.attrs[k] = v
+    if extra is not None:
+        extra(f)
+
+
 def _vlen_claim(data: bytes, text: bytes, claim: int | None = None,
-                heap: int | None = None) -> bytes:
+                heap: int | None = None, base: int = 0) -> bytes:
     """``data`` (an HDF5 file with the variable-length string ``text`` in its first global
     heap) whose descriptor of it claims ``claim`` bytes and/or points at the heap address
     ``heap``: the descriptor (length, heap address, index) is found by its bytes, not by
-    parsing the file."""
-    gcol = data.index(b"GCOL")
-    old = struct.pack("<IQ", len(text), gcol)
-    at = data.index(old)
-    assert data.find(old, at + 1) < 0, "the descriptor is not unique"
+    parsing the file (``base``: a user block's size; addresses are stored relative to
+    the superblock)."""
+    hits = []
+    at = data.find(b"GCOL")
+    while at >= 0:  # the descriptor names one of the file's global heaps
+        old = struct.pack("<IQ", len(text), at - base)
+        hits += [(i, at - base) for i in range(len(data)) if data.startswith(old, i)] \
+            if old in data else []
+        at = data.find(b"GCOL", at + 4)
+    assert len(hits) == 1, f"the descriptor is not unique: {hits}"
+    at, gcol = hits[0]
     new = struct.pack("<IQ", len(text) if claim is None else claim,
                       gcol if heap is None else heap)
-    return _fix_header_checksums(data[:at] + new + data[at + len(new):])
+    return _fix_header_checksums(data[:at] + new + data[at + len(new):], base)
 
 
 def _lookup3(data: bytes) -> int:
@@ -167,11 +179,11 @@ def _lookup3(data: bytes) -> int:
     return c
 
 
-def _fix_header_checksums(data: bytes) -> bytes:
+def _fix_header_checksums(data: bytes, base: int = 0) -> bytes:
     """``data`` with the checksum of every version 2 object header block (``OHDR`` and
-    the ``OCHK`` continuation blocks its messages name) and of fractal heaps' root direct
+    the ``OCHK`` continuation blocks its messages name) and of fractal heaps' direct
     blocks (dense attribute storage) recomputed, as a forger of the file would (8-byte
-    addresses and lengths)."""
+    addresses and lengths; ``base``: where the superblock is, after a user block)."""
     out = bytearray(data)
     at = out.find(b"OHDR")
     while at >= 0:
@@ -185,23 +197,27 @@ def _fix_header_checksums(data: bytes) -> bytes:
                 mtype, size = out[q], int.from_bytes(out[q + 1:q + 3], "little")
                 body = q + 4 + (2 if flags & 0x04 else 0)
                 if mtype == 0x10:
-                    c_at = int.from_bytes(out[body:body + 8], "little")
+                    c_at = base + int.from_bytes(out[body:body + 8], "little")
                     c_len = int.from_bytes(out[body + 8:body + 16], "little")
                     blocks.append((c_at, c_at + 4, c_at + c_len - 4))
                 q = body + size
             out[end:end + 4] = _lookup3(bytes(out[start:end])).to_bytes(4, "little")
         at = out.find(b"OHDR", at + 4)
     at = out.find(b"FHDB")
-    while at >= 0:  # a fractal heap's root direct block: checksummed whole, sum zeroed
-        heap = int.from_bytes(out[at + 5:at + 13], "little")
-        p = heap + 14 + 8 * 12  # FRHP: past the counters, at the table width
-        start = int.from_bytes(out[p + 2:p + 10], "little")
-        bits = int.from_bytes(out[p + 18:p + 20], "little")
-        rows = int.from_bytes(out[p + 28:p + 30], "little")
-        if out[heap + 9] & 0x02 and rows == 0:
+    while at >= 0:  # a fractal heap's direct block: checksummed whole, the sum zeroed
+        heap = base + int.from_bytes(out[at + 5:at + 13], "little")
+        if out[heap:heap + 4] == b"FRHP" and out[heap + 9] & 0x02:
+            p = heap + 110  # FRHP: past the flags and counters, at the table width
+            width = int.from_bytes(out[p:p + 2], "little")
+            start = int.from_bytes(out[p + 2:p + 10], "little")
+            bits = int.from_bytes(out[p + 18:p + 20], "little")
+            offset = int.from_bytes(out[at + 13:at + 13 + (bits + 7) // 8], "little")
+            # the block's row (and size) from its offset in the heap's address space
+            size = start if offset < width * start else \
+                start << ((offset // (width * start)).bit_length() - 1)
             sum_at = at + 13 + (bits + 7) // 8
             out[sum_at:sum_at + 4] = bytes(4)
-            out[sum_at:sum_at + 4] = _lookup3(bytes(out[at:at + start])).to_bytes(4, "little")
+            out[sum_at:sum_at + 4] = _lookup3(bytes(out[at:at + size])).to_bytes(4, "little")
         at = out.find(b"FHDB", at + 4)
     return bytes(out)
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.hostile.files import file_cases, write_files
+from tests.hostile.files_layouts import layout_cases, write_layout_files
 
 
 def _k3(class_name: str, config: dict[str, Any], shape: list | None = None) -> dict:
@@ -185,6 +186,7 @@ def cases() -> list[dict]:
         {"name": "nodes_10001", "expect": "BudgetError", "owner": "files",
          "config": _many_nodes(10_001)},
         *file_cases(),
+        *layout_cases(),
     ]
     for case in out:
         if case["name"] == "rescaling_broadcast":
@@ -201,6 +203,7 @@ def write_cases(folder: Path) -> list[Path]:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     write_files(folder / "files")
+    write_layout_files(folder / "files")
     paths = []
     for case in cases():
         path = folder / f"{case['name']}.json"
