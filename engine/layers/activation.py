@@ -65,6 +65,10 @@ class Activation(_ElementwiseLayer):
     def call(self, inputs):
         return activate(self.activation, inputs, owned=False)
 
+    def _call_owned(self, inputs, owned):
+        # the run loop's: ``inputs`` is no one else's (relu, relu6: clipped in place)
+        return activate(self.activation, inputs, owned=bool(owned))
+
     def compute_output_shape(self, input_shape):
         shape = normalize_shape(input_shape)
         if getattr(self.activation, "name", None) == "glu":  # halves the last axis
@@ -91,7 +95,14 @@ class ReLU(_ElementwiseLayer):
     )
 
     def call(self, inputs):
-        fast = relu_layer(inputs, self.max_value, self.negative_slope, self.threshold)
+        return self._relu(inputs, False)
+
+    def _call_owned(self, inputs, owned):
+        # the run loop's: ``inputs`` is no one else's (plain cases: clipped in place)
+        return self._relu(inputs, bool(owned))
+
+    def _relu(self, inputs, owned):
+        fast = relu_layer(inputs, self.max_value, self.negative_slope, self.threshold, owned)
         if fast is not None:
             return fast
         return activations.relu(inputs, negative_slope=self.negative_slope,

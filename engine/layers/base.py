@@ -122,6 +122,8 @@ class Layer(Configurable):
             cls._call_training = "training" in params or cls._call_var_kw
             cls._call_mask = "mask" in params or cls._call_var_kw
         cls._budget_memo_ok = call_budget.memo_allowed(cls)
+        if call is not None and "_call_owned" not in cls.__dict__:
+            cls._call_owned = None  # its own call: the parent's in-place variant is not it
 
     _call_accepts: ClassVar[frozenset[str]] = frozenset()
     _call_var_kw: ClassVar[bool] = False
@@ -416,9 +418,20 @@ class Layer(Configurable):
             call_kwargs["training"] = bool(training)
         if self._call_mask:
             call_kwargs["mask"] = mask
-        token = set_budget(self.budget)
+        return self._invoke(x, extra, call_kwargs)
+
+    def _invoke(self, x: Any, extra: Sequence[Any], call_kwargs: dict[str, Any],
+                owned: Any = None) -> Any:
+        """``call(x, *extra, **call_kwargs)``, budget active, errors named, activity
+        regularizer applied: ``__call__`` after its checks (models/calls.py run_layer calls
+        it when they are known to pass). With ``owned`` (what the run loop lends: True, or
+        one bool per input of a list), ``_call_owned(x, owned, **call_kwargs)`` instead."""
+        token = set_budget(active_budget() or self._budget_obj)  # self.budget
         try:
-            out = self.call(x, *extra, **call_kwargs)
+            if owned is None:
+                out = self.call(x, *extra, **call_kwargs)
+            else:
+                out = self._call_owned(x, owned, **call_kwargs)
         except (ConfigError, WeightsError):
             raise
         except MemoryError as e:
@@ -462,6 +475,11 @@ class Layer(Configurable):
 
     def call(self, inputs: Any) -> Any:
         return inputs
+
+    #: ``call`` allowed to write into the inputs marked owned (:meth:`_invoke`), the same
+    #: result; None: never. ``compute_mask`` must not read input values (it runs after).
+    #: A subclass overriding ``call`` without its own ``_call_owned`` gets None.
+    _call_owned: ClassVar[Callable[..., Any] | None] = None
 
     def _convert_inputs(self, inputs: Any) -> Any:
         if self.multi_input:

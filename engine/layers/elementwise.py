@@ -25,7 +25,7 @@ import numpy as np
 
 from .. import activations
 
-__all__ = ["activate", "batch_norm_inference", "relu_layer", "scale_shift"]
+__all__ = ["activate", "batch_norm_fold", "batch_norm_inference", "relu_layer", "scale_shift"]
 
 #: inner-loop length aimed at by :func:`scale_shift` (elements of the tiled vectors)
 TILE_ELEMENTS = 8192
@@ -59,16 +59,18 @@ def activate(fn: Any, y: np.ndarray, owned: bool) -> np.ndarray:
 
 
 def relu_layer(x: np.ndarray, max_value: float | None, negative_slope: float,
-               threshold: float) -> np.ndarray | None:
+               threshold: float, owned: bool = False) -> np.ndarray | None:
     """The ReLU layer's plain cases (relu, relu6 and relu clipped at ``max_value``) as one
-    clip into a new array; None for the others (a slope or a threshold)."""
+    clip, into ``x`` itself when ``owned`` (the caller's own buffer), else into a new array;
+    None for the others (a slope or a threshold)."""
     if negative_slope != 0 or threshold != 0 or x.dtype.kind != "f":
         return None
     hi = np.inf if max_value is None else max_value
     if x.dtype != np.float64 and max_value is not None and \
             float(x.dtype.type(hi)) != float(hi):
         return None  # a bound not exact in the input's dtype: the general path rounds it
-    return np.clip(x, x.dtype.type(0), x.dtype.type(hi))
+    return np.clip(x, x.dtype.type(0), x.dtype.type(hi),
+                   out=x if owned and x.flags.writeable else None)
 
 
 def _tile(positions: int, channels: int) -> int:
@@ -87,10 +89,12 @@ def _tile(positions: int, channels: int) -> int:
 
 
 def scale_shift(x: np.ndarray, scale: np.ndarray, shift: np.ndarray,
-                out: np.ndarray | None = None) -> np.ndarray:
+                out: np.ndarray | None = None, tiles: dict | None = None) -> np.ndarray:
     """``x * scale + shift`` with per-channel (last axis) float vectors ``scale`` and
     ``shift`` of ``x``'s dtype, rounded as the two NumPy operations round; into ``out``
-    (a new array when None; ``out`` may be ``x`` itself when the caller owns ``x``)."""
+    (a new array when None; ``out`` may be ``x`` itself when the caller owns ``x``).
+    ``tiles``: a dict where the tiled vectors are kept per tiling for the next call with
+    the same ``scale`` and ``shift`` (the caller's to clear when they change)."""
     channels = x.shape[-1] if x.ndim else 1
     if out is None:
         out = np.empty(x.shape, x.dtype)
@@ -104,21 +108,24 @@ def scale_shift(x: np.ndarray, scale: np.ndarray, shift: np.ndarray,
     os_ = out.reshape(xs.shape)
     s, b = scale, shift
     if k > 1:  # both vectors tiled into one buffer (faster than two np.tile)
-        tiled = np.empty((2, k, channels), x.dtype)
-        tiled[0] = scale
-        tiled[1] = shift
+        tiled = tiles.get(k) if tiles is not None else None
+        if tiled is None or tiled.dtype != x.dtype:
+            tiled = np.empty((2, k, channels), x.dtype)
+            tiled[0] = scale
+            tiled[1] = shift
+            if tiles is not None and len(tiles) < 16:
+                tiles[k] = tiled
         s, b = tiled[0].reshape(-1), tiled[1].reshape(-1)
     np.multiply(xs, s, out=os_)
     os_ += b
     return out
 
 
-def batch_norm_inference(x: np.ndarray, mean: Any, var: Any, gamma: Any, beta: Any,
-                         epsilon: float, dtype: str) -> np.ndarray:
-    """BatchNormalization's inference on channels-last float32 ``x`` from its weights
-    (Variables; ``gamma``/``beta`` may be None): the moving statistics folded into one scale
-    and shift per channel, in BatchNormalization.call's float32 arithmetic, then
-    :func:`scale_shift` into a new array of ``dtype``."""
+def batch_norm_fold(mean: Any, var: Any, gamma: Any, beta: Any,
+                    epsilon: float) -> tuple[np.ndarray, np.ndarray]:
+    """BatchNormalization's moving statistics folded into one float32 scale and shift per
+    channel, in BatchNormalization.call's float32 arithmetic (weights as Variables;
+    ``gamma``/``beta`` may be None)."""
     f32 = np.float32
     inv = 1.0 / np.sqrt(var.value.astype(f32, copy=False) + f32(epsilon))
     if gamma is not None:
@@ -126,5 +133,33 @@ def batch_norm_inference(x: np.ndarray, mean: Any, var: Any, gamma: Any, beta: A
     shift = -mean.value.astype(f32, copy=False) * inv
     if beta is not None:
         shift = shift + beta.value.astype(f32, copy=False)
-    out = scale_shift(x, inv.astype(f32, copy=False), shift.astype(f32, copy=False))
+    return inv.astype(f32, copy=False), shift.astype(f32, copy=False)
+
+
+def batch_norm_inference(x: np.ndarray, mean: Any, var: Any, gamma: Any, beta: Any,
+                         epsilon: float, dtype: str, out: np.ndarray | None = None,
+                         memo: dict | None = None) -> np.ndarray:
+    """BatchNormalization's inference on channels-last float32 ``x`` from its weights:
+    :func:`batch_norm_fold`, then :func:`scale_shift` into ``out`` (``x`` itself when the
+    caller owns it; a new array when None), as ``dtype``.
+
+    ``memo`` (the layer's dict) keeps the folded vectors and their tilings for the next
+    call, with the bytes of the weights and epsilon they were made from: any change of a
+    weight (a new array, or the same array written in place, as a finite-difference check
+    does) folds again. Comparing the bytes costs less than the fold's NumPy calls."""
+    if memo is None:
+        scale, shift = batch_norm_fold(mean, var, gamma, beta, epsilon)
+        tiles = None
+    else:
+        arrays = [v.value for v in (mean, var, gamma, beta) if v is not None]
+        sig = (epsilon, gamma is None, beta is None,
+               tuple([(a.dtype.str, a.shape) for a in arrays]),
+               b"".join([a.tobytes() for a in arrays]))
+        if memo.get("sig") != sig:
+            memo.clear()
+            memo["fold"] = batch_norm_fold(mean, var, gamma, beta, epsilon)
+            memo["tiles"] = {}
+            memo["sig"] = sig
+        (scale, shift), tiles = memo["fold"], memo["tiles"]
+    out = scale_shift(x, scale, shift, out, tiles)
     return out.astype(dtype, copy=False)

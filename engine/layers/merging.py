@@ -94,13 +94,21 @@ class _Merge(Layer):
 
     # -- call --------------------------------------------------------------------------
     def call(self, inputs, mask=None):
+        return self._combine(inputs, mask, None)
+
+    def _call_owned(self, inputs, owned, mask=None):
+        # the run loop's: owned[i] says inputs[i] is no one else's (see _buffer)
+        return self._combine(inputs, mask, owned)
+
+    def _combine(self, inputs, mask, owned):
         self._check_count(len(inputs))
         rank = max(x.ndim for x in inputs)
         xs = [x.reshape(x.shape[:1] + (1,) * (rank - x.ndim) + x.shape[1:])
               if x.ndim < rank else x for x in inputs]
         masks = self._masks(mask, len(xs))
         if masks is None or self._keras2:
-            return self._merge(xs)
+            out = _buffer(xs, owned) if owned and self.in_place else None
+            return self._merge(xs) if out is None else self._merge(xs, out)
         return self._merge_masked(xs, masks)
 
     def _masks(self, mask: Any, n: int) -> list[np.ndarray | None] | None:
@@ -111,7 +119,17 @@ class _Merge(Layer):
                              f"({n}), got {describe(mask)}")
         return [None if m is None else np.asarray(m, bool) for m in mask]
 
-    def _merge(self, xs: list[np.ndarray]) -> np.ndarray:
+    #: ``_merge(xs, out)`` can write its result into ``out`` (one of the first two inputs,
+    #: of the result's shape and dtype), with the same bits as into a new array; a subclass
+    #: with its own ``_merge`` and no ``in_place`` of its own gets False
+    in_place = False
+
+    def __init_subclass__(cls, **kwargs: Any):
+        super().__init_subclass__(**kwargs)
+        if "_merge" in cls.__dict__ and "in_place" not in cls.__dict__:
+            cls.in_place = False
+
+    def _merge(self, xs: list[np.ndarray], out: np.ndarray | None = None) -> np.ndarray:
         raise NotImplementedError
 
     def _merge_masked(self, xs: list[np.ndarray], masks: list) -> np.ndarray:
@@ -146,17 +164,45 @@ class _Merge(Layer):
         return np.logical_or.reduce(masks)
 
 
+def _buffer(xs: list[np.ndarray], owned: tuple[bool, ...]) -> np.ndarray | None:
+    """The input a merge may write its result into: one of the first two (both are read
+    by the first operation, before anything is written; a later input is read after),
+    owned by the caller (the run loop's ``owned`` flags) and already of the result's shape
+    and dtype; None when there is none."""
+    if len(xs) < 2:
+        return None
+    shape = np.broadcast_shapes(*[x.shape for x in xs])
+    dtype = np.result_type(*xs)
+    for x, mine in zip(xs[:2], owned[:2]):
+        if mine and x.shape == shape and x.dtype == dtype and x.flags.writeable:
+            return x
+    return None
+
+
+def _reduce(ufunc: np.ufunc, xs: list[np.ndarray], out: np.ndarray | None) -> np.ndarray:
+    """``ufunc(...ufunc(ufunc(xs[0], xs[1]), xs[2])...)`` into ``out`` (a new array when
+    None): the same operations in the same order, so the same bits."""
+    if out is None:
+        out = xs[0]
+        for x in xs[1:]:
+            out = ufunc(out, x)
+        return out
+    ufunc(xs[0], xs[1], out=out)
+    for x in xs[2:]:
+        ufunc(out, x, out=out)
+    return out
+
+
 class Add(_Merge):
     """Element-wise sum of the inputs (broadcasting as Keras).
 
     Input shape: a list of shapes. Output shape: their broadcast shape. No weights.
     """
 
-    def _merge(self, xs):
-        out = xs[0]
-        for x in xs[1:]:
-            out = out + x
-        return out
+    in_place = True
+
+    def _merge(self, xs, out=None):
+        return _reduce(np.add, xs, out)
 
 
 class Subtract(_Merge):
@@ -167,8 +213,10 @@ class Subtract(_Merge):
 
     min_inputs = max_inputs = 2
 
-    def _merge(self, xs):
-        return xs[0] - xs[1]
+    in_place = True
+
+    def _merge(self, xs, out=None):
+        return _reduce(np.subtract, xs, out)
 
 
 class Multiply(_Merge):
@@ -178,11 +226,10 @@ class Multiply(_Merge):
     Input shape: a list of shapes. Output shape: their broadcast shape. No weights.
     """
 
-    def _merge(self, xs):
-        out = xs[0]
-        for x in xs[1:]:
-            out = out * x
-        return out
+    in_place = True
+
+    def _merge(self, xs, out=None):
+        return _reduce(np.multiply, xs, out)
 
     def _merge_masked(self, xs, masks):
         full = all(m is not None for m in masks)
@@ -205,11 +252,12 @@ class Average(_Merge):
     Input shape: a list of shapes. Output shape: their broadcast shape. No weights.
     """
 
-    def _merge(self, xs):
-        out = xs[0]
-        for x in xs[1:]:
-            out = out + x
-        return out / np.asarray(len(xs), out.dtype)
+    in_place = True
+
+    def _merge(self, xs, out=None):
+        total = _reduce(np.add, xs, out)
+        n = np.asarray(len(xs), total.dtype)
+        return total / n if out is None else np.divide(total, n, out=out)
 
 
 class Maximum(_Merge):
@@ -218,11 +266,10 @@ class Maximum(_Merge):
     Input shape: a list of shapes. Output shape: their broadcast shape. No weights.
     """
 
-    def _merge(self, xs):
-        out = xs[0]
-        for x in xs[1:]:
-            out = np.maximum(out, x)
-        return out
+    in_place = True
+
+    def _merge(self, xs, out=None):
+        return _reduce(np.maximum, xs, out)
 
     def _merge_masked(self, xs, masks):
         return self._apply_masked(np.maximum, xs, masks)
@@ -234,11 +281,10 @@ class Minimum(_Merge):
     Input shape: a list of shapes. Output shape: their broadcast shape. No weights.
     """
 
-    def _merge(self, xs):
-        out = xs[0]
-        for x in xs[1:]:
-            out = np.minimum(out, x)
-        return out
+    in_place = True
+
+    def _merge(self, xs, out=None):
+        return _reduce(np.minimum, xs, out)
 
     def _merge_masked(self, xs, masks):
         return self._apply_masked(np.minimum, xs, masks)

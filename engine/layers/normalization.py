@@ -202,11 +202,22 @@ class BatchNormalization(Layer):
         return np.asarray(v.value, np.float32).reshape(self._bcast)
 
     def call(self, inputs, training=False, mask=None):
+        return self._normalize(inputs, training, mask, False)
+
+    def _call_owned(self, inputs, owned, training=False, mask=None):
+        # the run loop's: ``inputs`` is no one else's, the result may take its memory
+        return self._normalize(inputs, training, mask, owned)
+
+    def _normalize(self, inputs, training, mask, owned):
         x = inputs if inputs.dtype == np.float32 else inputs.astype(np.float32)
-        if not (training and self.trainable) and self._axes == [x.ndim - 1]:
+        inference = not (training and self.trainable)
+        # inference writes into x when it is the caller's to give (then the same bits)
+        into = x if inference and owned and x is inputs else None
+        if inference and self._axes == [x.ndim - 1]:
             # channels last: the same arithmetic on (C,) vectors, long inner loops
             return batch_norm_inference(x, self.moving_mean, self.moving_variance, self.gamma,
-                                        self.beta, self.epsilon, self.compute_dtype)
+                                        self.beta, self.epsilon, self.compute_dtype, out=into,
+                                        memo=self.__dict__.setdefault("_fold_memo", {}))
         gamma, beta = self._param(self.gamma), self._param(self.beta)
         if training and self.trainable:
             mean, var = self._moments(x, mask)
@@ -222,7 +233,11 @@ class BatchNormalization(Layer):
         shift = -mean * inv
         if beta is not None:
             shift = shift + beta
-        out = x * inv.astype(np.float32)
+        inv = inv.astype(np.float32)
+        if into is not None and np.broadcast_shapes(x.shape, inv.shape) == x.shape:
+            out = np.multiply(x, inv, out=into)
+        else:
+            out = x * inv
         out += shift.astype(np.float32)
         return out.astype(self.compute_dtype, copy=False)
 

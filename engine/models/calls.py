@@ -9,11 +9,13 @@ exception is its ``__cause__``).
 from __future__ import annotations
 
 import inspect
+import sys
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
+from ..budget import active_budget
 from ..errors import ConfigError
 from ..layers.base import Layer
 from .graph import Node, refs_in
@@ -142,13 +144,189 @@ def call_node(op: Any, node: Node, args: list[Any], kwargs: dict[str, Any],
     return _with_masks(op, node, out, first, prev_mask)
 
 
-def call_single(op: Any, node: Node, x: Any, mask: Any, training: bool,
+def call_single(op: Any, node: Node, x: Any, mask: Any, training: bool, owned: Any = None,
                 ) -> tuple[list[Any], list[Any]]:
-    """:func:`call_node` for a layer (not an operation) called on one tensor ``x`` with
-    ``mask``, no other argument and no tensor keyword (the functional loop's common case)."""
+    """:func:`call_node` for a layer (not an operation) called on one tensor ``x`` (or one
+    list of tensors, for a layer taking a list) with ``mask``, no other argument and no
+    tensor keyword (the functional loop's common case), by :func:`run_layer`; ``owned``
+    as there."""
     if isinstance(mask, list) and all(m is None for m in mask):
         mask = None  # as mask_of gives it
-    return _with_masks(op, node, op(x, training=training, mask=mask), x, mask)
+    out = run_layer(op, x, training, mask, owned)
+    if mask is None and type(op).compute_mask is Layer.compute_mask and \
+            "compute_mask" not in op.__dict__ and type(out) is not list and \
+            type(out) is not tuple:
+        return [out], [None]  # what Layer.compute_mask gives without a mask
+    return _with_masks(op, node, out, x, mask)
+
+
+# -- the run loop's direct calls -----------------------------------------------------------
+
+#: the float dtypes a layer's cast leaves as they are (native byte order: singletons)
+_FLOATS = {n: np.dtype(n) for n in ("float16", "float32", "float64")}
+#: Layer methods a class must not override for :func:`run_layer` to skip them
+_PLAIN = ("__call__", "_convert_inputs", "_cast", "_check_inputs", "check_call_budget",
+          "_invoke")
+_DIRECT: dict[type, bool] = {}
+#: input shapes remembered per layer before the memo starts over
+MAX_SHAPES = 16
+
+
+def _direct_class(cls: type) -> bool:
+    """Whether :func:`run_layer` may call ``_invoke`` of layers of ``cls`` directly: a
+    built-in class whose shapes follow from its config (call_budget.memo_allowed) and that
+    keeps Layer's way of checking and calling."""
+    ok = _DIRECT.get(cls)
+    if ok is None:
+        ok = _DIRECT[cls] = bool(cls._budget_memo_ok) and all(
+            getattr(cls, name) is getattr(Layer, name) for name in _PLAIN)
+    return ok
+
+
+def _input_key(layer: Any, x: Any, dtype: Any) -> Any:
+    """The shape(s) of ``x`` when the layer's cast leaves it as it is (an array, or a list
+    of arrays for a layer taking a list, all of ``dtype``); else None."""
+    if type(x) is np.ndarray:
+        return x.shape if x.dtype is dtype and not layer.multi_input else None
+    if type(x) is list and x and layer.multi_input:
+        for a in x:
+            if type(a) is not np.ndarray or a.dtype is not dtype:
+                return None
+        return tuple([a.shape for a in x])
+    return None
+
+
+def _state(layer: Any) -> tuple:
+    """What the checks of a call depend on besides the input shapes: the config values,
+    the input spec (and its content), the budget and its limit."""
+    spec = layer.input_spec
+    spec_state = None if spec is None else (spec, spec.ndim, spec.min_ndim, spec.axes,
+                                            dict(spec.axes) if spec.axes else None)
+    budget = active_budget() or layer._budget_obj
+    return (tuple(layer._values.values()), spec_state, budget, budget.max_activation_bytes)
+
+
+def _same_state(layer: Any, state: tuple) -> bool:
+    values, spec_state, budget, limit = state
+    b = active_budget() or layer._budget_obj
+    if b is not budget or b.max_activation_bytes != limit:
+        return False
+    spec = layer.input_spec
+    if spec_state is None:
+        if spec is not None:
+            return False
+    elif spec is not spec_state[0] or spec.ndim != spec_state[1] or \
+            spec.min_ndim != spec_state[2] or spec.axes is not spec_state[3] or \
+            (spec.axes and spec.axes != spec_state[4]):
+        return False
+    # the very objects, or equal ones (the checks follow from the values)
+    return _equal(tuple(layer._values.values()), values)
+
+
+def _equal(a: tuple, b: tuple) -> bool:
+    """``a == b``; False when a value's ``==`` cannot say (an array's, an odd object's)."""
+    try:
+        return bool(a == b)
+    except Exception:
+        return False
+
+
+def run_layer(layer: Any, x: Any, training: bool, mask: Any, owned: Any = None) -> Any:
+    """``layer(x, training=training, mask=mask)`` for the models' run loop.
+
+    Once a call of a built-in layer on inputs of these shapes passed the checks of
+    ``Layer.__call__`` (input spec, activation budget), a later call whose inputs need no
+    cast, with the same config values, input spec, budget and limit, goes straight to
+    ``Layer._invoke``: the checks would pass again (a few microseconds per layer, a tenth
+    of a small model's forward pass). ``owned`` (True, or one bool per array of a list
+    input: see :func:`sole_owner`) lets a layer with ``_call_owned`` write into its input;
+    the first call of a shape never does."""
+    memo = layer.__dict__.get("_run_memo")
+    if memo is not None and memo[0] is layer._values["dtype"] and layer.built:
+        if type(x) is np.ndarray:
+            key = x.shape if x.dtype is memo[1] and not layer.multi_input else None
+        else:
+            key = _input_key(layer, x, memo[1])
+        if key is not None and key in memo[3] and _same_state(layer, memo[2]):
+            cls = type(layer)
+            kwargs: dict[str, Any] = {}
+            if cls._call_training:
+                kwargs["training"] = bool(training)
+            if cls._call_mask:
+                kwargs["mask"] = mask
+            if owned is not None and (layer._call_owned is None or "call" in layer.__dict__):
+                owned = None
+            return layer._invoke(x, (), kwargs, owned)
+    if not _direct_class(type(layer)):
+        return layer(x, training=training, mask=mask)
+    before = _state(layer) if layer.built else None
+    out = layer(x, training=training, mask=mask)
+    if before is not None and _same_state(layer, before):
+        _remember(layer, x, before)
+    return out
+
+
+def _remember(layer: Any, x: Any, state: tuple) -> None:
+    policy = layer._values["dtype"]
+    dtype = _FLOATS.get(policy.compute_dtype)
+    key = _input_key(layer, x, dtype) if dtype is not None else None
+    if key is None:
+        return
+    memo = layer.__dict__.get("_run_memo")
+    if memo is None or memo[0] is not policy or not _equal(memo[2], state) or \
+            len(memo[3]) >= MAX_SHAPES:
+        memo = layer.__dict__["_run_memo"] = (policy, dtype, state, set())
+    memo[3].add(key)
+
+
+def _refs_of_a_local(x: Any) -> int:
+    return sys.getrefcount(x)
+
+
+def _refs_of_base(x: Any) -> int:
+    base = x.base
+    return sys.getrefcount(base)
+
+
+def _calibrate() -> tuple[int, int] | None:
+    """The reference counts :func:`sole_owner` sees for an array held by one local of its
+    caller, and for the base of a view held by nothing else; None where counts are not
+    exact (not CPython, or CPython 3.14+, whose interpreter may skip counting references
+    on its stack)."""
+    if sys.implementation.name != "cpython" or sys.version_info >= (3, 14):
+        return None
+    a = np.empty(2)
+    alone = _refs_of_a_local(a)
+    b = a
+    if _refs_of_a_local(a) != alone + 1:
+        return None
+    del b
+    view = a[:1]
+    del a
+    return alone, _refs_of_base(view)
+
+
+_COUNTS = _calibrate()
+
+
+def sole_owner(x: Any) -> bool:
+    """Whether the caller's local variable ``x`` is the only reference to this array and to
+    the memory it views: a writeable ``np.ndarray`` that owns its data, or views an
+    ndarray that owns its data and that nothing else references. Then writing into it
+    changes nothing anyone else can see (no other tensor of the graph, the caller's input,
+    a trace, a layer's state).
+    False when reference counts are not exact (see :func:`_calibrate`)."""
+    if _COUNTS is None or type(x) is not np.ndarray or not x.flags.writeable or \
+            _refs_of_a_local(x) != _COUNTS[0] + 1:
+        return False
+    base = x.base
+    if base is None:
+        return x.flags.owndata
+    # numpy points a view at the array owning the memory, unless that one only wraps
+    # someone else's (np.frombuffer of a bytearray, memory from C): then not ours
+    ok = type(base) is np.ndarray and base.flags.owndata and base.flags.writeable
+    del base
+    return ok and _refs_of_base(x) == _COUNTS[1]
 
 
 def _with_masks(op: Any, node: Node, out: Any, first: Any, prev_mask: Any,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any, ClassVar
 
 import numpy as np
@@ -19,7 +20,15 @@ from .building import (
     layer_entry,
     nested,
 )
-from .calls import call_node, call_single, infer_node, output_dtype, prepare_inputs, with_context
+from .calls import (
+    call_node,
+    call_single,
+    infer_node,
+    output_dtype,
+    prepare_inputs,
+    sole_owner,
+    with_context,
+)
 from .graph import GraphParser, Node, NodeKey, Ref, map_refs, node_style, refs_in
 from .model import Model
 from .op_shapes import Sym
@@ -155,15 +164,16 @@ class Functional(Model):
         return [r.layer for r in self._inputs]
 
     # -- running -------------------------------------------------------------------
-    def _run_plan(self) -> list[tuple[Node, Ref | None, tuple[NodeKey, ...]]]:
-        """Per node in order: the node, its one input tensor when the call is a layer on one
-        tensor and no tensor keywords (the common case, run by ``call_single``), and the
-        tensors no later node reads (released after it: a deep model does not keep every
-        activation alive). Made once; the graph never changes after it was built."""
+    def _run_plan(self) -> list[Step]:
+        """Per node in order, a :class:`Step`: how to call it, which input tensors it is the
+        last reader of, and the tensors no later node reads (released after it: a deep
+        model does not keep every activation alive). Made once; the graph never changes
+        after it was built."""
         plan = self.__dict__.get("_plan")
         if plan is not None:
             return plan
         keep = {r.key for r in self._outputs}
+        inputs = {r.key for r in self._inputs}
         last: dict[NodeKey, int] = {}
         for i, node in enumerate(self._order):
             for r in refs_in([node.args, node.kwargs]):
@@ -174,11 +184,23 @@ class Functional(Model):
                 release[i].append(key)
         plan = []
         for i, node in enumerate(self._order):
-            single = node.args[0] if len(node.args) == 1 and isinstance(node.args[0], Ref) \
-                and isinstance(node.op, Layer) and all(
-                    (k == "mask" and v is None) or (k == "training" and not refs_in(v))
-                    for k, v in node.kwargs.items()) else None
-            plan.append((node, single, tuple(release[i])))
+            plain = isinstance(node.op, Layer) and all(
+                (k == "mask" and v is None) or (k == "training" and not refs_in(v))
+                for k, v in node.kwargs.items()) and len(node.args) == 1
+            arg = node.args[0] if node.args else None
+            if plain and isinstance(arg, Ref):
+                kind, refs = SINGLE, (arg,)
+            elif plain and isinstance(arg, list) and arg and node.op.multi_input and \
+                    all(isinstance(r, Ref) for r in arg):
+                kind, refs = LIST, tuple(arg)
+            else:
+                kind, refs = GENERIC, ()
+            count = Counter(r.key for r in refs_in([node.args, node.kwargs]))
+            take = tuple(r.key in release[i] and r.key not in inputs and count[r.key] == 1
+                         for r in refs)
+            taken = {r.key for r, t in zip(refs, take) if t}
+            plan.append(Step(node, kind, refs, take, tuple(release[i]),
+                             tuple(k for k in release[i] if k not in taken)))
         self.__dict__["_plan"] = plan
         return plan
 
@@ -192,13 +214,11 @@ class Functional(Model):
             values[ref.key] = [x]
             masks[ref.key] = [m]
         trace_out: dict[str, Any] = {}
+        # a traced run keeps every tensor: no layer may write into its input
+        own = not trace
 
         def get(r: Ref) -> Any:
-            outs = values[r.key]
-            if r.index >= len(outs):
-                raise ValueError(f"model {self.name!r}: layer {r.layer!r} has {len(outs)} "
-                                 f"output(s); tensor index {r.index} is out of range")
-            return outs[r.index]
+            return _output(values[r.key], r, self)
 
         def mask_of(arg: Any) -> Any:
             m = map_refs(arg, lambda r: masks[r.key][r.index] if r.index < len(masks[r.key])
@@ -207,18 +227,47 @@ class Functional(Model):
                 return None
             return m
 
-        for node, single, release in self._run_plan():
-            key = node.key
+        for step in self._run_plan():
+            node = step.node
+            key = step.key
             if key in values:
                 if trace:
                     trace_out.setdefault(node.layer_name, values[key][0])
                 continue
             try:
-                if single is not None:
-                    ms = masks[single.key]
-                    outs, out_masks = call_single(
-                        node.op, node, get(single), ms[single.index] if single.index <
-                        len(ms) else None, training)
+                if step.kind == SINGLE:
+                    r, k, i = step.refs[0]
+                    if own and step.take[0]:
+                        # this node is the tensor's last reader: taken out of the dicts,
+                        # so that only the local x holds it (and perhaps no one else)
+                        outs = values.pop(k)
+                        x = outs[i] if i < len(outs) else _output(outs, r, self)
+                        del outs
+                        m = masks.pop(k)
+                        owned = True if sole_owner(x) else None
+                    else:
+                        outs = values[k]
+                        x = outs[i] if i < len(outs) else _output(outs, r, self)
+                        m, owned = masks[k], None
+                    m = m[i] if i < len(m) else None
+                    outs, out_masks = call_single(node.op, node, x, m, training, owned)
+                    del x
+                elif step.kind == LIST:
+                    xs, ms, flags = [], [], []
+                    for (r, k, i), take in zip(step.refs, step.take):
+                        if own and take:
+                            x = _output(values.pop(k), r, self)
+                            ms.append(_mask(masks.pop(k), i))
+                            flags.append(sole_owner(x))
+                        else:
+                            x = _output(values[k], r, self)
+                            ms.append(_mask(masks[k], i))
+                            flags.append(False)
+                        xs.append(x)
+                        del x
+                    outs, out_masks = call_single(node.op, node, xs, ms, training,
+                                                  tuple(flags) if any(flags) else None)
+                    del xs
                 else:
                     outs, out_masks = call_node(node.op, node, map_refs(node.args, get),
                                                 map_refs(node.kwargs, get), mask_of, training)
@@ -232,7 +281,8 @@ class Functional(Model):
             masks[key] = out_masks
             if trace:
                 _trace(trace_out, node.layer_name, outs[0] if len(outs) == 1 else outs)
-            for done in release:
+            del outs, out_masks  # the dicts are the one holder (see sole_owner)
+            for done in (step.rest if own else step.release):
                 del values[done], masks[done]
         outputs = [get(r) for r in self._outputs]
         out_masks = [masks[r.key][r.index] if r.index < len(masks[r.key]) else None
@@ -327,6 +377,41 @@ class Functional(Model):
             conn = ", ".join(repr(r) for n in calls for r in refs_in(n.args)) or "-"
             rows.append([f"{name} ({type_label(layer)})", shape, params, conn])
         return rows, sequential
+
+
+#: how a Step calls its node: a layer on one tensor, a layer on one list of tensors (merge
+#: layers), anything else (several arguments, tensor keywords, operations)
+SINGLE, LIST, GENERIC = 1, 2, 0
+
+
+class Step:
+    """One node of a functional model's run plan (:meth:`Functional._run_plan`).
+
+    ``refs`` are the input tensors of a SINGLE or LIST call; ``take[i]`` says this node is
+    the last reader of ``refs[i]`` (read once here, neither a model input nor an output), so
+    the run loop takes it out of its dicts and, when nothing else references the array
+    (:func:`calls.sole_owner`), lets the layer write into it. ``release``: the tensors no
+    later node reads; ``rest``: those of them not taken.
+    """
+
+    __slots__ = ("node", "key", "kind", "refs", "take", "release", "rest")
+
+    def __init__(self, node: Node, kind: int, refs: tuple[Ref, ...], take: tuple[bool, ...],
+                 release: tuple[NodeKey, ...], rest: tuple[NodeKey, ...]):
+        self.node, self.key, self.kind, self.take = node, node.key, kind, take
+        self.refs = tuple((r, r.key, r.index) for r in refs)
+        self.release, self.rest = release, rest
+
+
+def _output(outs: list[Any], r: Ref, model: Model) -> Any:
+    if r.index >= len(outs):
+        raise ValueError(f"model {model.name!r}: layer {r.layer!r} has {len(outs)} "
+                         f"output(s); tensor index {r.index} is out of range")
+    return outs[r.index]
+
+
+def _mask(masks: list[Any], index: int) -> Any:
+    return masks[index] if index < len(masks) else None
 
 
 class _Calls(list):

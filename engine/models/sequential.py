@@ -24,7 +24,7 @@ from .building import (
     layer_entry,
     nested,
 )
-from .calls import as_input_dtype, output_mask, with_context
+from .calls import as_input_dtype, output_mask, run_layer, sole_owner, with_context
 from .model import Model
 from .ops import type_label
 from .summary import format_shape
@@ -199,7 +199,13 @@ class Sequential(Model):
         offset = self._input_layer is not None
         for i, layer in enumerate(self._layers):
             try:
-                y = layer(x, training=training, mask=mask)
+                if isinstance(layer, Layer):
+                    # a layer's output, held by x alone, is given to the next layer (not
+                    # the model's input, nor anything a trace keeps): see calls.sole_owner
+                    owned = True if i and not trace and sole_owner(x) else None
+                    y = run_layer(layer, x, training, mask, owned)
+                else:
+                    y = layer(x, training=training, mask=mask)
             except (ValueError, TypeError) as e:
                 again = with_context(e, f"model {self.name!r}, layer {layer.name!r}")
                 if again is e:
@@ -207,6 +213,7 @@ class Sequential(Model):
                 raise again from e
             mask = output_mask(layer, x, mask, lambda i=i: self._layer_label(i + offset))
             x = y
+            del y  # x is the one reference
             if trace:
                 trace_out[layer.name] = x
         return x, mask, trace_out
