@@ -245,13 +245,15 @@ class LayerEditor(widgets.VBox):
                                       tooltip="Shape of the sample input (batch first)",
                                       layout=widgets.Layout(width="140px", min_width="90px"))
         self.shape_box.add_class("layerlab-input-shape")
+        self.sample_note = widgets.HTML(layout=widgets.Layout(display="none"))
+        self.sample_note.add_class("layerlab-sample-note")
         for w, fn in ((self.fixed_seed, self._on_seed), (self.seed_box, self._on_seed),
                       (self.log_y, self._on_display), (self.overlay, self._on_display),
                       (self.shape_box, self._on_shape), (self.help_toggle, self._on_help)):
             w.observe(fn, "value")
         options = widgets.HBox([self.fixed_seed, self.seed_box, self.log_y, self.overlay,
                                 self.help_toggle, text("input", margin="0 4px 0 8px"),
-                                self.shape_box], layout=wrap())
+                                self.shape_box, self.sample_note], layout=wrap())
 
         self.error_box = widgets.HTML(layout=widgets.Layout(display="none"))
         self.error_box.add_class("layerlab-error")
@@ -463,6 +465,9 @@ class LayerEditor(widgets.VBox):
         with self._form.hold():
             if result.inputs is not None:
                 self.shape_box.value = str(_shape(result))
+            note = self._state.sample_note(result.config)
+            self.sample_note.value = f"<small>{html.escape(note)}</small>" if note else ""
+            self.sample_note.layout.display = None if note else "none"
             self.fixed_seed.value = self._state.fixed_seed
             self.seed_box.value = self._state.seed
         self.error = None

@@ -88,6 +88,19 @@ def batched(spec: Any) -> Any:
     return out if isinstance(spec, list) else out[0]
 
 
+def shrink_note(spec: Any, shape: Any) -> str:
+    """What :func:`batched` did to the batch of ``spec`` to get ``shape``, in words: ''
+    when it kept the batch asked for (``DEFAULT_BATCH`` for a None batch)."""
+    asked_in = spec if isinstance(spec, list) else [spec]
+    got = (shape if isinstance(shape, list) else [shape])[0]
+    asked = min((int(s[0]) for s in asked_in if s and s[0] is not None),
+                default=DEFAULT_BATCH)
+    if not got or got[0] >= asked:
+        return ""
+    return (f"batch {got[0]}, not {asked}: the sample is kept under "
+            f"{MAX_SAMPLE_ELEMENTS:,} values")
+
+
 def shape_of(x: Any) -> Any:
     """The shape of a sample: a tuple, or a list of tuples for several inputs."""
     if isinstance(x, (list, tuple)):
@@ -213,4 +226,4 @@ def build_config_for(layer: Any, x: Any) -> dict[str, Any]:
 
 __all__ = ["DEFAULT_BATCH", "MAX_SAMPLE_ELEMENTS", "shape_spec", "batched", "shape_of",
            "as_sample", "candidate_shapes", "takes_a_list", "positional_inputs",
-           "input_names", "make_sample", "call_layer", "build_config_for"]
+           "input_names", "make_sample", "call_layer", "build_config_for", "shrink_note"]

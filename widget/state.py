@@ -35,6 +35,7 @@ from .sample import (
     make_sample,
     shape_of,
     shape_spec,
+    shrink_note,
     takes_a_list,
 )
 from .snippet import python_snippet
@@ -391,14 +392,34 @@ class EditorState:
         ``config`` (``infer``: ignore the user's ``input_shape``)."""
         if self.user_sample is not None:
             return shape_of(self.user_sample)
-        if self.user_shape is not None and not infer:
-            return batched(self.user_shape)
-        if self._hint_shape is not None and config["class_name"] == self.original["class_name"]:
-            return batched(self._hint_shape)
+        spec = self._requested_shape(config, infer)
+        if spec is not None:
+            return batched(spec)
         key = (config["class_name"], (config.get("config") or {}).get("data_format"))
         if key not in self._shape_cache:
             self._shape_cache[key] = self._infer(config)
         return self._shape_cache[key]
+
+    def _requested_shape(self, config: dict[str, Any], infer: bool = False) -> Any:
+        """The shape spec the sample follows, before its batch is bounded: the user's
+        ``input_shape``, else the config's own (for the class it was given for); None when
+        the shape is inferred from the class."""
+        if self.user_shape is not None and not infer:
+            return self.user_shape
+        if self._hint_shape is not None and config["class_name"] == self.original["class_name"]:
+            return self._hint_shape
+        return None
+
+    def sample_note(self, config: dict[str, Any]) -> str:
+        """In words, when the sample's batch was shrunk to keep it under
+        MAX_SAMPLE_ELEMENTS values (else '')."""
+        spec = None if self.user_sample is not None else self._requested_shape(config)
+        if spec is None:
+            return ""
+        try:
+            return shrink_note(spec, batched(spec))
+        except engine.BudgetError:  # one example too big: the build's error says so
+            return ""
 
     def _infer(self, config: dict[str, Any]) -> tuple[int, ...]:
         tried = []
