@@ -180,7 +180,10 @@ def serve_voila(tmp: Path, notebook: Path | None = None, *, source: str | None =
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "voila", name, "--no-browser", f"--port={port}",
-             "--Voila.ip=127.0.0.1", "--show_tracebacks=True"],
+             "--Voila.ip=127.0.0.1", "--show_tracebacks=True",
+             # Voila runs the notebook with nbclient and no cell timeout: the shell channel
+             # of tests/notebook_kernel.py, or a lost wake-up hangs the page for good
+             "--ServerKernelManager.client_class=tests.notebook_kernel.KernelClient"],
             cwd=nb_dir, env=server_env(tmp), stdout=out, stderr=subprocess.STDOUT)
 
     def up() -> bool:

@@ -71,42 +71,51 @@ def open_voila(url: str, browser, width: int, height: int = 1000, **goto):
     return page
 
 
-def answer_kernel_dialog(page) -> None:
+def answer_kernel_dialog(page) -> str:
     """Accept JupyterLab's kernel dialog (on a loaded machine Lab may ask for a kernel
-    although the session has one); any other dialog fails the test, saying what it shows."""
+    although the session has one, or say a kernel restarted); any other dialog fails the
+    test, saying what it shows. Returns the dialog's text ('' when there was none)."""
     dialog = page.locator(".jp-Dialog")
     if not dialog.count():
-        return
-    said = dialog.first.inner_text()
+        return ""
+    said = " ".join(dialog.first.inner_text().split())
     if "kernel" not in said.lower():
         raise AssertionError(f"JupyterLab shows a dialog: {said}")
     dialog.locator(".jp-Dialog-button.jp-mod-accept").first.click()
     page.locator(IDLE).first.wait_for(timeout=60000)
+    return said
 
 
-def run_all(page, tries: int = 3) -> None:
+def run_all(page, tries: int = 3, dialogs: int = 6) -> None:
     """Run > Run All Cells; again if no cell started (a kernel that had just come up can
-    drop the first requests)."""
+    drop the first requests). Kernel dialogs met on the way are answered (up to
+    ``dialogs`` of them) without using up a try."""
     started = ("() => [...document.querySelectorAll('.jp-InputPrompt')]"
                ".some(e => /\\[(\\*|\\d+)\\]/.test(e.textContent))")
-    for attempt in range(tries):
-        answer_kernel_dialog(page)
+    seen: list[str] = []
+    attempt = 0
+    while attempt < tries:
+        said = answer_kernel_dialog(page)
+        if said:
+            seen.append(said)
         try:
             page.get_by_role("menuitem", name="Run", exact=True).click(timeout=10000)
-        except Exception:
-            if not page.locator(".jp-Dialog").count():
-                raise
+        except Exception as e:
+            if not page.locator(".jp-Dialog").count() or len(seen) >= dialogs:
+                keep_screenshot(page, "run-all-failed")
+                raise AssertionError(f"could not open the Run menu; dialogs met: {seen}") from e
             continue  # a dialog came up meanwhile: answered on the next turn
         page.locator('li.lm-Menu-item[data-command="runmenu:run-all"]').click()
         try:
             page.wait_for_function(started, timeout=15000)
             return
         except Exception:
-            if attempt == tries - 1:
-                raise
+            attempt += 1
+            if attempt == tries:
+                keep_screenshot(page, "run-all-failed")
+                raise AssertionError(f"Run All did not start in {tries} tries; dialogs "
+                                     f"met: {seen}") from None
             page.keyboard.press("Escape")
-    answer_kernel_dialog(page)  # a dialog other than the kernel's fails here, naming it
-    raise AssertionError(f"Run All did not start in {tries} tries: a dialog kept coming up")
 
 
 def left_sidebar(page, open_: bool) -> None:
