@@ -29,66 +29,16 @@ from ..fields import (
 )
 from .base import InputSpec, Layer, Variable
 from .elementwise import batch_norm_inference
+from .normalization_common import (
+    _INIT_REG,
+    _bshape,
+    _norm_fields,
+    _SqrtInit,
+    resolve_axes,
+)
 
 __all__ = ["BatchNormalization", "LayerNormalization", "GroupNormalization",
            "UnitNormalization", "RMSNormalization", "SpectralNormalization"]
-
-
-def resolve_axes(layer: Layer, axis: Any, ndim: int, field: str = "axis") -> list[int]:
-    """``axis`` (int or list) as sorted non-negative ints for rank ``ndim``; a ConfigError
-    naming ``field`` when one is out of range or repeated."""
-    axes = [axis] if isinstance(axis, int) else list(axis)
-    out = []
-    for a in axes:
-        if not -ndim <= a < ndim:
-            raise layer.config_error(field, f"axis {a} is out of range for inputs of rank "
-                                     f"{ndim} (expected -{ndim} <= axis < {ndim}), got "
-                                     f"axis={axis!r}")
-        out.append(a % ndim)
-    if len(set(out)) != len(out):
-        raise layer.config_error(field, f"repeated axis in {axis!r}")
-    return sorted(out)
-
-
-def _check_shape_axes(layer: Layer, axis: Any, input_shape: Any) -> tuple:
-    shape = tuple(input_shape)
-    resolve_axes(layer, axis, len(shape))
-    return shape
-
-
-def _bshape(ndim: int, axes: list[int], shape: tuple) -> list[int]:
-    out = [1] * ndim
-    for a in axes:
-        out[a] = shape[a]
-    return out
-
-
-def _norm_fields(epsilon: float = 1e-3) -> tuple:
-    return (
-        Float("epsilon", epsilon, "Small float added to the variance.", min=0, min_open=True),
-        Bool("center", True, "Whether to add the offset beta."),
-        Bool("scale", True, "Whether to multiply by gamma."),
-    )
-
-
-_INIT_REG = (
-    Initializer("beta_initializer", "zeros", "Initializer of beta."),
-    Initializer("gamma_initializer", "ones", "Initializer of gamma."),
-    Regularizer("beta_regularizer", None, "Penalty on beta."),
-    Regularizer("gamma_regularizer", None, "Penalty on gamma."),
-    Constraint("beta_constraint", None, "Constraint on beta."),
-    Constraint("gamma_constraint", None, "Constraint on gamma."),
-)
-
-
-class _SqrtInit:
-    """Keras initializes the renorm standard deviations with sqrt(variance initializer)."""
-
-    def __init__(self, base: Any):
-        self.base = base
-
-    def __call__(self, shape: tuple, dtype: str = "float32") -> np.ndarray:
-        return np.sqrt(np.asarray(self.base(shape, dtype=dtype), dtype=dtype))
 
 
 class BatchNormalization(Layer):

@@ -58,6 +58,8 @@ WINOGRAD_CASES = [  # batch, spatial, channels, filters, padding
     (3, (9, 14), 80, 64, "valid"),      # odd output rows (7), even columns (12)
     (2, (16, 16), 128, 96, "same"),
     (1, (3, 40), 64, 64, "valid"),      # one row of tiles
+    (2, (12, 12), 128, 32, "same"),     # DenseNet's 3x3 convolutions: few filters
+    (1, (11, 13), 160, 40, "valid"),    # few filters, odd sizes
 ]
 
 
@@ -125,6 +127,7 @@ def test_winograd_kernel_transform_halved_on_either_side_gives_the_same_bits():
 
 @pytest.mark.parametrize("what,change", [
     ("float64", {"dtype": "float64"}), ("few filters", {"f": 32}), ("few channels", {"c": 32}),
+    ("few filters, many channels", {"c": 128, "f": 16}),
     ("few tiles", {"spatial": (4, 4)}), ("stride 2", {"strides": (2, 2)}),
     ("dilation 2", {"dilation": (2, 2)}), ("groups 2", {"groups": 2}), ("5x5", {"k": (5, 5)}),
 ])
@@ -139,6 +142,18 @@ def test_winograd_is_used_only_where_it_pays_and_is_exact_enough(what, change):
     w = w[..., :p["c"] // p["groups"], :]
     pads = conv_paddings(p["spatial"], p["k"], p["strides"], p["dilation"], "same")
     assert _kind(x, w, p["strides"], p["dilation"], pads, p["groups"]) != "winograd", what
+
+
+@pytest.mark.parametrize("spatial,c,f,used", [
+    ((24, 24), 128, 32, True), ((12, 12), 128, 32, True),   # DenseNet121 at 96x96
+    ((6, 6), 128, 32, False), ((24, 24), 64, 32, False), ((24, 24), 127, 63, False),
+    ((24, 24), 64, 64, True), ((24, 24), 32, 256, False),
+])
+def test_winograd_rule_for_channels_and_filters(spatial, c, f, used):
+    """32 or more filters suffice with twice MIN_CHANNELS channels; fewer filters than
+    MIN_CHANNELS with fewer channels keep the direct kernels (measured slower)."""
+    x, w = _case(np.random.default_rng(0), 2, spatial, c, f)
+    assert (_kind(x, w, (1, 1), (1, 1), [(1, 1), (1, 1)]) == "winograd") == used
 
 
 def test_a_kernel_changed_in_place_is_used_at_the_next_call():
@@ -168,6 +183,9 @@ LAYER_CASES = [  # class, config, input shape, kernel run by conv_nd
     ("Conv2D", {"filters": 6, "kernel_size": 3, "strides": 2, "padding": "same"},
      (3, 9, 11, 72), "gather_taps"),
     ("Conv2D", {"filters": 6, "kernel_size": 1}, (1, 10, 9, 36), "pointwise"),
+    # few rows: conv_nd's one-GEMM 1x1 path (the output is a new array, biased in place)
+    ("Conv2D", {"filters": 6, "kernel_size": 1, "padding": "same"}, (1, 3, 2, 36),
+     "pointwise"),
     ("Conv2D", {"filters": 6, "kernel_size": 3, "padding": "same"}, (3, 10, 9, 5),
      "grid_im2col"),
     ("Conv2D", {"filters": 6, "kernel_size": (3, 2), "strides": (2, 3), "groups": 2},
@@ -265,6 +283,36 @@ def test_strided_1x1_convolution_equals_the_reference(spatial, strides, padding,
     want = reference(x, w, strides, (1,) * rank, pads)
     assert got.shape == want.shape and not np.shares_memory(got, x)
     np.testing.assert_allclose(got, want, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("batch,spatial,c,f,dtype,threads", [
+    (2, (12, 12), 192, 32, "float32", 1), (1, (3, 3), 960, 160, "float32", 2),
+    (2, (48, 48), 16, 96, "float32", 1), (2, (48, 48), 16, 96, "float32", 2),
+    (3, (7,), 5, 4, "float64", 1), (2, (2, 3, 4), 6, 7, "float16", 2),
+    (1, (1, 1), 1, 1, "float32", 1)])
+def test_1x1_convolution_equals_the_reference_and_the_blocked_gemms(batch, spatial, c, f,
+                                                                    dtype, threads,
+                                                                    monkeypatch):
+    """1x1 stride-1 unpadded convolutions (MobileNetV2's expand/project layers) run as one
+    GEMM on the input when _conv_pointwise would: the same bits as _conv_pointwise, every
+    value of the reference; never the input's memory; NaN and inf kept."""
+    monkeypatch.setattr(convmod, "THREADS", threads)
+    monkeypatch.setattr(convmod, "PARALLEL_FLOPS", 0)
+    rank = len(spatial)
+    x, w = _case(np.random.default_rng(4), batch, spatial, c, f, (1,) * rank, dtype)
+    x.reshape(-1)[:3] = [np.nan, np.inf, -np.inf][:x.size]
+    pads = [(0, 0)] * rank
+    got = conv_nd(x, w, (1,) * rank, (1,) * rank, pads)
+    blocked = convmod._conv_pointwise(x, w, (1,) * rank, (1,) * rank, spatial)
+    np.testing.assert_array_equal(got, blocked)
+    assert got.shape == (batch,) + spatial + (f,) and got.dtype == np.dtype(dtype)
+    assert not np.shares_memory(got, x)
+    want = reference(x, w, (1,) * rank, (1,) * rank, pads)
+    tol = 2e-2 if dtype == "float16" else 1e-5
+    np.testing.assert_allclose(got, want, atol=tol, rtol=tol)
+    # a non-contiguous input (the general path) gives the same bits
+    xs = np.ascontiguousarray(np.repeat(x, 2, axis=-1))[..., ::2]
+    np.testing.assert_array_equal(conv_nd(xs, w, (1,) * rank, (1,) * rank, pads), got)
 
 
 GATHER_CASES = [  # spatial, kernel, strides, dilation, padding, channels, filters
