@@ -310,7 +310,10 @@ class ModelState:
         if new_cfg["config"].get("name", old_layer.name) != old_layer.name:
             raise ConfigError("name", "renaming a layer inside a model is not supported here "
                               "(its links use the name); keep the name")
-        entry = {**copy.deepcopy(old_entry), "class_name": new_cfg["class_name"],
+        # its links are the old entry's (with_entry puts them back): not copied here
+        entry = {**copy.deepcopy({k: v for k, v in old_entry.items()
+                                  if k not in ("inbound_nodes", "config")}),
+                 "class_name": new_cfg["class_name"],
                  "config": copy.deepcopy(new_cfg["config"])}
         entry.pop("build_config", None)
         entry["module"] = old_entry.get("module", "keras.layers") \
@@ -412,7 +415,8 @@ class ModelState:
         """Build the part of the model downstream of the top-level layer of ``path`` ahead
         of its first edit (the model an edit of that layer reuses while nothing else
         changed, see :meth:`_apply_split`), so that the first edit costs what the later ones
-        do. True when built (or already there); False when edits of it take another way."""
+        do (it is run once too, see below). True when built (or already there); False when
+        edits of it take another way."""
         unit = path.split(SEP)[0]
         trace, graph = self.trace, self.graph
         if trace is None or graph.class_name(unit) == "InputLayer" or \
@@ -430,8 +434,16 @@ class ModelState:
         entry = self._entry(path)
         if self._fill_weights(tail, None, path, entry, entry, []):
             return False  # a weight it could not take from the model: leave it to the edit
-        shapes = [(np.shape(v), np.asarray(v).dtype) for v in
-                  (ref_value(trace, graph, r) for r in frontier)]
+        xs = [ref_value(trace, graph, r) for r in frontier]
+        shapes = [(np.shape(v), np.asarray(v).dtype) for v in xs]
+        # one run now, its result dropped: a built model's first run does once-only work
+        # (its run plan, each layer's input checks, folded or repacked weights) that would
+        # otherwise fall on the first edit. The kept activations are its inputs: never
+        # written into (see test_kept_activations_are_never_written_into)
+        try:
+            tail(xs[0] if len(xs) == 1 else xs)
+        except Exception:  # noqa: BLE001 - a part that cannot run: the edit will say why
+            return False
         self._rest = (unit, tail, frontier, self._ref, shapes)
         return True
 

@@ -72,67 +72,104 @@ def bounds_of(act: str | None) -> tuple[float | None, float | None]:
     return BOUNDS.get(act, (None, None))
 
 
+_STEPS: dict[tuple[int, int], int] = {}
+
+
+def _step(size: int, channels: int) -> int:
+    """The stride of the subset of an array of ``size`` elements and ``channels`` units."""
+    step = _STEPS.get((size, channels))
+    if step is None:
+        step = math.ceil(size / MAX_STAT_ELEMENTS)
+        while math.gcd(step, channels) != 1:
+            step += 1
+        if len(_STEPS) > 4096:
+            _STEPS.clear()
+        _STEPS[(size, channels)] = step
+    return step
+
+
 def _subset(x: np.ndarray) -> np.ndarray:
     flat = x.reshape(-1)
     if flat.size > MAX_STAT_ELEMENTS:
-        step = math.ceil(flat.size / MAX_STAT_ELEMENTS)
-        channels = int(x.shape[-1]) if x.ndim >= 2 else 1
-        while math.gcd(step, channels) != 1:
-            step += 1
-        flat = flat[::step]
+        flat = flat[::_step(flat.size, int(x.shape[-1]) if x.ndim >= 2 else 1)]
     return flat
 
 
 def layer_stats(x: Any, act: str | None = None) -> dict[str, Any]:
     """Statistics of one output array (a bounded strided subset of it, at most
-    :data:`MAX_STAT_ELEMENTS`, for the moments and fractions; dead units from the whole
-    array), and up to :data:`KEEP_VALUES` values for plots."""
+    :data:`MAX_STAT_ELEMENTS`, for the moments and fractions; dead units and non-finite
+    values from the whole array), and up to :data:`KEEP_VALUES` values for plots."""
     x = np.asarray(x)
     if x.dtype.kind not in "fiub":
         return {"output_shape": tuple(x.shape), "mean": float("nan"), "std": float("nan"),
                 "rms": float("nan"), "zero_fraction": float("nan"),
                 "saturated_fraction": float("nan"), "dead_units": 0, "units": 0,
                 "finite": True, "values": np.zeros(0, np.float32)}
-    flat = _subset(x).astype(np.float64)
-    total = float(flat.sum())
-    if x.dtype.kind != "f":
-        finite = True
-    else:  # a float32 sum is finite when every element is (rarely it overflows: then look)
-        with np.errstate(over="ignore", invalid="ignore"):
-            finite = math.isfinite(float(np.add.reduce(x.reshape(-1)))) or \
-                bool(np.isfinite(x).all())
+    sub = _subset(x)
+    flat = sub.astype(np.float64)
+    total = float(np.add.reduce(flat))
+    finite, dead, units = _whole(x)
     good = flat
     if not math.isfinite(total):
         good = flat[np.isfinite(flat)]
-        total = float(good.sum())
-    n = max(good.size, 1)
-    mean = total / n if good.size else float("nan")
+        total = float(np.add.reduce(good))
+    size = good.size
+    if not size:
+        nan = float("nan")
+        return {"output_shape": tuple(x.shape), "mean": nan, "std": nan, "rms": nan,
+                "zero_fraction": nan, "saturated_fraction": 0.0, "dead_units": dead,
+                "units": units, "finite": finite, "values": np.zeros(0, np.float32)}
+    mean = total / size
     # not np.dot: a BLAS call may start threads (slow when OPENBLAS_NUM_THREADS is unset)
-    ms = float(np.add.reduce(good * good) / n) if good.size else float("nan")
-    std = math.sqrt(max(ms - mean * mean, 0.0)) if good.size else float("nan")
+    ms = float(np.add.reduce(np.square(good)) / size)
     lo, hi = bounds_of(act)
     sat = 0.0
-    if good.size and (lo is not None or hi is not None):
+    if lo is not None or hi is not None:
         span = (hi - lo) if lo is not None and hi is not None else abs(hi or lo or 1.0)
         tol = SATURATION_MARGIN * span
-        near = np.zeros(good.shape, bool)
-        if lo is not None:
-            near |= good <= lo + tol
-        if hi is not None:
-            near |= good >= hi - tol
-        sat = float(near.mean())
-    units = int(x.shape[-1]) if x.ndim >= 2 else 1
-    if x.ndim >= 2:
-        alive = np.any(x.reshape(-1, units) != 0, axis=0)
-        dead = int(units - alive.sum())
+        if lo is None:
+            near = good >= hi - tol
+        elif hi is None:
+            near = good <= lo + tol
+        else:
+            near = (good <= lo + tol) | (good >= hi - tol)
+        sat = np.count_nonzero(near) / size
+    step = max(1, size // KEEP_VALUES)
+    if good is flat and x.dtype == np.float32:  # the same float32 values, not converted twice
+        values = np.array(sub[:step * KEEP_VALUES:step])
     else:
-        dead = int(not np.any(x != 0))
-    step = max(1, good.size // KEEP_VALUES)
-    zeros = 1.0 - np.count_nonzero(good) / good.size if good.size else float("nan")
-    return {"output_shape": tuple(x.shape), "mean": mean, "std": std, "rms": math.sqrt(ms)
-            if good.size else float("nan"), "zero_fraction": zeros,
+        values = good[:step * KEEP_VALUES:step].astype(np.float32)
+    # zeros: a comparison, then a count of booleans (quicker than counting a float array)
+    return {"output_shape": tuple(x.shape), "mean": mean,
+            "std": math.sqrt(max(ms - mean * mean, 0.0)), "rms": math.sqrt(ms),
+            "zero_fraction": 1.0 - np.count_nonzero(good != 0) / size,
             "saturated_fraction": sat, "dead_units": dead, "units": units, "finite": finite,
-            "values": good[::step][:KEEP_VALUES].astype(np.float32)}
+            "values": values}
+
+
+def _whole(x: np.ndarray) -> tuple[bool, int, int]:
+    """(every element finite, dead units, units) of the whole array, in one pass over it
+    for the usual case: the per-unit sums (last axis). A unit with a non-zero sum has a
+    non-zero element; only when some unit's sum is exactly 0 are those units looked at
+    again (a dead unit's, or rarely values cancelling out). A non-finite sum: some element
+    is NaN or infinite, or finite values overflowed (then the elements are looked at)."""
+    if x.ndim < 2:
+        finite = x.dtype.kind != "f" or bool(np.isfinite(x).all())
+        return finite, int(not np.any(x != 0)), 1
+    units = int(x.shape[-1])
+    x2 = x.reshape(-1, units)
+    if x.dtype.kind == "b":
+        return True, int(units - np.count_nonzero(np.any(x2, axis=0))), units
+    if x.dtype.kind != "f":  # integers: a sum may wrap around to 0, so compare each one
+        return True, int(units - np.count_nonzero(np.any(x2 != 0, axis=0))), units
+    with np.errstate(over="ignore", invalid="ignore"):
+        sums = np.add.reduce(x2, axis=0)
+        finite = math.isfinite(float(np.add.reduce(sums))) or bool(np.isfinite(x).all())
+    if sums.all():  # NaN or infinite sums count too: their units have non-zero elements
+        return finite, 0, units
+    zero = np.flatnonzero(sums == 0)
+    alive = np.any(x2[:, zero] != 0, axis=0)
+    return finite, int(zero.size - np.count_nonzero(alive)), units
 
 
 def flags_for(stats: dict[str, Any], reference_std: float | None) -> list[str]:
@@ -202,6 +239,8 @@ def weight_second_moment(init: Any, shape: tuple[int, ...], cls: str) -> float |
 
 
 _GH = np.polynomial.hermite_e.hermegauss(48)
+#: activation name -> the engine's function (looked up once per name)
+_ACTIVATIONS: dict[str, Any] = {}
 
 
 def activation_std(act: str | None, sigma: float) -> float | None:
@@ -211,10 +250,14 @@ def activation_std(act: str | None, sigma: float) -> float | None:
     if act in ("softmax", "log_softmax"):  # not elementwise: no one-unit prediction
         return None
     fn_name = "relu" if act.startswith("relu") else act
-    try:
-        fn = engine.get_object("activation", fn_name, "activation", engine.KERAS3)
-    except Exception:
-        return None
+    fn = _ACTIVATIONS.get(fn_name)
+    if fn is None:
+        try:
+            fn = engine.get_object("activation", fn_name, "activation", engine.KERAS3)
+        except Exception:
+            return None
+        if len(_ACTIVATIONS) < 256:  # names from configs: a bounded table
+            _ACTIVATIONS[fn_name] = fn
     nodes, weights = _GH
     try:
         y = np.asarray(fn(np.asarray(nodes * sigma, np.float32)), np.float64)

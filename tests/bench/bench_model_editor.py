@@ -44,6 +44,24 @@ def timed(fn, repeat: int = 5) -> float:
     return float(np.median(times))
 
 
+def paired(reference, fn, repeat: int = 9, before=None) -> tuple[float, float, float, float]:
+    """``fn`` and the ``reference`` timed in turns (so that both see the same load on a
+    busy machine), ``before()`` run untimed ahead of each ``fn``: the medians of the wall
+    times (reference, fn) and of this thread's CPU times (reference, fn)."""
+    wall: list[list[float]] = [[], []]
+    cpu: list[list[float]] = [[], []]
+    for _ in range(repeat):
+        for k, f in enumerate((reference, fn)):
+            if k and before is not None:
+                before()
+            t, c = time.perf_counter(), time.thread_time()
+            f()
+            cpu[k].append(time.thread_time() - c)
+            wall[k].append(time.perf_counter() - t)
+    return (float(np.median(wall[0])), float(np.median(wall[1])),
+            float(np.median(cpu[0])), float(np.median(cpu[1])))
+
+
 def main() -> None:
     config = mobilenet_v2_config(96)
     rng = np.random.default_rng(0)
@@ -91,14 +109,20 @@ def main() -> None:
         i[0] += 1
         state.apply(LAYER, c, fresh)
 
-    t = time.perf_counter()
-    model_edit()
-    first = time.perf_counter() - t  # the part downstream of the layer is built
-    model = timed(model_edit)  # later edits of the same layer reuse it
-    state._rest = None  # as without select's head start: the edit builds the part itself
-    t = time.perf_counter()
-    model_edit()
-    cold = time.perf_counter() - t
+    def ahead():  # as select leaves it: the downstream part built, not yet used
+        state._rest = None
+        state.prepare(LAYER)
+
+    def without():  # as without select's head start: the edit builds the part itself
+        state._rest = None
+
+    def fwd():
+        sub(x)
+
+    model_edit()  # warm
+    f1, first, c1, first_cpu = paired(fwd, model_edit, before=ahead)
+    f0, model, c0, model_cpu = paired(fwd, model_edit)  # later edits of the same layer
+    f2, cold, c2, cold_cpu = paired(fwd, model_edit, before=without)
     full_stats = [state.stats[n] for n in state.order]
     picture = timed(lambda: DepthPicture().png(full_stats, selected=LAYER), 3)
     kept = DepthPicture()
@@ -149,13 +173,16 @@ def main() -> None:
         assert alone.set("kernel_initializer", values[j[0] % 2]), alone.error
 
     layer_editor = timed(layer_editor_edit, 3)
-    print(f"edit, model side (rebuild, weights, downstream pass, statistics): "
-          f"{model * 1e3:.0f} ms = {model / forward:.2f}x the downstream forward "
-          f"(target <= 2x)")
+    print("edit, model side (rebuild, weights, downstream pass, statistics), each timed in "
+          "turns with the downstream forward alone (medians of 9; wall, and CPU time):")
+    print(f"  later edits of that layer: {model * 1e3:.1f} ms = {model / f0:.2f}x the "
+          f"downstream forward ({f0 * 1e3:.1f} ms) (target <= 2x); CPU "
+          f"{model_cpu / c0:.2f}x")
     print(f"  first edit of that layer (its downstream part built ahead by select): "
-          f"{first * 1e3:.0f} ms = {first / forward:.2f}x")
-    print(f"  a first edit that builds the downstream part itself: {cold * 1e3:.0f} ms = "
-          f"{cold / forward:.2f}x")
+          f"{first * 1e3:.1f} ms = {first / f1:.2f}x ({f1 * 1e3:.1f} ms); CPU "
+          f"{first_cpu / c1:.2f}x")
+    print(f"  a first edit that builds the downstream part itself: {cold * 1e3:.1f} ms = "
+          f"{cold / f2:.2f}x ({f2 * 1e3:.1f} ms); CPU {cold_cpu / c2:.2f}x")
     print(f"  select (its LayerEditor, then the downstream part built ahead): "
           f"{select_s * 1e3:.0f} ms, of which the downstream part {prepare_s * 1e3:.0f} ms")
     print(f"overview picture: drawn anew {picture * 1e3:.0f} ms; after an edit, on the kept "

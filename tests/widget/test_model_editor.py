@@ -656,3 +656,27 @@ def test_select_builds_the_downstream_part_ahead_and_the_first_edit_reuses_it(sm
     assert me.set("kernel_initializer", "glorot_uniform")
     me.select("s2b1_conv2")
     assert me._state._rest[1] is not rest[1]  # built again for the edited model
+
+
+def test_kept_activations_are_never_written_into(small_resnet):
+    """The engine's run may write a layer's output into an input it reads last (BN, ReLU,
+    Add); the activations the editor keeps feed cut models, the LayerEditor and the
+    gradient row, and must stay as they were: the upstream ones untouched (same arrays,
+    same bytes) through edits, and every kept one equal to a fresh full pass."""
+    me = ModelEditor(small_resnet).run()  # the gradient row on: it runs the model too
+    state = me._state
+    upstream = state.order[:state.order.index("s2b1_conv2")]
+    before = {n: state.trace[n] for n in upstream}
+    copies = {n: np.array(v) for n, v in before.items()}
+    me.select("s2b1_conv2")
+    for init in ("he_uniform", "glorot_uniform", "he_normal"):
+        assert me.set("kernel_initializer", init), me.error
+    me.model(me.sample)  # an untraced run of the whole model (in place where it may)
+    for n in upstream:
+        assert state.trace[n] is before[n] and np.array_equal(state.trace[n], copies[n]), n
+    me.select("s1b1_conv1")  # upstream of those kept: recomputed, then undone
+    assert me.set("kernel_initializer", "he_uniform"), me.error
+    assert me.undo()
+    fresh = me.model.intermediate_outputs(me.sample)
+    for n in state.order:
+        assert np.array_equal(state.trace[n], fresh[n]), n

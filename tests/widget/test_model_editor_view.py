@@ -246,6 +246,34 @@ def test_dead_units_count_the_whole_output(monkeypatch):
     assert model_stats.layer_stats(x)["dead_units"] == 7
 
 
+def test_whole_output_checks_equal_the_plain_computations():
+    """Dead units and finiteness come from per-unit sums (one pass), looked at again where
+    a sum is 0 or not finite: the same answers as comparing every element."""
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((6, 5, 7)).astype(np.float32)
+    x[..., 0] = 0.0  # dead
+    x[..., 1] = 0.0
+    x[0, 0, 1], x[1, 0, 1] = 2.0, -2.0  # its sum is 0, yet alive
+    x[..., 2] = -0.0  # dead (negative zeros)
+    x[..., 3] = 3e38  # finite, its sum overflows: alive
+    x[2, 2, 4] = np.nan  # alive, not finite
+    with np.errstate(over="ignore"):  # 3e38 is infinite in float16
+        half = x.astype(np.float16)
+    cases = [x, np.where(x == x, 0.0, x), x[..., :3], half,
+             np.zeros((4, 3), np.int32), np.array([[1, -1], [0, 0]], np.int8),
+             np.zeros((5, 2), bool), np.array([0.0, np.inf], np.float32), np.zeros(3)]
+    for a in cases:
+        with np.errstate(all="ignore"):
+            st = model_stats.layer_stats(a)
+            units = a.shape[-1] if a.ndim >= 2 else 1
+            dead = int((~np.any(a.reshape(-1, units) != 0, axis=0)).sum()) if a.ndim >= 2 \
+                else int(not np.any(a != 0))
+            finite = a.dtype.kind != "f" or bool(np.isfinite(a).all())
+        assert (st["dead_units"], st["units"], st["finite"]) == (dead, units, finite), a
+    st = model_stats.layer_stats(x)
+    assert st["dead_units"] == 2 and st["finite"] is False
+
+
 def test_engine_models_given_directly_are_not_changed(small_resnet):
     model = engine.deserialize(small_resnet)
     weights = [w.copy() for w in model.get_layer("s1b1_conv2").get_weights()]
