@@ -48,6 +48,34 @@ def test_fuzz_load_only_documented_errors():
     assert out["outcomes"].get("ok", 0) > 0 and out["outcomes"].get("FileError", 0) > 0
 
 
+def test_fuzz_model_from_json_only_documented_errors():
+    """Mutated JSON text of real configs through engine.model_from_json (tests.hostile.
+    fuzz_json): documented errors only, under the memory cap and hypothesis' deadline."""
+    pytest.importorskip("hypothesis")
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", MPLBACKEND="Agg")
+    proc = subprocess.run([sys.executable, "-m", "tests.hostile.fuzz_json",
+                           "--examples", "300", "--seed", "14", "--max-mb", "2048"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    assert lines, proc.stderr[-3000:]
+    out = json.loads(lines[-1])
+    assert proc.returncode == 0 and not out["undocumented"], out
+    assert out["examples"] >= 250 and out["texts"] >= 200
+    # the edits reach the parser's refusals, the deserializer's, and configs that still load
+    assert all(out["outcomes"].get(k, 0) > 0 for k in ("FileError", "ConfigError", "ok")), out
+
+
+def test_json_text_edits():
+    from tests.hostile.fuzz_json import edit
+
+    text = '{"a": 1, "b": {"c": 2}}'
+    assert edit(text, "value", 0, 1, "NaN") == '{"a": NaN, "b": {"c": 2}}'
+    assert edit(text, "value", 2, 1, "[]") == '{"a": 1, "b": {"c": []}}'
+    assert edit(text, "truncate", 5, 1, "") == text[:5]
+    assert edit(text, "cut", 1, 3, "") == "{" + text[4:]
+    assert edit(text, "insert", 0, 1, "x") == "x" + text
+
+
 def test_fuzz_corpus_and_mutations():
     configs = load_configs()
     assert len(configs) >= 200
