@@ -122,8 +122,15 @@ def exercise(config: dict) -> None:
             layer(x)
 
 
-def main(argv: list[str]) -> int:
-    examples = int(argv[argv.index("--examples") + 1]) if "--examples" in argv else 300
+def run_fuzz(argv: list[str], cases: Any, exercise: Any, describe: Any,
+             extra: dict[str, Any] | None = None, default_examples: int = 300) -> int:
+    """Run ``exercise(case)`` on ``--examples`` hypothesis cases drawn from the strategy made
+    by ``cases(st)``, under ``RLIMIT_AS`` of ``--max-mb`` and a 5 s deadline each; count the
+    outcomes by error class and stop at the first error outside the documented family
+    (``describe(case)`` says what was run). Prints one JSON line (``extra`` added to it);
+    returns the exit status."""
+    examples = int(argv[argv.index("--examples") + 1]) if "--examples" in argv \
+        else default_examples
     seed = int(argv[argv.index("--seed") + 1]) if "--seed" in argv else 0
     max_mb = int(argv[argv.index("--max-mb") + 1]) if "--max-mb" in argv else 2048
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
@@ -131,11 +138,9 @@ def main(argv: list[str]) -> int:
     from hypothesis import seed as hseed
     from hypothesis import strategies as st
 
-    import engine
     from tests.hostile.run_case import FAMILY
 
-    configs = load_configs()
-    paths = [leaf_paths(c) for c in configs]
+    strategy = cases(st)
     limit = max_mb * 2**20
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     outcomes: Counter[str] = Counter()
@@ -144,24 +149,16 @@ def main(argv: list[str]) -> int:
     @hseed(seed)
     @settings(max_examples=examples, deadline=5000, database=None, derandomize=False,
               suppress_health_check=list(HealthCheck))
-    @given(st.integers(0, len(configs) - 1), st.integers(0, 10**6),
-           st.lists(st.tuples(st.sampled_from(["set", "set", "set", "drop", "nest", "extra"]),
-                              st.sampled_from(HOSTILE), st.integers(0, 10**6)),
-                    min_size=1, max_size=3))
-    def fuzz(which, _salt, edits):
-        cfg = configs[which]
-        for action, value, pick in edits:
-            options = paths[which]
-            cfg = mutate(cfg, options[pick % len(options)], action, value)
+    @given(strategy)
+    def fuzz(case):
         try:
-            exercise(cfg)
+            exercise(case)
             outcomes["ok"] += 1
         except BaseException as e:
             name = type(e).__name__
             outcomes[name] += 1
             if name not in FAMILY:
-                bad.append(f"{name}: {str(e)[:300]} <- {json.dumps(edits, default=str)[:300]}"
-                           f" on {cfg.get('class_name')}")
+                bad.append(f"{name}: {str(e)[:300]} <- {describe(case)[:400]}")
                 raise
 
     try:
@@ -170,8 +167,37 @@ def main(argv: list[str]) -> int:
         if not bad:
             bad.append(f"{type(e).__name__}: {str(e)[:500]}")
     print(json.dumps({"examples": sum(outcomes.values()), "outcomes": dict(outcomes),
-                      "undocumented": bad[-3:], "engine": engine.__name__}))
+                      **(extra or {}), "undocumented": bad[-3:]}))
     return 1 if bad else 0
+
+
+def main(argv: list[str]) -> int:
+    import engine
+
+    configs = load_configs()
+    paths = [leaf_paths(c) for c in configs]
+
+    def cases(st):
+        return st.tuples(
+            st.integers(0, len(configs) - 1),
+            st.lists(st.tuples(st.sampled_from(["set", "set", "set", "drop", "nest", "extra"]),
+                               st.sampled_from(HOSTILE), st.integers(0, 10**6)),
+                     min_size=1, max_size=3))
+
+    def mutated(case):
+        which, edits = case
+        cfg = configs[which]
+        for action, value, pick in edits:
+            options = paths[which]
+            cfg = mutate(cfg, options[pick % len(options)], action, value)
+        return cfg
+
+    def describe(case):
+        return (f"{json.dumps(case[1], default=str)[:300]} on "
+                f"{mutated(case).get('class_name')}")
+
+    return run_fuzz(argv, cases, lambda case: exercise(mutated(case)), describe,
+                    {"engine": engine.__name__})
 
 
 if __name__ == "__main__":

@@ -15,10 +15,7 @@ one JSON line (examples run, outcomes by error class) and exits 1 on an undocume
 from __future__ import annotations
 
 import json
-import os
-import resource
 import sys
-from collections import Counter
 
 #: text put into a config's JSON at some position
 TOKENS = [
@@ -62,55 +59,30 @@ def edit(text: str, op: str, at: int, size: int, token: str) -> str:
 
 
 def main(argv: list[str]) -> int:
-    examples = int(argv[argv.index("--examples") + 1]) if "--examples" in argv else 200
-    seed = int(argv[argv.index("--seed") + 1]) if "--seed" in argv else 0
-    max_mb = int(argv[argv.index("--max-mb") + 1]) if "--max-mb" in argv else 2048
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-    from hypothesis import HealthCheck, given, settings
-    from hypothesis import seed as hseed
-    from hypothesis import strategies as st
-
     import engine
-    from tests.hostile.run_case import FAMILY
+    from tests.hostile.fuzz_deserialize import run_fuzz
 
     texts = corpus_texts()
-    limit = max_mb * 2**20
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    outcomes: Counter[str] = Counter()
-    bad: list[str] = []
 
-    @hseed(seed)
-    @settings(max_examples=examples, deadline=5000, database=None, derandomize=False,
-              suppress_health_check=list(HealthCheck))
-    @given(st.integers(0, len(texts) - 1),
-           st.lists(st.tuples(st.sampled_from(["value", "value", "value", "insert",
-                                               "replace", "cut", "double", "truncate"]),
-                              st.integers(0, 10**7), st.integers(1, 400),
-                              st.sampled_from(TOKENS)),
-                    min_size=1, max_size=4))
-    def fuzz(which, edits):
+    def cases(st):
+        return st.tuples(
+            st.integers(0, len(texts) - 1),
+            st.lists(st.tuples(st.sampled_from(["value", "value", "value", "insert",
+                                                "replace", "cut", "double", "truncate"]),
+                               st.integers(0, 10**7), st.integers(1, 400),
+                               st.sampled_from(TOKENS)),
+                     min_size=1, max_size=4))
+
+    def edited(case):
+        which, edits = case
         text = texts[which]
         for op, at, size, token in edits:
             text = edit(text, op, at, size, token)
-        try:
-            engine.model_from_json(text)
-            outcomes["ok"] += 1
-        except BaseException as e:
-            name = type(e).__name__
-            outcomes[name] += 1
-            if name not in FAMILY:
-                bad.append(f"{name}: {str(e)[:300]} <- {json.dumps(edits)[:300]} on text "
-                           f"{which}")
-                raise
+        return text
 
-    try:
-        fuzz()
-    except BaseException as e:  # hypothesis re-raises the (shrunk) failure
-        if not bad:
-            bad.append(f"{type(e).__name__}: {str(e)[:500]}")
-    print(json.dumps({"examples": sum(outcomes.values()), "outcomes": dict(outcomes),
-                      "texts": len(texts), "undocumented": bad[-3:]}))
-    return 1 if bad else 0
+    return run_fuzz(argv, cases, lambda case: engine.model_from_json(edited(case)),
+                    lambda case: f"{json.dumps(case[1])[:300]} on text {case[0]}",
+                    {"texts": len(texts)}, default_examples=200)
 
 
 if __name__ == "__main__":
