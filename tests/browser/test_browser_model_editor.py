@@ -212,6 +212,23 @@ def opened(page, where: str) -> None:
     keep_screenshot(page, f"model-editor-{where}-opened")
 
 
+def pictures_by_width(page, where: str, height: int) -> None:
+    """At 1400, 968, 600 and 420 px (export open, pinned): nothing scrolls sideways and the
+    picture the width calls for is shown, with nothing to click; then, at 420 px, a click on
+    the narrow picture's columns (laid over its heatmap) still picks the layer."""
+    for width in (1400, 968, 600, 420):
+        if where == "lab":  # the sidebar open at 1400 px: a 968 px column
+            left_sidebar(page, width >= 1000)
+        page.set_viewport_size({"width": width, "height": height})
+        page.wait_for_timeout(800)
+        no_overflow(page, f"{where} {width} px, export open, pinned")
+        page.locator(WRAPS[shown(page)][1]).scroll_into_view_if_needed()
+        keep_screenshot(page, f"model-editor-{where}-{width}")
+        picture_shown_at(page, width, where)
+    click_heatmap_column(page, "s2b1_conv1")
+    table_shows(page, "s2b1_conv1")
+
+
 def test_jupyterlab_progress_pick_by_row_and_column_edit_pin_export(lab_page):
     page = lab_page(NAME, notebook(SOURCE), height=1100)
     opened(page, "lab")
@@ -229,18 +246,7 @@ def test_jupyterlab_progress_pick_by_row_and_column_edit_pin_export(lab_page):
           f"{median_edit_seconds(page, field.first):.2f} s")
     elapsed = edit_pin_export(page, "lab")
     print(f"lab: edit -> new picture in the page: {elapsed:.2f} s")
-    for width in (1400, 968, 600, 420):
-        left_sidebar(page, width >= 1000)  # the sidebar open at 1400 px: a 968 px column
-        page.set_viewport_size({"width": width, "height": 1100})
-        page.wait_for_timeout(800)
-        no_overflow(page, f"lab {width} px, export open, pinned")
-        page.locator(WRAPS[shown(page)][1]).scroll_into_view_if_needed()
-        keep_screenshot(page, f"model-editor-lab-{width}")
-        # the picture is chosen by the page's width, with nothing to click
-        picture_shown_at(page, width, "lab")
-    # the narrow picture's columns lie over its heatmap: a click still picks the layer
-    click_heatmap_column(page, "s2b1_conv1")
-    table_shows(page, "s2b1_conv1")
+    pictures_by_width(page, "lab", 1100)
 
 
 @pytest.fixture(scope="module")
@@ -261,16 +267,7 @@ def test_voila_pick_edit_pin_export_at_968_600_420(voila_model_editor, voila_pag
     table_shows(page, "s3b1_conv2_bn")
     elapsed = edit_pin_export(page, "voila")
     print(f"voila: edit -> new picture in the page: {elapsed:.2f} s")
-    for width in (1400, 968, 600, 420):
-        page.set_viewport_size({"width": width, "height": 1000})
-        page.wait_for_timeout(800)
-        no_overflow(page, f"voila {width} px, export open, pinned")
-        page.locator(WRAPS[shown(page)][1]).scroll_into_view_if_needed()
-        keep_screenshot(page, f"model-editor-voila-{width}")
-        # the picture is chosen by the page's width, with nothing to click
-        picture_shown_at(page, width, "voila")
-    click_heatmap_column(page, "s2b1_conv1")  # on the narrow picture's columns
-    table_shows(page, "s2b1_conv1")
+    pictures_by_width(page, "voila", 1000)
     # the menu forces a picture: the wide one at 420 px (scaled down)
     page.locator(".layerlab-picture-size select").select_option(label="wide")
     page.wait_for_timeout(800)
