@@ -59,7 +59,7 @@ __all__ = ["Layer", "Variable", "InputSpec", "ShapeT", "normalize_shape", "shape
 
 _name_counters: dict[str, itertools.count] = defaultdict(itertools.count)
 #: the float compute dtypes (NumPy's dtype objects of native byte order are singletons)
-_FLOATS = {n: np.dtype(n) for n in ("float16", "float32", "float64")}
+FLOAT_DTYPES = {n: np.dtype(n) for n in ("float16", "float32", "float64")}
 
 #: set by build_without_initializers(): weights are declared but not filled
 _skip_initializers: contextvars.ContextVar[bool] = contextvars.ContextVar(
@@ -493,7 +493,7 @@ class Layer(Configurable):
         return self._cast(inputs)
 
     def _cast(self, x: Any) -> np.ndarray:
-        if isinstance(x, np.ndarray) and x.dtype is _FLOATS.get(self._values["dtype"]
+        if isinstance(x, np.ndarray) and x.dtype is FLOAT_DTYPES.get(self._values["dtype"]
                                                              .compute_dtype):
             return x  # already a float array of the compute dtype: nothing to check
         if isinstance(x, np.ndarray):

@@ -71,6 +71,13 @@ def check(layer: Any, budget: Any, input_shape: Any, extra_shapes: Any) -> int:
                                lambda: f"{type(layer).__name__} {layer.name!r}: its output")
 
 
+def same_values(layer: Any, values: tuple) -> bool:
+    """Whether the layer's config values are the very objects of ``values`` (taken earlier
+    as ``tuple(layer._values.values())``): a write through a field stores a new value."""
+    now = layer._values.values()
+    return len(now) == len(values) and all(map(is_, values, now))
+
+
 def remembered(layer: Any, budget: Any, input_shape: Any, extra_shapes: Any) -> int:
     """:func:`check`, remembered (the layer is built and its class is one of
     :func:`memo_allowed`)."""
@@ -79,7 +86,7 @@ def remembered(layer: Any, budget: Any, input_shape: Any, extra_shapes: Any) -> 
     if key is None:
         return check(layer, budget, input_shape, extra_shapes)
     memo = layer.__dict__.get("_budget_memo")
-    if memo is not None and len(memo[0]) == len(values) and all(map(is_, memo[0], values)):
+    if memo is not None and same_values(layer, memo[0]):
         known = memo[1].get(key)
         if known is not None:
             return known

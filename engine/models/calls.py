@@ -17,7 +17,8 @@ import numpy as np
 
 from ..budget import active_budget
 from ..errors import ConfigError
-from ..layers.base import Layer
+from ..layers.base import FLOAT_DTYPES, Layer
+from ..layers.call_budget import same_values
 from .graph import Node, refs_in
 from .ops import Operation
 from .summary import format_shape
@@ -162,8 +163,6 @@ def call_single(op: Any, node: Node, x: Any, mask: Any, training: bool, owned: A
 
 # -- the run loop's direct calls -----------------------------------------------------------
 
-#: the float dtypes a layer's cast leaves as they are (native byte order: singletons)
-_FLOATS = {n: np.dtype(n) for n in ("float16", "float32", "float64")}
 #: Layer methods a class must not override for :func:`run_layer` to skip them
 _PLAIN = ("__call__", "_convert_inputs", "_cast", "_check_inputs", "check_call_budget",
           "_invoke")
@@ -219,16 +218,7 @@ def _same_state(layer: Any, state: tuple) -> bool:
             spec.min_ndim != spec_state[2] or spec.axes is not spec_state[3] or \
             (spec.axes and spec.axes != spec_state[4]):
         return False
-    # the very objects, or equal ones (the checks follow from the values)
-    return _equal(tuple(layer._values.values()), values)
-
-
-def _equal(a: tuple, b: tuple) -> bool:
-    """``a == b``; False when a value's ``==`` cannot say (an array's, an odd object's)."""
-    try:
-        return bool(a == b)
-    except Exception:
-        return False
+    return same_values(layer, values)  # the checks follow from the values
 
 
 def run_layer(layer: Any, x: Any, training: bool, mask: Any, owned: Any = None) -> Any:
@@ -268,12 +258,12 @@ def run_layer(layer: Any, x: Any, training: bool, mask: Any, owned: Any = None) 
 
 def _remember(layer: Any, x: Any, state: tuple) -> None:
     policy = layer._values["dtype"]
-    dtype = _FLOATS.get(policy.compute_dtype)
+    dtype = FLOAT_DTYPES.get(policy.compute_dtype)
     key = _input_key(layer, x, dtype) if dtype is not None else None
     if key is None:
         return
     memo = layer.__dict__.get("_run_memo")
-    if memo is None or memo[0] is not policy or not _equal(memo[2], state) or \
+    if memo is None or memo[0] is not policy or not _same_state(layer, memo[2]) or \
             len(memo[3]) >= MAX_SHAPES:
         memo = layer.__dict__["_run_memo"] = (policy, dtype, state, set())
     memo[3].add(key)
