@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
@@ -204,7 +205,8 @@ class Functional(Model):
         self.__dict__["_plan"] = plan
         return plan
 
-    def _run(self, inputs: Any, training: bool, mask: Any, trace: bool = False):
+    def _run(self, inputs: Any, training: bool, mask: Any, trace: bool = False,
+             observe: Callable[[str, Any], Any] | None = None):
         names = [r.layer for r in self._inputs]
         xs = prepare_inputs(self, inputs, self._input_specs, names)
         values: dict[NodeKey, list[Any]] = {}
@@ -233,6 +235,8 @@ class Functional(Model):
             if key in values:
                 if trace:
                     trace_out.setdefault(node.layer_name, values[key][0])
+                if observe is not None:
+                    observe(node.layer_name, values[key][0])
                 continue
             try:
                 if step.kind == SINGLE:
@@ -281,6 +285,8 @@ class Functional(Model):
             masks[key] = out_masks
             if trace:
                 _trace(trace_out, node.layer_name, outs[0] if len(outs) == 1 else outs)
+            if observe is not None:  # before the in-place writes of later layers
+                observe(node.layer_name, outs[0] if len(outs) == 1 else outs)
             del outs, out_masks  # the dicts are the one holder (see sole_owner)
             for done in (step.rest if own else step.release):
                 del values[done], masks[done]

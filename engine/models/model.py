@@ -119,11 +119,29 @@ class Model(Layer):
         order = sorted(trace, key=lambda name: depths.get(name, 0))  # stable: graph order
         return {name: trace[name] for name in order}
 
+    def call_observed(self, inputs: Any, on_output: Callable[[str, Any], Any],
+                      training: bool = False) -> Any:
+        """Run the model like ``model(inputs)``, calling ``on_output(name, value)`` with each
+        layer's output (an array, or a list for several outputs) as soon as it is made, in
+        run order (the model's inputs first; a layer called several times: once a call).
+
+        Unlike :meth:`intermediate_outputs` nothing is kept, so the run keeps its speed
+        and memory (layers may write into a tensor after its last reader): statistics of
+        every layer's output cost one look at each while it is still in cache. A value the
+        callback keeps (the array or a view of it) is left as it is; the ones it drops may
+        be overwritten once the callback has returned.
+        """
+        outputs, masks, _ = self._run(inputs, training=training, mask=None,
+                                      observe=on_output)
+        self._out_masks = masks
+        return outputs
+
     def layer_depths(self) -> dict[str, int]:
         """name -> depth of the layer's first call (0 for inputs)."""
         return {}
 
-    def _run(self, inputs: Any, training: bool, mask: Any, trace: bool = False):
+    def _run(self, inputs: Any, training: bool, mask: Any, trace: bool = False,
+             observe: Callable[[str, Any], Any] | None = None):
         raise NotImplementedError
 
     # -- serialization -------------------------------------------------------------

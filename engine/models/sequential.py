@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -178,7 +178,8 @@ class Sequential(Model):
             cur = layer.compute_output_shape(cur)
         return cur
 
-    def _run(self, inputs: Any, training: bool, mask: Any, trace: bool = False):
+    def _run(self, inputs: Any, training: bool, mask: Any, trace: bool = False,
+             observe: Callable[[str, Any], Any] | None = None):
         if isinstance(inputs, (list, tuple)) and len(inputs) == 1:
             inputs = inputs[0]
         x = np.asarray(inputs)
@@ -196,6 +197,8 @@ class Sequential(Model):
         input_name = self._input_name()
         if trace and input_name is not None:
             trace_out[input_name] = x
+        if observe is not None and input_name is not None:
+            observe(input_name, x)
         offset = self._input_layer is not None
         for i, layer in enumerate(self._layers):
             try:
@@ -216,6 +219,8 @@ class Sequential(Model):
             del y  # x is the one reference
             if trace:
                 trace_out[layer.name] = x
+            if observe is not None:
+                observe(layer.name, x)
         return x, mask, trace_out
 
     def _layer_label(self, index: int) -> str:
