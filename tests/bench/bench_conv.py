@@ -9,6 +9,9 @@ engine call as a multiple of its input + output bytes. The engine's own worker t
 also timed off (``engine.layers.conv.ops.THREADS = 1``) for the main case. Last, the 3x3
 shapes of VGG16 and ResNet50 (96x96, batch 2) with Winograd F(2x2, 3x3) against the direct
 GEMM kernels, with each one's error against float64.
+
+``--models``: only the Conv2D shapes of DenseNet121, ResNet50 and MobileNetV2 at 96x96
+(batch 2) against TensorFlow's own conv op in a tf.function, both single-threaded.
 """
 
 from __future__ import annotations
@@ -133,6 +136,105 @@ def winograd_case(case: tuple[int, ...], rng, repeat: int = 15) -> None:
           f"{errors['winograd']:9.1e} {used:>5s}")
 
 
+#: per-layer shapes of the application models at 96x96, batch 2 (``--models``): name,
+#: input shape, Conv2D config
+MODEL_CASES = [
+    ("DenseNet121 3x3 24x24 128->32", (2, 24, 24, 128), {"filters": 32, "kernel_size": 3,
+                                                          "padding": "same"}),
+    ("DenseNet121 3x3 12x12 128->32", (2, 12, 12, 128), {"filters": 32, "kernel_size": 3,
+                                                          "padding": "same"}),
+    ("DenseNet121 3x3 6x6 128->32", (2, 6, 6, 128), {"filters": 32, "kernel_size": 3,
+                                                      "padding": "same"}),
+    ("DenseNet121 3x3 3x3 128->32", (2, 3, 3, 128), {"filters": 32, "kernel_size": 3,
+                                                      "padding": "same"}),
+    ("ResNet50/DenseNet121 stem 7x7 s2", (2, 102, 102, 3), {"filters": 64, "kernel_size": 7,
+                                                             "strides": 2}),
+    ("ResNet50 3x3 6x6 256->256", (2, 6, 6, 256), {"filters": 256, "kernel_size": 3,
+                                                    "padding": "same"}),
+    ("ResNet50 3x3 12x12 128->128", (2, 12, 12, 128), {"filters": 128, "kernel_size": 3,
+                                                        "padding": "same"}),
+    ("ResNet50 3x3 24x24 64->64", (2, 24, 24, 64), {"filters": 64, "kernel_size": 3,
+                                                     "padding": "same"}),
+    ("ResNet50 1x1 s2 24x24 256->512", (2, 24, 24, 256), {"filters": 512, "kernel_size": 1,
+                                                          "strides": 2}),
+    ("ResNet50 1x1 s2 12x12 512->1024", (2, 12, 12, 512), {"filters": 1024,
+                                                           "kernel_size": 1, "strides": 2}),
+    ("MobileNetV2 stem 3x3 s2 3->32", (2, 96, 96, 3), {"filters": 32, "kernel_size": 3,
+                                                       "strides": 2, "padding": "same"}),
+]
+#: layers (each with its own kernel) per timed round: the kernels cycle through the cache
+#: as in a model, and TensorFlow's function-call overhead is shared by this many ops
+PER_ROUND = 8
+
+
+def model_case(tf, name: str, shape: tuple[int, ...], cfg: dict, rng, rounds: int) -> None:
+    """PER_ROUND Conv2D layers (own kernels) on one input: the engine's layer calls
+    against one tf.function running the same PER_ROUND convolutions (TensorFlow's op, bias
+    added), rounds alternating; per-layer min and median ms and their ratios."""
+    x = rng.standard_normal(shape).astype("float32")
+    layers = []
+    for _ in range(PER_ROUND):
+        layer = engine.deserialize({"class_name": "Conv2D", "config": dict(cfg)})
+        layer.build(shape)
+        layer.set_weights([(rng.standard_normal(layer.kernel.shape) /
+                            np.sqrt(np.prod(layer.kernel.shape[:-1]))).astype("float32"),
+                           rng.standard_normal(layer.bias.shape).astype("float32")])
+        layers.append(layer)
+    theirs = None
+    if tf is not None:
+        strides = cfg.get("strides", 1)
+        padding = cfg.get("padding", "valid").upper()
+        ks = [tf.constant(layer.kernel.value) for layer in layers]
+        bs = [tf.constant(layer.bias.value) for layer in layers]
+        xt = tf.constant(x)
+
+        @tf.function
+        def tf_convs(inp):
+            return [tf.nn.bias_add(tf.nn.conv2d(inp, k, strides, padding), b)
+                    for k, b in zip(ks, bs)]
+
+        want = [np.asarray(y) for y in tf_convs(xt)]
+        for layer, w in zip(layers, want):
+            np.testing.assert_allclose(layer(x), w, atol=1e-4, rtol=1e-4)
+
+        def theirs():
+            return [y.numpy() for y in tf_convs(xt)]
+
+    def ours():
+        return [layer(x) for layer in layers]
+
+    a, b = [], []
+    ours()
+    for _ in range(rounds):
+        a.append(timed(ours) / PER_ROUND)
+        if theirs is not None:
+            b.append(timed(theirs) / PER_ROUND)
+    ours_ms = (min(a) * 1e3, statistics.median(a) * 1e3)
+    tf_ms = (min(b) * 1e3, statistics.median(b) * 1e3) if b else (float("nan"),) * 2
+    print(f"{name:34s} {ours_ms[0]:8.3f} {ours_ms[1]:8.3f} {tf_ms[0]:8.3f} {tf_ms[1]:8.3f} "
+          f"{ours_ms[0] / tf_ms[0]:6.2f} {ours_ms[1] / tf_ms[1]:6.2f}")
+
+
+def models_main(rounds: int = 15) -> None:
+    """``--models``: the application models' convolution shapes against TensorFlow's
+    conv op, both on one thread (the engine's worker threads off)."""
+    try:
+        import tensorflow as tf
+        tf.config.threading.set_intra_op_parallelism_threads(1)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except ImportError:
+        tf = None
+    conv.THREADS = 1
+    rng = np.random.default_rng(0)
+    print(f"numpy {np.__version__}, tensorflow {getattr(tf, '__version__', 'not installed')}"
+          f", one thread each; ms per layer, {PER_ROUND} layers a round, {rounds} rounds "
+          f"alternating; load {os.getloadavg()[0]:.2f}")
+    print(f"{'layer':34s} {'ours min':>8s} {'ours med':>8s} {'tf min':>8s} {'tf med':>8s} "
+          f"{'r min':>6s} {'r med':>6s}")
+    for name, shape, cfg in MODEL_CASES:
+        model_case(tf, name, shape, cfg, rng, rounds)
+
+
 def main() -> None:
     try:
         import keras
@@ -163,4 +265,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    if "--models" in sys.argv[1:]:
+        models_main()
+    else:
+        main()

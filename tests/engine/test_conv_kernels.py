@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 import engine
+from engine.layers.conv import im2col, winograd
 from engine.layers.conv import ops as convmod
-from engine.layers.conv import winograd
 from engine.layers.conv.ops import conv_nd, conv_paddings
 from engine.layers.pooling import pool_nd
 
@@ -60,6 +60,7 @@ WINOGRAD_CASES = [  # batch, spatial, channels, filters, padding
     (1, (3, 40), 64, 64, "valid"),      # one row of tiles
     (2, (12, 12), 128, 32, "same"),     # DenseNet's 3x3 convolutions: few filters
     (1, (11, 13), 160, 40, "valid"),    # few filters, odd sizes
+    (5, (4, 4), 64, 64, "same"),        # blocks of whole images, the last one partial
 ]
 
 
@@ -69,11 +70,13 @@ WINOGRAD_CASES = [  # batch, spatial, channels, filters, padding
 def test_winograd_equals_the_reference(batch, spatial, c, f, padding, threads, blocks,
                                        monkeypatch):
     monkeypatch.setattr(winograd, "MIN_TILES", 1)
+    monkeypatch.setattr(convmod, "ONE_GEMM_MAX_TILES", 0)   # few filters: Winograd too
     monkeypatch.setattr(convmod, "THREADS", threads)
     monkeypatch.setattr(convmod, "PARALLEL_FLOPS", 0)
     if blocks == "many":  # blocks of a few tile rows, and of whole images, partial ones too
         monkeypatch.setattr(winograd, "BLOCK_FLOATS", 16 * (c + f) * 5)
         monkeypatch.setattr(winograd, "BLOCK_MIN_TILES", 5)
+        monkeypatch.setattr(winograd, "LARGE_BLOCK_MIN_TILES", 5)
     rng = np.random.default_rng(11)
     x, w = _case(rng, batch, spatial, c, f)
     pads = conv_paddings(spatial, (3, 3), (1, 1), (1, 1), padding)
@@ -144,32 +147,93 @@ def test_winograd_is_used_only_where_it_pays_and_is_exact_enough(what, change):
     assert _kind(x, w, p["strides"], p["dilation"], pads, p["groups"]) != "winograd", what
 
 
-@pytest.mark.parametrize("spatial,c,f,used", [
-    ((24, 24), 128, 32, True), ((12, 12), 128, 32, True),   # DenseNet121 at 96x96
-    ((6, 6), 128, 32, False), ((24, 24), 64, 32, False), ((24, 24), 127, 63, False),
-    ((24, 24), 64, 64, True), ((24, 24), 32, 256, False),
+@pytest.mark.parametrize("spatial,c,f,kind,one_thread", [   # kind with worker threads on
+    ((24, 24), 128, 32, "winograd", "im2col_one"),                        # DenseNet121
+    ((12, 12), 128, 32, "im2col_one", "im2col_one"),                      # at 96x96
+    ((6, 6), 128, 32, "im2col_one", "im2col_one"),
+    ((3, 3), 128, 32, "im2col_one", "im2col_one"),
+    ((48, 48), 128, 32, "winograd", "winograd"),                          # many tiles
+    ((24, 24), 64, 32, "gather_taps", "im2col_one"),
+    ((24, 24), 127, 63, "gather_taps", "im2col_one"),
+    ((24, 24), 64, 64, "winograd", "winograd"),
+    ((24, 24), 32, 256, "grid_im2col", "im2col_one"),
+    ((12, 12), 128, 128, "winograd", "winograd"),                         # ResNet50
+    ((6, 6), 256, 256, "gather_taps", "gather_taps"),
 ])
-def test_winograd_rule_for_channels_and_filters(spatial, c, f, used):
+def test_winograd_rule_for_channels_and_filters(spatial, c, f, kind, one_thread,
+                                                monkeypatch):
     """32 or more filters suffice with twice MIN_CHANNELS channels; fewer filters than
-    MIN_CHANNELS with fewer channels keep the direct kernels (measured slower)."""
+    MIN_CHANNELS with fewer channels keep the direct kernels (measured slower); with few
+    filters on at most ONE_GEMM_MAX_TILES tiles the window-copy im2col is faster still,
+    unless the convolution is large enough for the worker threads (when they are on)."""
     x, w = _case(np.random.default_rng(0), 2, spatial, c, f)
-    assert (_kind(x, w, (1, 1), (1, 1), [(1, 1), (1, 1)]) == "winograd") == used
+    for threads, want in ((2, kind), (1, one_thread)):
+        monkeypatch.setattr(convmod, "THREADS", threads)
+        assert _kind(x, w, (1, 1), (1, 1), [(1, 1), (1, 1)]) == want, threads
 
 
 def test_a_kernel_changed_in_place_is_used_at_the_next_call():
-    """The kernel transform is never cached: an in-place edit of the weights (as the
-    finite-difference gradient checks do) changes the next output."""
+    """The kernel transform is remembered per kernel array only while the array holds the
+    same bits: an in-place edit of the weights (as the finite-difference gradient checks
+    do), set_weights (which writes into the array or replaces it) and Variable.assign (a
+    new array) all change the next output; an unchanged kernel reuses its transform."""
     layer = engine.deserialize({"class_name": "Conv2D", "config": {
         "filters": 64, "kernel_size": 3, "padding": "same"}})
     x = np.random.default_rng(4).standard_normal((2, 24, 24, 64)).astype(np.float32)
     layer.build(x.shape)
     assert _kind(x, layer.kernel.value, (1, 1), (1, 1), [(1, 1), (1, 1)]) == "winograd"
     first = layer(x).copy()
+    entry = winograd.prepared(layer.kernel.value)
+    assert winograd.prepared(layer.kernel.value) is entry     # remembered
+    np.testing.assert_array_equal(layer(x), first)
     layer.kernel.value[1, 1, 3, 5] += 1.0
     second = layer(x)
     delta = second - first
     np.testing.assert_allclose(delta[..., 5], x[..., 3], atol=1e-5)
     assert np.max(np.abs(np.delete(delta, 5, axis=-1))) == 0
+    assert winograd.prepared(layer.kernel.value) is not entry
+    # a one-bit change (-0.0 for 0.0) is a change too
+    layer.kernel.value[0, 0, 0, 0] = 0.0
+    entry = winograd.prepared(layer.kernel.value)
+    layer.kernel.value[0, 0, 0, 0] = -0.0
+    assert winograd.prepared(layer.kernel.value) is not entry
+    # set_weights and assign: the result is the reference of the new kernel
+    rng = np.random.default_rng(5)
+    for how in ("set_weights", "assign", "assign same values"):
+        k = (rng.standard_normal(layer.kernel.shape) / 24).astype(np.float32)
+        if how == "set_weights":
+            layer.set_weights([k, layer.bias.value])
+        else:
+            layer.kernel.assign(k)
+        want = reference(x, k, (1, 1), (1, 1), [(1, 1), (1, 1)]) + layer.bias.value
+        np.testing.assert_allclose(layer(x), want, atol=2e-6, rtol=1e-5, err_msg=how)
+        if how == "assign same values":   # a new array with the old bits: same result
+            old = layer(x).copy()
+            layer.kernel.assign(k.copy())
+            np.testing.assert_array_equal(layer(x), old)
+
+
+def test_the_kernel_cache_is_bounded_and_forgets_dead_kernels(monkeypatch):
+    """At most CACHE_BYTES of transforms are kept (least recently used go first), and the
+    entry of a kernel array that no longer exists is dropped, never reused for a new
+    array that happens to get the same id."""
+    winograd.clear_cache()
+    rng = np.random.default_rng(6)
+    kernels = [rng.standard_normal((3, 3, 64, 64)).astype(np.float32) for _ in range(4)]
+    one = winograd.prepared(kernels[0]).nbytes
+    monkeypatch.setattr(winograd, "CACHE_BYTES", 2 * one)
+    for kern in kernels:
+        winograd.prepared(kern)
+    del kern
+    assert len(winograd._cache) == 2
+    assert set(winograd._cache) == {id(kernels[2]), id(kernels[3])}
+    del kernels[3]
+    fresh = rng.standard_normal((3, 3, 64, 64)).astype(np.float32)
+    entry = winograd.prepared(fresh)
+    np.testing.assert_array_equal(entry.u, winograd.kernel_transform(fresh, np.float32,
+                                                                       True))
+    assert all(e.ref() is not None for e in winograd._cache.values())
+    winograd.clear_cache()
 
 
 # -- the layers on every kernel -----------------------------------------------------------
@@ -197,6 +261,20 @@ LAYER_CASES = [  # class, config, input shape, kernel run by conv_nd
     ("Conv1D", {"filters": 4, "kernel_size": 5, "strides": 3}, (1, 17, 3), "im2col"),
     ("Conv3D", {"filters": 3, "kernel_size": 2, "padding": "same"}, (1, 5, 4, 6, 64),
      "gather_taps"),
+    # one window copy and one GEMM (im2col.py): DenseNet's small 3x3 convolutions, the
+    # 7x7 stride-2 stem, a dilated last axis, Conv1D and Conv3D
+    ("Conv2D", {"filters": 32, "kernel_size": 3, "padding": "same"}, (2, 3, 3, 128),
+     "im2col_one"),
+    ("Conv2D", {"filters": 32, "kernel_size": 3, "padding": "same"}, (2, 6, 5, 128),
+     "im2col_one"),
+    ("Conv2D", {"filters": 16, "kernel_size": 7, "strides": 2}, (2, 21, 20, 3),
+     "im2col_one"),
+    ("Conv2D", {"filters": 6, "kernel_size": 3, "dilation_rate": (1, 2), "padding": "same"},
+     (2, 7, 9, 5), "im2col_one"),
+    ("Conv1D", {"filters": 4, "kernel_size": 5, "strides": 2, "padding": "same"},
+     (2, 17, 3), "im2col_one"),
+    ("Conv3D", {"filters": 5, "kernel_size": 3, "strides": (1, 2, 1)}, (1, 5, 6, 4, 7),
+     "im2col_one"),
 ]
 
 
@@ -206,15 +284,20 @@ LAYER_CASES = [  # class, config, input shape, kernel run by conv_nd
 def test_layer_on_every_kernel_equals_the_reference(cls, cfg, shape, kind, activation,
                                                     data_format, monkeypatch):
     """Conv1D/2D/3D (bias, activation, both data formats) on each kernel conv_nd picks,
-    with small blocks (many, partial ones too) on two worker threads."""
+    with small blocks (many, partial ones too), on two worker threads where used."""
     monkeypatch.setattr(winograd, "MIN_TILES", 1)
     monkeypatch.setattr(winograd, "BLOCK_FLOATS", 16 * 128 * 3)
     monkeypatch.setattr(winograd, "BLOCK_MIN_TILES", 3)
-    monkeypatch.setattr(convmod, "THREADS", 2)
-    monkeypatch.setattr(convmod, "PARALLEL_FLOPS", 0)
-    monkeypatch.setattr(convmod, "TAP_ACC_ELEMENTS", 64)
-    monkeypatch.setattr(convmod, "TAP_ROWS_MIN", 7)
-    monkeypatch.setattr(convmod, "BLOCK_ELEMENTS", 256)
+    monkeypatch.setattr(winograd, "LARGE_BLOCK_MIN_TILES", 3)
+    if kind == "im2col_one":   # small blocks: many, partial ones too
+        monkeypatch.setattr(im2col, "BLOCK_ELEMENTS", 200)
+    else:   # the other kernels, in small blocks on two worker threads
+        monkeypatch.setattr(convmod, "IM2COL_MAX_ELEMENTS", 0)
+        monkeypatch.setattr(convmod, "THREADS", 2)
+        monkeypatch.setattr(convmod, "PARALLEL_FLOPS", 0)
+        monkeypatch.setattr(convmod, "TAP_ACC_ELEMENTS", 64)
+        monkeypatch.setattr(convmod, "TAP_ROWS_MIN", 7)
+        monkeypatch.setattr(convmod, "BLOCK_ELEMENTS", 256)
     rng = np.random.default_rng(9)
     x = rng.standard_normal(shape).astype(np.float32)
     layer = engine.deserialize({"class_name": cls, "config": dict(
@@ -247,6 +330,8 @@ def test_repeated_calls_with_other_batch_sizes_never_share_or_leak(cls, cfg, sha
     """Outputs of earlier calls keep their values and share no memory with later ones or
     with the input, whatever the batch size (1, 3, back to the first)."""
     monkeypatch.setattr(winograd, "MIN_TILES", 1)
+    if kind != "im2col_one":
+        monkeypatch.setattr(convmod, "IM2COL_MAX_ELEMENTS", 0)
     rng = np.random.default_rng(6)
     layer = engine.deserialize({"class_name": cls, "config": dict(cfg, activation="relu")})
     layer.build((None,) + shape[1:])
@@ -352,7 +437,8 @@ def test_gather_taps_skipping_padding_equals_the_reference(spatial, k, s, d, pad
     np.testing.assert_allclose(every, want, atol=1e-5, rtol=1e-5)
     np.testing.assert_allclose(skipping, every, atol=1e-6, rtol=1e-6)
     if f >= 64 or batch * np.prod(out) >= convmod.TAP_MIN_POSITIONS:
-        assert _kind(x, w, s, d, pads) in ("gather_taps", "winograd", "grid_taps")
+        assert _kind(x, w, s, d, pads) in ("gather_taps", "winograd", "grid_taps",
+                                           "im2col_one")
         np.testing.assert_allclose(conv_nd(x, w, s, d, pads), want, atol=1e-5, rtol=1e-5)
 
 
@@ -408,12 +494,18 @@ def test_max_pooling_with_tiling_windows_equals_the_reference(cls, pool, shape, 
 
 def test_conv2d_declares_winograds_largest_array_to_the_budget():
     """The larger of the kernel transform (16 C F floats) and a block's GEMM output (16
-    floats per tile and filter, 256 tiles a block at least) is declared for the budget
-    check, and only where conv_nd runs Winograd."""
+    floats per tile and filter; a block has BLOCK_FLOATS / (16 C) tiles, at least
+    tiles_per_block's least, less than twice that when it holds whole images) is declared
+    for the budget check, and only where conv_nd runs Winograd."""
     layer = engine.deserialize({"class_name": "Conv2D", "config": {
         "filters": 128, "kernel_size": 3, "padding": "same"}})
     layer.build((None, 24, 24, 96))
-    assert layer.call_intermediate_bytes((2, 24, 24, 96)) == 16 * 256 * 128 * 4
+    per_block = max(winograd.BLOCK_MIN_TILES, winograd.BLOCK_FLOATS // (16 * 96))
+    assert winograd.tiles_per_block(96, 128) == per_block == 85
+    assert layer.call_intermediate_bytes((2, 24, 24, 96)) == 16 * (2 * 85) * 128 * 4
+    layer.build((None, 24, 24, 64))     # few channels: blocks of 256 tiles at least
+    assert winograd.tiles_per_block(64, 128) == 256
+    assert layer.call_intermediate_bytes((2, 24, 24, 64)) == 16 * 288 * 128 * 4
     layer.build((None, 12, 12, 512))
     assert layer.call_intermediate_bytes((2, 12, 12, 512)) == 16 * 512 * 128 * 4
     # 2 x 2 tiles: the direct kernels, only the padded input

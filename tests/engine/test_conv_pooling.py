@@ -381,6 +381,7 @@ def test_every_conv_kernel_equals_direct_reference(spatial, k, s, d, padding, c,
     monkeypatch.setattr(convmod, "PARALLEL_FLOPS", 0)
     monkeypatch.setattr(convmod, "TAP_ACC_ELEMENTS", 64)
     monkeypatch.setattr(convmod, "TAP_ROWS_MIN", 7)
+    monkeypatch.setattr(convmod, "IM2COL_MAX_ELEMENTS", 0)   # not the one-GEMM im2col
     rng = np.random.default_rng(3)
     x = rng.standard_normal((3,) + spatial + (c,)).astype("float32")
     w = (rng.standard_normal(k + (c, f)) / np.sqrt(np.prod(k) * c)).astype("float32")

