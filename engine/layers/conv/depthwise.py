@@ -3,6 +3,9 @@ per input channel) and SeparableConv1D/2D (depthwise, then a 1x1 pointwise convo
 
 from __future__ import annotations
 
+import math
+
+from ...budget import itemsize
 from ...fields import (
     KERAS2,
     REQUIRED,
@@ -17,8 +20,8 @@ from ...fields import (
 )
 from ..base import InputSpec, activity_regularizer_field
 from .base_conv import BaseConv, padding_field
-from .geometry import from_channels_last, to_channels_last
-from .ops import depthwise_conv_nd
+from .depthwise_kernels import depthwise_conv, intermediate_bytes, output_size
+from .geometry import conv_paddings, from_channels_last, to_channels_last
 
 
 def depthwise_fields(rank: int) -> tuple:
@@ -78,9 +81,12 @@ class DepthwiseConv(BaseConv):
 
     def call(self, inputs):
         x = to_channels_last(inputs, self.data_format)
-        y = depthwise_conv_nd(x, self._w(self.kernel, x), self.strides, self.dilation_rate,
-                              self._pads(x))
+        y = depthwise_conv(x, self._w(self.kernel, x), self.strides, self.dilation_rate,
+                           self._pads(x), self.__dict__.setdefault("_depthwise_memo", {}))
         return from_channels_last(self._bias_act(y), self.data_format)
+
+    def call_intermediate_bytes(self, input_shape):
+        return _depthwise_bytes(self, input_shape, self.depth_multiplier)
 
     def compute_output_shape(self, input_shape):
         shape = tuple(input_shape)
@@ -112,6 +118,26 @@ class DepthwiseConv2D(DepthwiseConv):
 
     rank = 2
     fields = depthwise_fields(2)
+
+
+def _depthwise_bytes(layer: BaseConv, input_shape, mult: int, output: bool = False) -> int:
+    """The largest array the depthwise kernel makes besides its output (the padded input
+    or BaseConv's estimate of it, depthwise_kernels.intermediate_bytes), or with
+    ``output`` that output itself when it is larger (SeparableConv's pointwise input)."""
+    base = BaseConv.call_intermediate_bytes(layer, input_shape)
+    shape = tuple(input_shape) if isinstance(input_shape, tuple) else None
+    if shape is None or len(shape) != layer.rank + 2 or None in shape:
+        return base
+    if layer.data_format == "channels_first":
+        shape = (shape[0],) + shape[2:] + (shape[1],)
+    kernel = tuple(layer.kernel_size) + (shape[-1], mult)
+    pads = conv_paddings(shape[1:-1], layer.kernel_size, layer.strides, layer.dilation_rate,
+                         layer.padding)
+    out = output_size(shape, kernel, layer.strides, layer.dilation_rate, pads)
+    size = itemsize(layer.compute_dtype)
+    made = shape[0] * math.prod(max(o, 0) for o in out) * shape[-1] * mult * size
+    return max(base, intermediate_bytes(shape, kernel, pads, out, size),
+               made if output else 0)
 
 
 # -- separable ---------------------------------------------------------------------------
@@ -189,8 +215,9 @@ class SeparableConv(BaseConv):
 
     def call(self, inputs):
         x = to_channels_last(inputs, self.data_format)
-        d = depthwise_conv_nd(x, self._w(self.depthwise_kernel, x), self.strides,
-                              self.dilation_rate, self._pads(x))
+        d = depthwise_conv(x, self._w(self.depthwise_kernel, x), self.strides,
+                           self.dilation_rate, self._pads(x),
+                           self.__dict__.setdefault("_depthwise_memo", {}))
         pw = self._w(self.pointwise_kernel, x)
         y = (d.reshape(-1, d.shape[-1]) @ pw.reshape(pw.shape[-2:])).reshape(
             d.shape[:-1] + pw.shape[-1:])  # one GEMM, not one per row
@@ -198,6 +225,11 @@ class SeparableConv(BaseConv):
 
     def compute_output_shape(self, input_shape):
         return self._windowed_output_shape(input_shape, self.filters)
+
+    def call_intermediate_bytes(self, input_shape):
+        """The depthwise kernel's intermediates, or its output (the pointwise GEMM's
+        input)."""
+        return _depthwise_bytes(self, input_shape, self.depth_multiplier, output=True)
 
 
 class SeparableConv1D(SeparableConv):
