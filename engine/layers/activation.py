@@ -6,6 +6,7 @@ All are elementwise (Softmax along ``axis``), keep the input shape and forward t
 
 from __future__ import annotations
 
+from operator import is_
 from typing import Any
 
 import numpy as np
@@ -26,7 +27,7 @@ from ..fields import (
     Activation as ActivationField,
 )
 from .base import InputSpec, Layer, normalize_shape
-from .elementwise import activate, relu_layer
+from .elementwise import activate, clip_bounds, relu_bounds, relu_layer
 
 _BASE = {f.name: f for f in Layer.fields}
 
@@ -40,6 +41,15 @@ class _Float32InKeras2(Float):
         if fmt == KERAS2:
             return f32(float(value))
         return super().to_config(value, fmt)
+
+
+def _stock(layer: Layer, cls: type) -> bool:
+    """Whether ``layer`` calls as ``cls`` does (no subclass or instance override of the
+    call) and has no activity regularizer (it would see the output)."""
+    own = type(layer)
+    return own.call is cls.call and own._call_owned is cls._call_owned and \
+        "call" not in layer.__dict__ and "_call_owned" not in layer.__dict__ and \
+        layer._values["activity_regularizer"] is None
 
 
 class _ElementwiseLayer(Layer):
@@ -68,6 +78,18 @@ class Activation(_ElementwiseLayer):
     def _call_owned(self, inputs, owned):
         # the run loop's: ``inputs`` is no one else's (relu, relu6: clipped in place)
         return activate(self.activation, inputs, owned=bool(owned))
+
+    def clip_bounds(self, dtype: np.dtype) -> tuple | None:
+        """(lo, hi) when this layer's call on arrays of ``dtype`` is one clip (relu, relu6,
+        the class's own call, no activity regularizer), else None: the run loop may then
+        leave the clip to the BatchNormalization before it (its ``fused_clip``)."""
+        if not _stock(self, Activation):
+            return None
+        fn = self._values["activation"]
+        memo = self.__dict__.get("_clip_memo")  # per activation object and dtype
+        if memo is None or memo[0] is not fn or memo[1] is not dtype:
+            memo = self.__dict__["_clip_memo"] = (fn, dtype, clip_bounds(fn, dtype))
+        return memo[2]
 
     def compute_output_shape(self, input_shape):
         shape = normalize_shape(input_shape)
@@ -100,6 +122,17 @@ class ReLU(_ElementwiseLayer):
     def _call_owned(self, inputs, owned):
         # the run loop's: ``inputs`` is no one else's (plain cases: clipped in place)
         return self._relu(inputs, bool(owned))
+
+    def clip_bounds(self, dtype: np.dtype) -> tuple | None:
+        """As :meth:`Activation.clip_bounds`: the plain cases of ``_relu``."""
+        if not _stock(self, ReLU) or type(self)._relu is not ReLU._relu:
+            return None
+        v = self._values
+        key = (v["max_value"], v["negative_slope"], v["threshold"], dtype)
+        memo = self.__dict__.get("_clip_memo")  # per config values and dtype
+        if memo is None or not all(map(is_, memo[0], key)):
+            memo = self.__dict__["_clip_memo"] = (key, relu_bounds(dtype, *key[:3]))
+        return memo[1]
 
     def _relu(self, inputs, owned):
         fast = relu_layer(inputs, self.max_value, self.negative_slope, self.threshold, owned)

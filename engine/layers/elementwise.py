@@ -6,7 +6,8 @@ changing a single result bit:
 
 * ``np.maximum`` on float32 is about 3x slower than ``np.clip`` on this NumPy (both
   propagate NaN, map -inf to the lower bound and +inf to the upper one), so relu and relu6
-  are clips;
+  are clips, by the clip ufunc itself (``np.clip``'s Python wrapper costs more than a small
+  tensor's clip);
 * a per-channel vector broadcast over (positions, channels) runs NumPy's inner loop once
   per position, ``channels`` elements long (16 for MobileNet's first blocks); the vector
   tiled ``k`` times over a (positions / k, k * channels) view of the same memory gives
@@ -19,58 +20,75 @@ one tensor may feed several layers.
 
 from __future__ import annotations
 
+from operator import is_
 from typing import Any
 
 import numpy as np
 
 from .. import activations
 
-__all__ = ["activate", "batch_norm_fold", "batch_norm_inference", "relu_layer", "scale_shift"]
+try:  # the ufunc np.clip calls (the same results)
+    from numpy._core.umath import clip
+except ImportError:  # NumPy 1.x
+    from numpy.core.umath import clip
+
+__all__ = ["activate", "batch_norm_fold", "batch_norm_inference", "clip", "clip_bounds",
+           "relu_bounds", "relu_layer", "scale_shift"]
 
 #: inner-loop length aimed at by :func:`scale_shift` (elements of the tiled vectors)
 TILE_ELEMENTS = 8192
 _TILES: dict[tuple[int, int], int] = {}
 
 
-def _relu_fn(x: np.ndarray, out: np.ndarray) -> np.ndarray:
-    return np.clip(x, x.dtype.type(0), x.dtype.type(np.inf), out=out)
+#: clip bounds of the activations that are one clip, exact in the input's float dtype (the
+#: float64 detour of ActivationFn gives the same bits)
+_BOUNDS = {activations.relu: (0, np.inf), activations.relu6: (0, 6)}
 
 
-def _relu6_fn(x: np.ndarray, out: np.ndarray) -> np.ndarray:
-    return np.clip(x, x.dtype.type(0), x.dtype.type(6), out=out)
-
-
-#: exact in the input's float dtype (the float64 detour of ActivationFn gives the same bits)
-_EXACT = {activations.relu: _relu_fn, activations.relu6: _relu6_fn}
+def clip_bounds(fn: Any, dtype: np.dtype) -> tuple | None:
+    """(lo, hi) of ``dtype`` when the activation ``fn`` on arrays of ``dtype`` is one clip
+    (relu, relu6 on floats), else None."""
+    if not isinstance(fn, activations.ActivationFn) or fn.custom or dtype.kind != "f":
+        return None
+    bounds = _BOUNDS.get(fn.fn)
+    return None if bounds is None else (dtype.type(bounds[0]), dtype.type(bounds[1]))
 
 
 def activate(fn: Any, y: np.ndarray, owned: bool) -> np.ndarray:
     """``fn(y)`` for a layer's activation ``fn``; relu and relu6 on float arrays are one
     clip, written into ``y`` itself when ``owned`` (``y`` is the caller's own buffer)."""
-    kernel = None
-    if isinstance(fn, activations.ActivationFn) and not fn.custom and \
-            isinstance(y, np.ndarray) and y.dtype.kind == "f":
-        if fn.fn is activations.linear:
-            return y
-        kernel = _EXACT.get(fn.fn)
-    if kernel is None:
+    if not isinstance(y, np.ndarray):
         return fn(y)
-    return kernel(y, y if owned and y.flags.writeable else np.empty_like(y))
+    bounds = clip_bounds(fn, y.dtype)
+    if bounds is None:
+        if isinstance(fn, activations.ActivationFn) and fn.fn is activations.linear and \
+                not fn.custom and y.dtype.kind == "f":
+            return y
+        return fn(y)
+    return clip(y, bounds[0], bounds[1], out=y if owned and y.flags.writeable else None)
+
+
+def relu_bounds(dtype: np.dtype, max_value: float | None, negative_slope: float,
+                threshold: float) -> tuple | None:
+    """(lo, hi) of ``dtype`` for the ReLU layer's plain cases (relu, relu6 and relu clipped
+    at ``max_value``: one clip); None for the others (a slope, a threshold, a bound not
+    exact in ``dtype``: the general path rounds it)."""
+    if negative_slope != 0 or threshold != 0 or dtype.kind != "f":
+        return None
+    hi = np.inf if max_value is None else max_value
+    if dtype != np.float64 and max_value is not None and float(dtype.type(hi)) != float(hi):
+        return None
+    return dtype.type(0), dtype.type(hi)
 
 
 def relu_layer(x: np.ndarray, max_value: float | None, negative_slope: float,
                threshold: float, owned: bool = False) -> np.ndarray | None:
-    """The ReLU layer's plain cases (relu, relu6 and relu clipped at ``max_value``) as one
-    clip, into ``x`` itself when ``owned`` (the caller's own buffer), else into a new array;
-    None for the others (a slope or a threshold)."""
-    if negative_slope != 0 or threshold != 0 or x.dtype.kind != "f":
+    """The ReLU layer's plain cases (:func:`relu_bounds`) as one clip, into ``x`` itself
+    when ``owned`` (the caller's own buffer), else into a new array; None for the others."""
+    bounds = relu_bounds(x.dtype, max_value, negative_slope, threshold)
+    if bounds is None:
         return None
-    hi = np.inf if max_value is None else max_value
-    if x.dtype != np.float64 and max_value is not None and \
-            float(x.dtype.type(hi)) != float(hi):
-        return None  # a bound not exact in the input's dtype: the general path rounds it
-    return np.clip(x, x.dtype.type(0), x.dtype.type(hi),
-                   out=x if owned and x.flags.writeable else None)
+    return clip(x, bounds[0], bounds[1], out=x if owned and x.flags.writeable else None)
 
 
 def _tile(positions: int, channels: int) -> int:
@@ -93,31 +111,31 @@ def scale_shift(x: np.ndarray, scale: np.ndarray, shift: np.ndarray,
     """``x * scale + shift`` with per-channel (last axis) float vectors ``scale`` and
     ``shift`` of ``x``'s dtype, rounded as the two NumPy operations round; into ``out``
     (a new array when None; ``out`` may be ``x`` itself when the caller owns ``x``).
-    ``tiles``: a dict where the tiled vectors are kept per tiling for the next call with
-    the same ``scale`` and ``shift`` (the caller's to clear when they change)."""
-    channels = x.shape[-1] if x.ndim else 1
+    ``tiles``: a dict where the tiled vectors are kept per input shape for the next call
+    with the same ``scale`` and ``shift`` (the caller's to clear when they change)."""
     if out is None:
         out = np.empty(x.shape, x.dtype)
+    channels = x.shape[-1] if x.ndim else 1
     if x.size == 0 or channels == 0 or not (x.flags.c_contiguous and out.flags.c_contiguous):
         np.multiply(x, scale, out=out)
         out += shift
         return out
-    positions = x.size // channels
-    k = _tile(positions, channels)
-    xs = x.reshape(positions // k, k * channels)
-    os_ = out.reshape(xs.shape)
-    s, b = scale, shift
-    if k > 1:  # both vectors tiled into one buffer (faster than two np.tile)
-        tiled = tiles.get(k) if tiles is not None else None
-        if tiled is None or tiled.dtype != x.dtype:
+    plan = tiles.get(x.shape) if tiles is not None else None
+    if plan is None or plan[1].dtype != x.dtype:
+        positions = x.size // channels
+        k = _tile(positions, channels)
+        s, b = scale, shift
+        if k > 1:  # both vectors tiled into one buffer (faster than two np.tile)
             tiled = np.empty((2, k, channels), x.dtype)
             tiled[0] = scale
             tiled[1] = shift
-            if tiles is not None and len(tiles) < 16:
-                tiles[k] = tiled
-        s, b = tiled[0].reshape(-1), tiled[1].reshape(-1)
-    np.multiply(xs, s, out=os_)
-    os_ += b
+            s, b = tiled[0].reshape(-1), tiled[1].reshape(-1)
+        plan = ((positions // k, k * channels), s, b)
+        if tiles is not None and len(tiles) < 16:
+            tiles[x.shape] = plan
+    rows = out.reshape(plan[0])
+    np.multiply(x.reshape(plan[0]), plan[1], out=rows)
+    np.add(rows, plan[2], out=rows)
     return out
 
 
@@ -136,30 +154,44 @@ def batch_norm_fold(mean: Any, var: Any, gamma: Any, beta: Any,
     return inv.astype(f32, copy=False), shift.astype(f32, copy=False)
 
 
+def _weights_memo(memo: dict, weights: tuple, epsilon: float) -> tuple:
+    """The folded (scale, shift) of :func:`batch_norm_inference` and the per-shape tilings
+    from ``memo`` while the weight arrays are the same objects holding the same bytes and
+    epsilon is the same; else folded again (and the tilings dropped)."""
+    arrays = [v.value for v in weights if v is not None]
+    blobs = list(map(np.ndarray.tobytes, arrays))
+    held = memo.get("arrays")
+    if held is None or memo["blobs"] != blobs or memo["epsilon"] != epsilon or \
+            len(held) != len(arrays) or not all(map(is_, held, arrays)) or \
+            memo["none"] != (weights[2] is None, weights[3] is None):
+        memo.clear()
+        memo["fold"] = batch_norm_fold(*weights, epsilon)
+        memo["tiles"] = {}
+        memo.update(arrays=arrays, blobs=blobs, epsilon=epsilon,
+                    none=(weights[2] is None, weights[3] is None))
+    return memo["fold"], memo["tiles"]
+
+
 def batch_norm_inference(x: np.ndarray, mean: Any, var: Any, gamma: Any, beta: Any,
                          epsilon: float, dtype: str, out: np.ndarray | None = None,
-                         memo: dict | None = None) -> np.ndarray:
+                         memo: dict | None = None, bounds: tuple | None = None) -> np.ndarray:
     """BatchNormalization's inference on channels-last float32 ``x`` from its weights:
     :func:`batch_norm_fold`, then :func:`scale_shift` into ``out`` (``x`` itself when the
-    caller owns it; a new array when None), as ``dtype``.
+    caller owns it; a new array when None), as ``dtype``; with ``bounds`` (lo, hi) of the
+    result's dtype, clipped to them in place (the relu or relu6 layer that reads it: the
+    same clip that layer makes, on the same values).
 
-    ``memo`` (the layer's dict) keeps the folded vectors and their tilings for the next
-    call, with the bytes of the weights and epsilon they were made from: any change of a
-    weight (a new array, or the same array written in place, as a finite-difference check
-    does) folds again. Comparing the bytes costs less than the fold's NumPy calls."""
+    ``memo`` (the layer's dict) keeps the folded vectors and their tilings per input shape
+    for the next call, with the weight arrays and their bytes and epsilon they were made
+    from: any change of a weight (a new array, or the same array written in place, as a
+    finite-difference check does) folds again. Comparing the bytes costs less than the
+    fold's NumPy calls."""
     if memo is None:
-        scale, shift = batch_norm_fold(mean, var, gamma, beta, epsilon)
-        tiles = None
+        out = scale_shift(x, *batch_norm_fold(mean, var, gamma, beta, epsilon), out)
     else:
-        arrays = [v.value for v in (mean, var, gamma, beta) if v is not None]
-        sig = (epsilon, gamma is None, beta is None,
-               tuple([(a.dtype.str, a.shape) for a in arrays]),
-               b"".join([a.tobytes() for a in arrays]))
-        if memo.get("sig") != sig:
-            memo.clear()
-            memo["fold"] = batch_norm_fold(mean, var, gamma, beta, epsilon)
-            memo["tiles"] = {}
-            memo["sig"] = sig
-        (scale, shift), tiles = memo["fold"], memo["tiles"]
-    out = scale_shift(x, scale, shift, out, tiles)
-    return out.astype(dtype, copy=False)
+        (scale, shift), tiles = _weights_memo(memo, (mean, var, gamma, beta), epsilon)
+        out = scale_shift(x, scale, shift, out, tiles)
+    out = out.astype(dtype, copy=False)
+    if bounds is not None:
+        clip(out, bounds[0], bounds[1], out=out)
+    return out

@@ -19,6 +19,9 @@ import numpy as np
 from ..errors import describe
 from ..fields import KERAS2, REQUIRED, Axis, Bool
 from .base import Layer
+from .elementwise import clip
+
+_F32 = np.dtype(np.float32)
 
 __all__ = ["Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate",
            "Dot"]
@@ -96,15 +99,40 @@ class _Merge(Layer):
     def call(self, inputs, mask=None):
         return self._combine(inputs, mask, None)
 
-    def _call_owned(self, inputs, owned, mask=None):
-        # the run loop's: owned[i] says inputs[i] is no one else's (see _buffer)
-        return self._combine(inputs, mask, owned)
+    def _call_owned(self, inputs, owned, mask=None, bounds=None):
+        # the run loop's: owned[i] says inputs[i] is no one else's (see _buffer);
+        # ``bounds``: the clip of the relu layer that alone reads the result (fused_clip)
+        out = self._combine(inputs, mask, owned)
+        if bounds is not None:
+            clip(out, bounds[0], bounds[1], out=out)
+        return out
+
+    def fused_clip(self, xs: Any, training: bool) -> tuple | None:
+        """The output shape when the run loop may hand this layer's call on ``xs`` and a
+        clip to ``bounds`` of the result to ``_call_owned(xs, owned, None, bounds)``
+        (calls.run_fused): two or more float32 arrays of one shape merged by the class's
+        own in-place merge (its result is a new array or an owned input), no activity
+        regularizer; else None."""
+        cls = type(self)
+        if type(xs) is not list or len(xs) < 2 or not cls.in_place or \
+                cls.call is not _Merge.call or cls._call_owned is not _Merge._call_owned or \
+                cls._combine is not _Merge._combine or "call" in self.__dict__ or \
+                "_call_owned" in self.__dict__ or \
+                self._values["activity_regularizer"] is not None or \
+                self._values["dtype"].compute_dtype != "float32":
+            return None
+        shape = xs[0].shape
+        for x in xs:
+            if type(x) is not np.ndarray or x.dtype is not _F32 or x.shape != shape:
+                return None
+        return shape
 
     def _combine(self, inputs, mask, owned):
         self._check_count(len(inputs))
-        rank = max(x.ndim for x in inputs)
-        xs = [x.reshape(x.shape[:1] + (1,) * (rank - x.ndim) + x.shape[1:])
-              if x.ndim < rank else x for x in inputs]
+        rank = max([x.ndim for x in inputs])
+        xs = inputs if all([x.ndim == rank for x in inputs]) else [
+            x.reshape(x.shape[:1] + (1,) * (rank - x.ndim) + x.shape[1:])
+            if x.ndim < rank else x for x in inputs]
         masks = self._masks(mask, len(xs))
         if masks is None or self._keras2:
             out = _buffer(xs, owned) if owned and self.in_place else None
@@ -171,8 +199,10 @@ def _buffer(xs: list[np.ndarray], owned: tuple[bool, ...]) -> np.ndarray | None:
     and dtype; None when there is none."""
     if len(xs) < 2:
         return None
-    shape = np.broadcast_shapes(*[x.shape for x in xs])
-    dtype = np.result_type(*xs)
+    shape, dtype = xs[0].shape, xs[0].dtype
+    if any(x.shape != shape or x.dtype != dtype for x in xs):  # else the result's own
+        shape = np.broadcast_shapes(*[x.shape for x in xs])
+        dtype = np.result_type(*xs)
     for x, mine in zip(xs[:2], owned[:2]):
         if mine and x.shape == shape and x.dtype == dtype and x.flags.writeable:
             return x
@@ -300,10 +330,11 @@ class Concatenate(_Merge):
     fields = (Axis("axis", -1, "Axis along which to concatenate.", multi=False),)
 
     def _axis(self, rank: int) -> int:
-        if not -rank <= self.axis < rank:
-            raise self.config_error("axis", f"axis {self.axis} is out of range for inputs of "
+        axis = self._values["axis"]
+        if not -rank <= axis < rank:
+            raise self.config_error("axis", f"axis {axis} is out of range for inputs of "
                                     f"rank {rank}")
-        return self.axis % rank
+        return axis % rank
 
     def build(self, input_shape):
         shapes = self._shapes(input_shape)

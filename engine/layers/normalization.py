@@ -28,7 +28,7 @@ from ..fields import (
     Regularizer,
 )
 from .base import InputSpec, Layer, Variable
-from .elementwise import batch_norm_inference
+from .elementwise import batch_norm_inference, clip
 from .normalization_common import (
     _INIT_REG,
     _bshape,
@@ -36,6 +36,8 @@ from .normalization_common import (
     _SqrtInit,
     resolve_axes,
 )
+
+_F32 = np.dtype(np.float32)
 
 __all__ = ["BatchNormalization", "LayerNormalization", "GroupNormalization",
            "UnitNormalization", "RMSNormalization", "SpectralNormalization"]
@@ -154,20 +156,40 @@ class BatchNormalization(Layer):
     def call(self, inputs, training=False, mask=None):
         return self._normalize(inputs, training, mask, False)
 
-    def _call_owned(self, inputs, owned, training=False, mask=None):
+    def _call_owned(self, inputs, owned, training=False, mask=None, bounds=None):
         # the run loop's: ``inputs`` is no one else's, the result may take its memory
-        return self._normalize(inputs, training, mask, owned)
+        return self._normalize(inputs, training, mask, owned, bounds)
 
-    def _normalize(self, inputs, training, mask, owned):
+    def fused_clip(self, x: np.ndarray, training: bool) -> tuple | None:
+        """The output shape when the run loop may have ``_call_owned`` clip the result to
+        ``bounds`` (calls.run_fused): this class's own inference on channels-last float32,
+        no activity regularizer (it would see the result before the clip); else None."""
+        cls = type(self)
+        ok = not (training and self._values["trainable"]) and x.dtype is _F32 and \
+            self._axes == [x.ndim - 1] and cls._normalize is BatchNormalization._normalize \
+            and cls._call_owned is BatchNormalization._call_owned and \
+            "call" not in self.__dict__ and "_call_owned" not in self.__dict__ and \
+            self._values["activity_regularizer"] is None and \
+            self._values["dtype"].compute_dtype == "float32"
+        return x.shape if ok else None
+
+    def _normalize(self, inputs, training, mask, owned, bounds=None):
         x = inputs if inputs.dtype == np.float32 else inputs.astype(np.float32)
         inference = not (training and self.trainable)
         # inference writes into x when it is the caller's to give (then the same bits)
         into = x if inference and owned and x is inputs else None
         if inference and self._axes == [x.ndim - 1]:
             # channels last: the same arithmetic on (C,) vectors, long inner loops
+            memo = self.__dict__.setdefault("_fold_memo", {})
             return batch_norm_inference(x, self.moving_mean, self.moving_variance, self.gamma,
-                                        self.beta, self.epsilon, self.compute_dtype, out=into,
-                                        memo=self.__dict__.setdefault("_fold_memo", {}))
+                                        self.beta, self._values["epsilon"], self.compute_dtype,
+                                        out=into, memo=memo, bounds=bounds)
+        out = self._general(x, training, mask, into)
+        if bounds is not None:
+            clip(out, bounds[0], bounds[1], out=out)
+        return out
+
+    def _general(self, x, training, mask, into):
         gamma, beta = self._param(self.gamma), self._param(self.beta)
         if training and self.trainable:
             mean, var = self._moments(x, mask)

@@ -10,6 +10,7 @@ window offsets, never over pixels or batch items.
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -32,17 +33,25 @@ from .conv import (
 )
 
 
+def _tiles(x: np.ndarray, pool_size: Sequence[int]) -> np.ndarray:
+    """``x`` (windows tiling it exactly) viewed as (N, o1, k1, ..., or, kr * C): each
+    window axis but the last split in (outputs, taps), the last one's taps folded into
+    runs of C values."""
+    sizes, chans = x.shape[1:-1], x.shape[-1]
+    shape: tuple[int, ...] = (x.shape[0],)
+    for n, k in zip(sizes[:-1], pool_size[:-1]):
+        shape += (n // k, k)
+    return np.ascontiguousarray(x).reshape(shape + (sizes[-1] // pool_size[-1],
+                                                    pool_size[-1] * chans))
+
+
 def _max_pool_tiled(x: np.ndarray, pool_size: Sequence[int]) -> np.ndarray:
     """Max pooling with windows that tile the input exactly (strides == pool_size, every
     size a multiple): the input viewed as (N, o1, k1, ..., or, kr * C) without a copy, and
     the windows folded with ``np.maximum`` over whole slices, the last axis's as runs of C
     values (fewer, longer passes than one per tap; the same maxima, NaN kept)."""
     sizes, chans = x.shape[1:-1], x.shape[-1]
-    shape: tuple[int, ...] = (x.shape[0],)
-    for n, k in zip(sizes[:-1], pool_size[:-1]):
-        shape += (n // k, k)
-    v = np.ascontiguousarray(x).reshape(shape + (sizes[-1] // pool_size[-1],
-                                                 pool_size[-1] * chans))
+    v = _tiles(x, pool_size)
     for axis in range(len(sizes) - 1):   # the window axes, outermost first (now at 2)
         parts = [v[(slice(None),) * (axis + 2) + (i,)] for i in range(pool_size[axis])]
         acc = np.maximum(parts[0], parts[1]) if len(parts) > 1 else parts[0].copy()
@@ -56,6 +65,43 @@ def _max_pool_tiled(x: np.ndarray, pool_size: Sequence[int]) -> np.ndarray:
     return out
 
 
+def _avg_pool_tiled(x: np.ndarray, pool_size: Sequence[int]) -> np.ndarray:
+    """Average pooling of float ``x`` with windows that tile it exactly (strides ==
+    pool_size, every size a multiple, no padding): the taps as views of x viewed as (N, o1,
+    k1, ..., or, kr * C), summed in the tap order of the general path and divided by the
+    window size (every window is full), so the same bits, without its blocks and its
+    per-position counts."""
+    chans = x.shape[-1]
+    v = _tiles(x, pool_size)
+    views = []
+    for tap in itertools.product(*(range(k) for k in pool_size)):
+        index: tuple[Any, ...] = (slice(None),)
+        for i in tap[:-1]:
+            index += (slice(None), i)
+        views.append(v[index + (slice(None), slice(tap[-1] * chans, (tap[-1] + 1) * chans))])
+    acc = np.add(views[0], views[1])
+    for view in views[2:]:
+        np.add(acc, view, out=acc)
+    acc /= acc.dtype.type(math.prod(pool_size))
+    return acc
+
+
+def _max_pool_axes(xp: np.ndarray, pool_size: Sequence[int], strides: Sequence[int],
+                   out: Sequence[int]) -> np.ndarray:
+    """Max pooling of padded ``xp`` one spatial axis at a time (the maximum of a window is
+    the maximum over its last axis of the maxima over the others; NaN kept): the first
+    axis's taps are whole rows (long inner loops), and the later axes see fewer values."""
+    v = xp
+    for axis, (k, s, o) in enumerate(zip(pool_size, strides, out), start=1):
+        head = (slice(None),) * axis
+        taps = [v[head + (slice(i, i + (o - 1) * s + 1, s),)] for i in range(k)]
+        v = taps[0] if k == 1 else np.maximum(taps[0], taps[1])
+        for tap in taps[2:]:
+            np.maximum(v, tap, out=v)
+    # a view (unit windows last) is copied: never the input's memory, always contiguous
+    return v if v.base is None and v is not xp else np.array(v)
+
+
 def pool_nd(x: np.ndarray, pool_size: Sequence[int], strides: Sequence[int], padding: str,
             mode: str) -> np.ndarray:
     """Max or average pooling of channels-last ``x`` (batch, *spatial, channels)."""
@@ -65,11 +111,18 @@ def pool_nd(x: np.ndarray, pool_size: Sequence[int], strides: Sequence[int], pad
             all(n % k == 0 for n, k in zip(sizes, pool_size)) and max(pool_size) > 1:
         return _max_pool_tiled(x, pool_size)
     pads = conv_paddings(sizes, pool_size, strides, (1,) * rank, padding)
+    if mode == "average" and x.dtype.kind == "f" and x.size and \
+            tuple(strides) == tuple(pool_size) and math.prod(pool_size) > 1 and \
+            all(n % k == 0 for n, k in zip(sizes, pool_size)) and \
+            not any(b or a for b, a in pads):
+        return _avg_pool_tiled(x, pool_size)
     fill = -np.inf if mode == "max" else 0.0
     if mode == "max" and not np.issubdtype(x.dtype, np.floating):
         fill = np.iinfo(x.dtype).min
     xp = pad_spatial(x, pads, fill)
     out = tuple((n - k) // s + 1 for n, k, s in zip(xp.shape[1:-1], pool_size, strides))
+    if mode == "max" and xp.size and min(out) > 0:
+        return _max_pool_axes(xp, pool_size, strides, out)
     taps = list(itertools.product(*(range(k) for k in pool_size)))
     fold = np.maximum if mode == "max" else np.add
 

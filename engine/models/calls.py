@@ -23,6 +23,8 @@ from .graph import Node, refs_in
 from .ops import Operation
 from .summary import format_shape
 
+_F32 = FLOAT_DTYPES["float32"]
+
 
 def prepare_inputs(model: Any, inputs: Any, specs: list[tuple[tuple, str]],
                    names: list[str]) -> list[np.ndarray]:
@@ -221,6 +223,22 @@ def _same_state(layer: Any, state: tuple) -> bool:
     return same_values(layer, values)  # the checks follow from the values
 
 
+def _memo_hit(layer: Any, x: Any, shape: Any = None) -> bool:
+    """Whether an earlier call of ``layer`` on inputs of ``x``'s shape(s) and dtype passed
+    the checks of ``Layer.__call__`` with the state the layer and budget have now (see
+    :func:`run_layer`); with ``shape``, for one float32 array of that shape."""
+    memo = layer.__dict__.get("_run_memo")
+    if memo is None or memo[0] is not layer._values["dtype"] or not layer.built:
+        return False
+    if shape is not None:
+        key = shape if memo[1] is _F32 and not layer.multi_input else None
+    elif type(x) is np.ndarray:
+        key = x.shape if x.dtype is memo[1] and not layer.multi_input else None
+    else:
+        key = _input_key(layer, x, memo[1])
+    return key is not None and key in memo[3] and _same_state(layer, memo[2])
+
+
 def run_layer(layer: Any, x: Any, training: bool, mask: Any, owned: Any = None) -> Any:
     """``layer(x, training=training, mask=mask)`` for the models' run loop.
 
@@ -231,28 +249,45 @@ def run_layer(layer: Any, x: Any, training: bool, mask: Any, owned: Any = None) 
     of a small model's forward pass). ``owned`` (True, or one bool per array of a list
     input: see :func:`sole_owner`) lets a layer with ``_call_owned`` write into its input;
     the first call of a shape never does."""
-    memo = layer.__dict__.get("_run_memo")
-    if memo is not None and memo[0] is layer._values["dtype"] and layer.built:
-        if type(x) is np.ndarray:
-            key = x.shape if x.dtype is memo[1] and not layer.multi_input else None
-        else:
-            key = _input_key(layer, x, memo[1])
-        if key is not None and key in memo[3] and _same_state(layer, memo[2]):
-            cls = type(layer)
-            kwargs: dict[str, Any] = {}
-            if cls._call_training:
-                kwargs["training"] = bool(training)
-            if cls._call_mask:
-                kwargs["mask"] = mask
-            if owned is not None and (layer._call_owned is None or "call" in layer.__dict__):
-                owned = None
-            return layer._invoke(x, (), kwargs, owned)
+    if _memo_hit(layer, x):
+        cls = type(layer)
+        kwargs: dict[str, Any] = {}
+        if cls._call_training:
+            kwargs["training"] = bool(training)
+        if cls._call_mask:
+            kwargs["mask"] = mask
+        if owned is not None and (layer._call_owned is None or "call" in layer.__dict__):
+            owned = None
+        return layer._invoke(x, (), kwargs, owned)
     if not _direct_class(type(layer)):
         return layer(x, training=training, mask=mask)
     before = _state(layer) if layer.built else None
     out = layer(x, training=training, mask=mask)
     if before is not None and _same_state(layer, before):
         _remember(layer, x, before)
+    return out
+
+
+def run_fused(first: Any, act: Any, x: Any, training: bool, owned: Any) -> Any:
+    """``act(first(x))`` in one pass: ``first`` (a BatchNormalization, an element-wise
+    merge: ``fused_clip``) clips its own result as ``act`` (a relu layer: ``clip_bounds``)
+    would, when both calls' checks are remembered for these shapes (:func:`run_layer`);
+    nothing else may read ``first``'s result (the run plan's business). The same bits as
+    the two calls; None when not fused (the caller then makes the two calls). ``owned`` as
+    for :func:`run_layer`."""
+    if not _memo_hit(first, x):
+        return None
+    shape = first.fused_clip(x, training)
+    if shape is None or not _memo_hit(act, None, shape):
+        return None
+    bounds = act.clip_bounds(_F32)
+    if bounds is None:
+        return None
+    kwargs = {"mask": None, "bounds": bounds}
+    if type(first)._call_training:
+        kwargs["training"] = bool(training)
+    out = first._invoke(x, (), kwargs, False if owned is None else owned)
+    act._activity_losses = []  # as its own call without a regularizer would leave them
     return out
 
 

@@ -27,6 +27,7 @@ from .calls import (
     infer_node,
     output_dtype,
     prepare_inputs,
+    run_fused,
     sole_owner,
     with_context,
 )
@@ -202,6 +203,18 @@ class Functional(Model):
             taken = {r.key for r, t in zip(refs, take) if t}
             plan.append(Step(node, kind, refs, take, tuple(release[i]),
                              tuple(k for k in release[i] if k not in taken)))
+        readers = Counter(r.key for node in self._order
+                          for r in refs_in([node.args, node.kwargs]))
+        for step, after in zip(plan, plan[1:]):
+            # a normalization or merge whose one output only the next node reads, a relu
+            # layer that reads nothing else (run_fused decides on each run whether the two
+            # are one)
+            if step.kind != GENERIC and after.kind == SINGLE and \
+                    hasattr(step.node.op, "fused_clip") and \
+                    hasattr(after.node.op, "clip_bounds") and \
+                    after.refs[0][1:] == (step.key, 0) and after.take[0] and \
+                    readers[step.key] == 1 and step.key not in keep and not after.rest:
+                step.fuse = after
         self.__dict__["_plan"] = plan
         return plan
 
@@ -254,8 +267,6 @@ class Functional(Model):
                         x = outs[i] if i < len(outs) else _output(outs, r, self)
                         m, owned = masks[k], None
                     m = m[i] if i < len(m) else None
-                    outs, out_masks = call_single(node.op, node, x, m, training, owned)
-                    del x
                 elif step.kind == LIST:
                     xs, ms, flags = [], [], []
                     for (r, k, i), take in zip(step.refs, step.take):
@@ -269,9 +280,22 @@ class Functional(Model):
                             flags.append(False)
                         xs.append(x)
                         del x
-                    outs, out_masks = call_single(node.op, node, xs, ms, training,
-                                                  tuple(flags) if any(flags) else None)
+                    x, m = xs, None if all(v is None for v in ms) else ms
+                    owned = tuple(flags) if any(flags) else None
                     del xs
+                if step.kind != GENERIC:
+                    fused = step.fuse
+                    if fused is not None and own and observe is None and m is None:
+                        y = run_fused(node.op, fused.node.op, x, training, owned)
+                        if y is not None:  # the next node's output: that step is done
+                            del x
+                            values[fused.key], masks[fused.key] = [y], [None]
+                            del y
+                            for done in step.rest:
+                                del values[done], masks[done]
+                            continue
+                    outs, out_masks = call_single(node.op, node, x, m, training, owned)
+                    del x
                 else:
                     outs, out_masks = call_node(node.op, node, map_refs(node.args, get),
                                                 map_refs(node.kwargs, get), mask_of, training)
@@ -397,16 +421,20 @@ class Step:
     the last reader of ``refs[i]`` (read once here, neither a model input nor an output), so
     the run loop takes it out of its dicts and, when nothing else references the array
     (:func:`calls.sole_owner`), lets the layer write into it. ``release``: the tensors no
-    later node reads; ``rest``: those of them not taken.
+    later node reads; ``rest``: those of them not taken. ``fuse``: the next step, a relu
+    layer alone reading this (normalization or merge) step's output, which
+    :func:`calls.run_fused` may compute with this one in one pass (not in a traced or
+    observed run).
     """
 
-    __slots__ = ("node", "key", "kind", "refs", "take", "release", "rest")
+    __slots__ = ("node", "key", "kind", "refs", "take", "release", "rest", "fuse")
 
     def __init__(self, node: Node, kind: int, refs: tuple[Ref, ...], take: tuple[bool, ...],
                  release: tuple[NodeKey, ...], rest: tuple[NodeKey, ...]):
         self.node, self.key, self.kind, self.take = node, node.key, kind, take
         self.refs = tuple((r, r.key, r.index) for r in refs)
         self.release, self.rest = release, rest
+        self.fuse: Step | None = None
 
 
 def _output(outs: list[Any], r: Ref, model: Model) -> Any:

@@ -24,7 +24,14 @@ from .building import (
     layer_entry,
     nested,
 )
-from .calls import as_input_dtype, output_mask, run_layer, sole_owner, with_context
+from .calls import (
+    as_input_dtype,
+    output_mask,
+    run_fused,
+    run_layer,
+    sole_owner,
+    with_context,
+)
 from .model import Model
 from .ops import type_label
 from .summary import format_shape
@@ -200,13 +207,28 @@ class Sequential(Model):
         if observe is not None and input_name is not None:
             observe(input_name, x)
         offset = self._input_layer is not None
-        for i, layer in enumerate(self._layers):
+        layers = self._layers
+        # a normalization or merge and the relu layer after it in one pass (run_fused),
+        # where nothing looks at the tensor between them
+        fuse = not trace and observe is None
+        fused = False
+        for i, layer in enumerate(layers):
+            if fused:  # this layer's output was made with the previous one's
+                fused = False
+                continue
             try:
                 if isinstance(layer, Layer):
                     # a layer's output, held by x alone, is given to the next layer (not
                     # the model's input, nor anything a trace keeps): see calls.sole_owner
                     owned = True if i and not trace and sole_owner(x) else None
-                    y = run_layer(layer, x, training, mask, owned)
+                    y = None
+                    if fuse and mask is None and i + 1 < len(layers) and \
+                            hasattr(layer, "fused_clip") and \
+                            hasattr(layers[i + 1], "clip_bounds"):
+                        y = run_fused(layer, layers[i + 1], x, training, owned)
+                        fused = y is not None
+                    if y is None:
+                        y = run_layer(layer, x, training, mask, owned)
                 else:
                     y = layer(x, training=training, mask=mask)
             except (ValueError, TypeError) as e:
@@ -214,7 +236,8 @@ class Sequential(Model):
                 if again is e:
                     raise
                 raise again from e
-            mask = output_mask(layer, x, mask, lambda i=i: self._layer_label(i + offset))
+            if not fused:
+                mask = output_mask(layer, x, mask, lambda i=i: self._layer_label(i + offset))
             x = y
             del y  # x is the one reference
             if trace:

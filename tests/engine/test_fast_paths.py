@@ -381,23 +381,33 @@ def _graph(layers, outputs, shape=(None, 5, 5, 3), name="m", custom_objects=None
 
 
 def _owned_calls(monkeypatch, *classes):
-    """Count the calls of each class's _call_owned (the in-place variant)."""
+    """Count the calls of each class's _call_owned given its input to write into (the
+    in-place variant), and under "fused" those given the clip of the relu layer after
+    (calls.run_fused, in place or not)."""
     counts = dict.fromkeys([c.__name__ for c in classes], 0)
     for cls in classes:
         inner = cls._call_owned
 
-        def counted(self, *a, _inner=inner, _name=cls.__name__, **k):
-            counts[_name] += 1
-            return _inner(self, *a, **k)
+        def counted(self, x, owned, *a, _inner=inner, _name=cls.__name__, **k):
+            if owned:
+                counts[_name] += 1
+            if k.get("bounds") is not None:
+                counts["fused"] = counts.get("fused", 0) + 1
+            return _inner(self, x, owned, *a, **k)
 
         monkeypatch.setattr(cls, "_call_owned", counted)
     return counts
 
 
 def _copying(monkeypatch, fn):
-    """``fn()`` with no input ever given to a layer (the reference run)."""
+    """``fn()`` with no input ever given to a layer and no two layers fused (the
+    reference run)."""
+    from engine.layers.merging import _Merge
+    from engine.layers.normalization import BatchNormalization
     with monkeypatch.context() as m:
         m.setattr(calls, "_COUNTS", None)
+        for cls in (BatchNormalization, _Merge):
+            m.setattr(cls, "fused_clip", lambda self, x, training: None)
         return fn()
 
 
@@ -472,10 +482,11 @@ def test_run_loop_writes_in_place_with_the_same_bits(monkeypatch):
         ref = _copying(monkeypatch, lambda: model(x))
         assert sum(counts.values()) == 0
         again = model(x)
-    # in place: bn2 (c2 read once), a1 (bn1's), r2 (bn2's), add (r2 and a1, last read
-    # there), sub (add and c1), a3 (sub's); not bn1 (c1 is read again by sub)
-    assert counts == {"BatchNormalization": 1, "Activation": 2, "ReLU": 1, "Add": 1,
-                      "Subtract": 1}
+    # in place: bn2 (c2 read once) with r2's clip, add (r2 and a1, last read there), sub
+    # (add and c1), a3 (sub's); bn1 (c1 is read again by sub) into a new array, clipped
+    # there as a1 would: bn1 + a1 and bn2 + r2 fused
+    assert counts == {"BatchNormalization": 1, "Activation": 1, "ReLU": 0, "Add": 1,
+                      "Subtract": 1, "fused": 2}
     _same(first, ref)
     _same(again, ref)
     np.testing.assert_array_equal(x, keep)
@@ -517,10 +528,12 @@ def test_in_place_never_touches_a_tensor_someone_else_holds(monkeypatch):
     np.testing.assert_array_equal(x, keep)
     # in place: bn_b (the last reader of c); add_ab into bn_b's array (bn_a's is also
     # out_mid's, read later); r_alias once add_ab has read bn_a; r_view into flat, a view of
-    # twice's memory that nothing else holds; after into back (a view of the same); last.
+    # twice's memory that nothing else holds; after into back (a view of the same).
     # Not: bn_in (the model's input), bn_a (c is read again), twice (one tensor twice),
-    # bn_out (drop, the very array of after, is an output)
-    assert counts == {"BatchNormalization": 1, "Activation": 2, "ReLU": 1, "Add": 2}
+    # bn_out (drop, the very array of after, is an output), which makes a new array and
+    # clips it as last would (fused)
+    assert counts == {"BatchNormalization": 1, "Activation": 1, "ReLU": 1, "Add": 2,
+                      "fused": 1}
     held = [o.copy() for o in outs]
     model(x)  # a later call never writes into arrays it returned before
     _same(outs, held)
@@ -728,7 +741,8 @@ def test_sequential_gives_each_layer_its_input(monkeypatch):
     for _ in range(3):
         _same(model(x), ref)
     np.testing.assert_array_equal(x, keep)  # bn0 reads the input: never in place
-    assert counts == {"BatchNormalization": 3, "Activation": 6}  # bn, a, a2 in each call
+    # bn (with a's clip: fused) and a2 in place in each call
+    assert counts == {"BatchNormalization": 3, "Activation": 3, "fused": 3}
     trace = model.intermediate_outputs(x)
     _same(trace["a2"], ref)
     np.testing.assert_array_equal(trace["bn"], model.get_layer("bn")(trace["d"]))
