@@ -83,6 +83,7 @@ class ConfigGraph:
                     _refs(node, refs)
                     nodes.append(refs)
                 self.inputs[name] = nodes
+        self._down: dict[str, list[str]] = {}
         self.consumers: dict[str, list[str]] = {n: [] for n in self.names}
         for name, nodes in self.inputs.items():
             for refs in nodes:
@@ -97,13 +98,19 @@ class ConfigGraph:
         layers = config["config"]["layers"]
         old = self.config["config"]["layers"]
         if len(layers) != len(old) or (config["class_name"] == "Sequential") != \
-                self.sequential or any(a.get("inbound_nodes") is not b.get("inbound_nodes")
-                                       or entry_name(a) != entry_name(b)
-                                       for a, b in zip(layers, old)):
+                self.sequential:
             return ConfigGraph(config)
+        entries = dict(self.entries)
+        for i, (a, b) in enumerate(zip(layers, old)):
+            if a is b:
+                continue
+            name = entry_name(a)
+            if name != self.names[i] or a.get("inbound_nodes") is not b.get("inbound_nodes"):
+                return ConfigGraph(config)
+            entries[name] = a
         graph = copy.copy(self)
         graph.config = config
-        graph.entries = {entry_name(e): e for e in layers}
+        graph.entries = entries
         return graph
 
     def class_name(self, name: str) -> str:
@@ -113,7 +120,11 @@ class ConfigGraph:
         return max(1, len(self.inputs.get(name) or []))
 
     def downstream(self, name: str) -> list[str]:
-        """``name`` and every layer fed by it, directly or not, in config order."""
+        """``name`` and every layer fed by it, directly or not, in config order (kept per
+        name: the links never change, and :meth:`renewed` graphs share them)."""
+        hit = self._down.get(name)
+        if hit is not None:
+            return list(hit)
         seen = {name}
         todo = [name]
         while todo:
@@ -121,7 +132,9 @@ class ConfigGraph:
                 if c not in seen:
                     seen.add(c)
                     todo.append(c)
-        return [n for n in self.names if n in seen]
+        down = [n for n in self.names if n in seen]
+        self._down[name] = down
+        return list(down)
 
     def first_input(self, name: str) -> list[Ref]:
         """The refs of the layer's first call."""

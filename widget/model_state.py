@@ -11,6 +11,12 @@ fed the activations kept from the last pass (see :mod:`widget.model_graph`), in 
 the edited layer alone, then the rest downstream of it, whose built model is kept for the next
 edit of the same layer (the usual way of working: pick a layer, try values).
 
+That rest runs untraced (``Model.call_observed``): each output's statistics are taken as it
+is made, the engine keeps its in-place path, and the outputs are not kept but marked stale;
+they are made again (a traced run of the same part, about one downstream forward pass) only
+when something reads one: selecting a layer downstream (its real input), an edit that starts
+there, undo/redo. Edits of the same layer again never need them (its inputs are upstream).
+
 A Sequential without an InputLayer entry (Keras 2's ``batch_input_shape`` on its first layer,
 or layers given an ``input_shape``) gets one written into its config, named as Keras names it
 (``<first layer>_input``), so that every layer has an input to cut at.
@@ -29,11 +35,17 @@ import numpy as np
 import engine
 from engine import ConfigError
 
-from .model_graph import CUT_PREFIX, ConfigGraph, complete_trace, ref_value, with_input_layer
+from .model_downstream import DownstreamRuns, OutputShapeChanged
+from .model_graph import (
+    CUT_PREFIX,
+    ConfigGraph,
+    complete_trace,
+    ref_value,
+    with_input_layer,
+)
 from .model_ref import (
     SEP,
     ModelRef,
-    init_keys,
     leaf_layers,
     makes_masks,
     shapes_of,
@@ -42,7 +54,12 @@ from .model_ref import (
 )
 from .model_sample import first_layer_input_shape, make_sample, open_model
 from .model_sample import seeded as seeded_config
-from .model_stats import activation_name, flags_for, layer_stats, predicted_std
+from .model_stats import (
+    activation_name,
+    flags_for,
+    layer_stats,
+    predicted_std,
+)
 
 #: activations are kept for the downstream recompute while their total stays below this
 #: many elements; above it every edit reruns the whole model
@@ -57,7 +74,7 @@ class Snapshot:
     unit: str | None  # top-level layer the step changed (recompute from there)
 
 
-class ModelState:
+class ModelState(DownstreamRuns):
     """The model being edited, its sample, statistics and history (no widgets).
 
     Args:
@@ -99,8 +116,17 @@ class ModelState:
         self.order: list[str] = []
         self.stats: dict[str, dict[str, Any]] = {}
         self.trace: dict[str, Any] | None = None
+        #: the outputs missing from ``trace`` since the last edit's untraced run, and how to
+        #: make them: (the cut model that ran, its inputs' refs, the layer names)
+        self._stale: tuple[Any, list[Any], set[str]] | None = None
         self.reference: str | None = None
         self._wstd: dict[int, tuple[np.ndarray, float | None]] = {}
+        self._theory: dict[int, Any] = {}  # see model_stats.predicted_std
+        #: name -> (entry, layer, kernel variable, input ref, fed by an InputLayer)
+        self._facts: dict[str, tuple[Any, ...]] = {}
+        #: (reference layer, its std, the order) the flags were last drawn against
+        self._flagged: tuple[Any, ...] | None = None
+        self._depths: dict[str, int] = {}
         self.undo_stack: list[Snapshot] = []
         self.redo_stack: list[Snapshot] = []
         self.original = Snapshot(self._ref, self.config, None)
@@ -133,6 +159,7 @@ class ModelState:
                                self.sample)
         self.order = []
         self.stats = {}
+        self._stale = None
         self._absorb(self.model, self.graph, trace, "", list(trace), progress=progress)
         kept = sum(np.asarray(v).size for v in trace.values() if isinstance(v, np.ndarray))
         # a cut model's inputs carry no masks: a masking model reruns whole on every edit
@@ -141,8 +168,11 @@ class ModelState:
 
     def _absorb(self, model: Any, graph: ConfigGraph, trace: dict[str, Any], prefix: str,
                 names: list[str], order: list[str] | None = None,
-                progress: Callable[[float, str], Any] | None = None) -> None:
-        """Statistics of ``names`` from ``trace`` (nested models: their layers too)."""
+                progress: Callable[[float, str], Any] | None = None,
+                computed: dict[str, dict[str, Any]] | None = None) -> None:
+        """Statistics of ``names`` from ``trace`` (nested models: their layers too), or
+        taken from ``computed`` (name -> :func:`layer_stats` of its output, taken while
+        the output was made) where it has them."""
         order = self.order if order is None else order
         for k, name in enumerate(names):
             if progress:
@@ -152,11 +182,14 @@ class ModelState:
             entry = graph.entries[name]
             if entry["class_name"] == "InputLayer":
                 continue
-            value = trace[name]
-            if graph.calls(name) > 1 and isinstance(value, list):
-                value = value[0]
-            if isinstance(value, (list, tuple)):
-                value = value[0]
+            st = computed.get(name) if computed is not None else None
+            value = None
+            if st is None:
+                value = trace[name]
+                if graph.calls(name) > 1 and isinstance(value, list):
+                    value = value[0]
+                if isinstance(value, (list, tuple)):
+                    value = value[0]
             try:
                 layer = model.get_layer(name)
             except ValueError:  # an operation of a Keras 3 graph (not_equal...): not a layer
@@ -170,7 +203,8 @@ class ModelState:
                 self._absorb(layer, inner, inner_trace, prefix + name + SEP, list(inner_trace),
                              order)
             path = prefix + name
-            st = layer_stats(value, activation_name(entry))
+            if st is None:
+                st = layer_stats(value, activation_name(entry))
             st.update(name=path, class_name=entry["class_name"], depth=0, weight_std=None,
                       predicted_std=None)
             ws = weights_of(layer)
@@ -184,7 +218,8 @@ class ModelState:
                     if src is None and graph.class_name(refs[0][0]) == "InputLayer":
                         xv = np.asarray(ref_value(trace, graph, refs[0]), np.float64)
                         xin = float(np.sqrt(np.mean(xv * xv)))
-                    st["predicted_std"] = predicted_std(entry, tuple(k.shape), xin)
+                    st["predicted_std"] = predicted_std(entry, tuple(k.shape), xin,
+                                                        self._theory)
             if path not in self.stats:
                 order.append(path)
             self.stats[path] = st
@@ -200,13 +235,26 @@ class ModelState:
         self._wstd[id(k)] = (k, value)  # the array is kept, so its id is not reused
         return value
 
-    def _finish(self) -> None:
+    def _finish(self, changed: Any = None) -> None:
+        """Depths and flags; only of the ``changed`` paths when the reference layer, its
+        std and the order are those the other layers' flags were drawn against."""
         ref = next((self.stats[n] for n in self.order), None)
         self.reference = ref["name"] if ref else None
-        for i, n in enumerate(self.order):
-            st = self.stats[n]
-            st["depth"] = i
-            st["flags"] = flags_for(st, ref["std"] if ref else None)
+        ref_std = ref["std"] if ref else None
+        key = (self.reference, ref_std, len(self.order))  # the order only ever grows
+        fresh: Any = ()
+        if changed is None or key != self._flagged:
+            self._depths = {n: i for i, n in enumerate(self.order)}
+            fresh, changed = set(changed or ()), self.order
+        depths = self._depths
+        stats = self.stats
+        for n in changed:
+            st = stats[n]
+            if fresh != () and n not in fresh:  # shared with the stats before the edit
+                st = stats[n] = dict(st)
+            st["depth"] = depths[n]
+            st["flags"] = flags_for(st, ref_std)
+        self._flagged = key
 
     def _recompute_from(self, unit: str) -> None:
         """Run the part of the model downstream of the top-level layer ``unit``."""
@@ -224,25 +272,10 @@ class ModelState:
 
     def _cut(self, unit: str) -> tuple[Any, list[Any]]:
         """The model downstream of ``unit`` (built without initializers) and its inputs."""
-        trace = self.trace
-        cfg, frontier = self.graph.cut(unit, lambda r: ref_value(trace, self.graph, r))
+        cfg, frontier = self.graph.cut(unit, self._value)
         with engine.build_without_initializers():
             sub = engine.deserialize(cfg, self.custom_objects)
         return sub, frontier
-
-    def _run_cut(self, sub: Any, frontier: list[Any], before: Any = ()) -> None:
-        """Run the cut model ``sub`` on its frontier's kept values; the statistics of its
-        layers (and of ``before``, layers already run into the trace) anew."""
-        trace = self.trace
-        assert trace is not None
-        xs = [ref_value(trace, self.graph, r) for r in frontier]
-        new = sub.intermediate_outputs(xs[0] if len(xs) == 1 else xs)
-        down = [n for n in new if not n.startswith(CUT_PREFIX)]
-        for n in down:
-            trace[n] = new[n]
-        down = [*before, *down]
-        self._absorb(self._ref, self.graph, trace, "", down)
-        self._finish()
 
     # -- access ---------------------------------------------------------------------------
     def _layer(self, path: str, model: Any = None) -> Any:
@@ -280,6 +313,8 @@ class ModelState:
             if graph.sequential and not refs and graph.entries[part]["class_name"] != \
                     "InputLayer":
                 xs = [self._sequential_input(model, trace, graph)]
+            elif i == 0 and trace is self.trace:  # the top level: made first when stale
+                xs = [self._value(r) for r in refs]
             else:
                 xs = [ref_value(trace, graph, r) for r in refs]
             if i == len(parts) - 1:
@@ -327,17 +362,21 @@ class ModelState:
         for attempt in (0, 1):
             config = without_build_configs(kept) if attempt else kept
             try:
-                return self._apply_config(config, path, old_entry, entry, fresh_weights)
+                return self._apply_config(config, path, old_entry, entry, fresh_weights,
+                                          keeps_shapes=not attempt)
+            except OutputShapeChanged:
+                continue  # the build configs downstream are out of date: without them
             except Exception as e:  # noqa: BLE001 - the first error is the one to report
                 problem = problem or e
         assert problem is not None
         raise problem
 
     def _apply_config(self, config: dict[str, Any], path: str, old_entry: dict[str, Any],
-                      entry: dict[str, Any], fresh: list[np.ndarray]) -> list[str]:
+                      entry: dict[str, Any], fresh: list[np.ndarray],
+                      keeps_shapes: bool = False) -> list[str]:
         unit = path.split(SEP)[0]
         old = (self._ref, self.config, self.graph, self.trace and dict(self.trace),
-               self.stats, self.order)
+               self.stats, self.order, self._stale)
         if self.trace is None:  # nothing kept: build the whole model, run it all
             with engine.build_without_initializers():
                 model = engine.deserialize(config, self.custom_objects)
@@ -346,7 +385,7 @@ class ModelState:
             try:
                 self._set_model(ref, config, None)
             except Exception:
-                self._ref, self.config, self.graph, _, self.stats, self.order = old
+                self._ref, self.config, self.graph, _, self.stats, self.order, _ = old
                 raise
         else:
             self.graph = self.graph.renewed(config)
@@ -354,98 +393,22 @@ class ModelState:
                 down = self.graph.downstream(unit)
                 if self.graph.calls(unit) == 1 and len(down) > 1:
                     reinit = self._apply_split(config, unit, down, path, old_entry, entry,
-                                               fresh)
+                                               fresh, keeps_shapes)
                 else:
                     sub, frontier = self._cut(unit)
                     reinit = self._fill_weights(sub, None, path, old_entry, entry, fresh)
                     self.config = config
                     self._ref = ModelRef(config, base=old[0], sub=sub, units=down,
                                          custom_objects=self.custom_objects)
-                    self.stats = {k: dict(v) for k, v in self.stats.items()}
+                    self.stats = dict(self.stats)  # the dicts: see _finish
                     self._run_cut(sub, frontier)
             except Exception:
-                self._ref, self.config, self.graph, self.trace, self.stats, self.order = old
+                (self._ref, self.config, self.graph, self.trace, self.stats, self.order,
+                 self._stale) = old
                 raise
         self._push(Snapshot(old[0], old[1], unit))
         self.reinitialized = reinit
         return reinit
-
-    def _apply_split(self, config: dict[str, Any], unit: str, down: list[str], path: str,
-                     old_entry: dict[str, Any], entry: dict[str, Any],
-                     fresh: list[np.ndarray]) -> list[str]:
-        """The downstream recompute in two parts: the edited top-level layer ``unit`` alone
-        (a small model, built anew), then the rest downstream of it. The rest's model is
-        kept for the next edit of the same layer while nothing else changed (same state,
-        same input shapes): then it is not built again, its layers (and weights) are the
-        current model's. Otherwise it is built, weights filled as for a whole cut."""
-        trace = self.trace
-        assert trace is not None
-        old_ref = self._ref
-        with engine.build_without_initializers():
-            cfg, frontier = self.graph.cut(unit, lambda r: ref_value(trace, self.graph, r),
-                                           only={unit})
-            head = engine.deserialize(cfg, self.custom_objects)
-        reinit = self._fill_weights(head, None, path, old_entry, entry, fresh)
-        xs = [ref_value(trace, self.graph, r) for r in frontier]
-        new = head.intermediate_outputs(xs[0] if len(xs) == 1 else xs)
-        trace[unit] = new[unit]
-        rest = set(down) - {unit}
-        hit = self._rest
-        shapes = hit and [(np.shape(v), np.asarray(v).dtype) for v in
-                          (ref_value(trace, self.graph, r) for r in hit[2])]
-        if hit and hit[0] == unit and hit[3] is old_ref and shapes == hit[4]:
-            tail, tail_frontier = hit[1], hit[2]
-        else:
-            with engine.build_without_initializers():
-                cfg, tail_frontier = self.graph.cut(
-                    unit, lambda r: ref_value(trace, self.graph, r), only=rest)
-                tail = engine.deserialize(cfg, self.custom_objects)
-            reinit += self._fill_weights(tail, None, path, old_entry, entry, fresh)
-            shapes = [(np.shape(v), np.asarray(v).dtype) for v in
-                      (ref_value(trace, self.graph, r) for r in tail_frontier)]
-        self.config = config
-        self._ref = ModelRef(config, base=old_ref, custom_objects=self.custom_objects,
-                             parts={unit: head, **{n: tail for n in rest}})
-        self.stats = {k: dict(v) for k, v in self.stats.items()}
-        self._run_cut(tail, tail_frontier, [unit])
-        self._rest = (unit, tail, tail_frontier, self._ref, shapes)
-        return reinit
-
-    def prepare(self, path: str) -> bool:
-        """Build the part of the model downstream of the top-level layer of ``path`` ahead
-        of its first edit (the model an edit of that layer reuses while nothing else
-        changed, see :meth:`_apply_split`), so that the first edit costs what the later ones
-        do (it is run once too, see below). True when built (or already there); False when
-        edits of it take another way."""
-        unit = path.split(SEP)[0]
-        trace, graph = self.trace, self.graph
-        if trace is None or graph.class_name(unit) == "InputLayer" or \
-                not graph.first_input(unit) or graph.calls(unit) != 1:
-            return False
-        down = graph.downstream(unit)
-        if len(down) <= 1:
-            return False
-        if self._rest and self._rest[0] == unit and self._rest[3] is self._ref:
-            return True
-        with engine.build_without_initializers():
-            cfg, frontier = graph.cut(unit, lambda r: ref_value(trace, graph, r),
-                                      only=set(down) - {unit})
-            tail = engine.deserialize(cfg, self.custom_objects)
-        entry = self._entry(path)
-        if self._fill_weights(tail, None, path, entry, entry, []):
-            return False  # a weight it could not take from the model: leave it to the edit
-        xs = [ref_value(trace, graph, r) for r in frontier]
-        shapes = [(np.shape(v), np.asarray(v).dtype) for v in xs]
-        # one run now, its result dropped: a built model's first run does once-only work
-        # (its run plan, each layer's input checks, folded or repacked weights) that would
-        # otherwise fall on the first edit. The kept activations are its inputs: never
-        # written into (see test_kept_activations_are_never_written_into)
-        try:
-            tail(xs[0] if len(xs) == 1 else xs)
-        except Exception:  # noqa: BLE001 - a part that cannot run: the edit will say why
-            return False
-        self._rest = (unit, tail, frontier, self._ref, shapes)
-        return True
 
     def _entry(self, path: str, config: dict[str, Any] | None = None) -> dict[str, Any]:
         cfg = self.config if config is None else config
@@ -460,45 +423,6 @@ class ModelState:
             return graph.with_entry(parts[0], entry)
         inner = self._replace_entry(graph.entries[parts[0]], parts[1:], entry)
         return graph.with_entry(parts[0], inner)
-
-    def _fill_weights(self, model: Any, config: dict[str, Any] | None, path: str,
-                      old_entry: dict[str, Any], entry: dict[str, Any],
-                      fresh: list[np.ndarray]) -> list[str]:
-        reinit, need_seeded = [], []
-        init_changed = init_keys(old_entry) != init_keys(entry)
-        for p, layer in leaf_layers(model):
-            ws = weights_of(layer)
-            if not ws or p.startswith(CUT_PREFIX):
-                continue
-            try:
-                old = self._layer(p)
-            except ValueError:
-                old = None
-            same = old is not None and shapes_of(old) == shapes_of(layer)
-            if p == path:
-                if same and not init_changed:
-                    for w, v in zip(ws, weights_of(old)):
-                        w.assign(v.value)
-                elif [tuple(np.shape(a)) for a in fresh] == shapes_of(layer):
-                    for w, a in zip(ws, fresh):
-                        w.assign(a)
-                    reinit.append(p)
-                else:
-                    need_seeded.append(p)
-            elif same:
-                for w, v in zip(ws, weights_of(old)):
-                    w.assign(v.value)
-            else:
-                need_seeded.append(p)
-        if need_seeded:
-            cfg = engine.serialize(model, format=engine.KERAS3) if config is None else config
-            seeded = engine.deserialize(seeded_config(cfg, self.seed), self.custom_objects)
-            for p in need_seeded:
-                for w, v in zip(weights_of(self._layer(p, model)),
-                                weights_of(self._layer(p, seeded))):
-                    w.assign(v.value)
-            reinit.extend(need_seeded)
-        return reinit
 
     def reinitialize(self, paths: list[str], initializer: Any = None) -> list[str]:
         """Draw the weights of the layers at ``paths`` again (seeded): from their own

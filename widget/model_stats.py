@@ -19,6 +19,7 @@ Thresholds (shown in the widget too):
 from __future__ import annotations
 
 import math
+import threading
 from typing import Any
 
 import numpy as np
@@ -95,18 +96,165 @@ def _subset(x: np.ndarray) -> np.ndarray:
     return flat
 
 
+def _scratch(n: int, use: str = "one") -> tuple[np.ndarray, np.ndarray]:
+    """Work arrays of at least ``n`` elements (float64, bool), kept per thread and use:
+    the statistics of one output after another (or of one run after another) reuse them
+    instead of allocating (and first touching) large temporaries each time."""
+    bufs = getattr(_SCRATCH, use, None)
+    if bufs is None or bufs[0].size < n:
+        size = max(n, MAX_STAT_ELEMENTS)
+        bufs = (np.empty(size, np.float64), np.empty(size, bool))
+        setattr(_SCRATCH, use, bufs)
+    return bufs
+
+
+_SCRATCH = threading.local()
+_NAN = float("nan")
+
+
 def layer_stats(x: Any, act: str | None = None) -> dict[str, Any]:
     """Statistics of one output array (a bounded strided subset of it, at most
     :data:`MAX_STAT_ELEMENTS`, for the moments and fractions; dead units and non-finite
-    values from the whole array), and up to :data:`KEEP_VALUES` values for plots."""
-    x = np.asarray(x)
+    values from the whole array), and up to :data:`KEEP_VALUES` values for plots.
+
+    Sums are taken in float64 (pairwise), the subset converted once into a reused work
+    array; nothing returned refers to ``x`` or to the work arrays (the values kept for the
+    plots are a copy), so ``x`` may be written into afterwards."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return _layer_stats(np.asarray(x), act)
+
+
+#: (shape, MAX_STAT_ELEMENTS) -> (units, stride of the subset, its size) (see _subset)
+_PLANS: dict[Any, tuple[int, int, int]] = {}
+
+
+def _plan(shape: tuple[int, ...]) -> tuple[int, int, int]:
+    size, units = math.prod(shape), int(shape[-1])
+    step = _step(size, units) if size > MAX_STAT_ELEMENTS else 1
+    plan = (units, step, len(range(0, size, step)))
+    if len(_PLANS) > 4096:
+        _PLANS.clear()
+    _PLANS[tuple(shape), MAX_STAT_ELEMENTS] = plan
+    return plan
+
+
+#: the observed statistics of float32 outputs gather the subsets of this many outputs in one
+#: work array and finish them together (a few numpy calls for them all, not each)
+BATCH = 8
+
+
+class StatsObserver:
+    """An ``on_output`` callback for ``Model.call_observed``: the :func:`layer_stats` of
+    each output named in ``acts`` (name -> its activation), the same numbers, taken as it
+    is made: what needs the whole output (per-unit sums: dead units, non-finite values) and
+    its strided subset (copied) while it is there; the subset's sums, counts and plot
+    values for :data:`BATCH` outputs at a time. Nothing of an output is kept, so the run
+    keeps its in-place path. A layer called several times: its first call's; several
+    outputs: the first (as from an ``intermediate_outputs`` trace). Run the model inside
+    ``np.errstate(over="ignore", invalid="ignore")``, then call :meth:`finish`."""
+
+    def __init__(self, acts: dict[str, str | None]):
+        self.acts = acts
+        self.stats: dict[str, dict[str, Any]] = {}  # in run order
+        self._queue: list[tuple[Any, ...]] = []
+        self._end = 0
+        self._work: np.ndarray | None = None
+        self._mask: np.ndarray | None = None
+
+    def __call__(self, name: str, value: Any) -> None:
+        acts = self.acts
+        if name in acts and name not in self.stats:
+            if isinstance(value, (list, tuple)):
+                value = value[0]
+            self.stats[name] = self._take(np.asarray(value), acts[name])
+
+    def _take(self, x: np.ndarray, act: str | None) -> dict[str, Any]:
+        # as few numpy calls as can be here: between layers each costs several microseconds
+        if x.dtype != np.float32 or x.ndim < 2 or not x.size:
+            return _layer_stats(x, act)
+        plan = _PLANS.get((x.shape, MAX_STAT_ELEMENTS))
+        if plan is None:
+            plan = _plan(x.shape)
+        units, step, n = plan
+        x2 = x.reshape(-1, units)
+        sums = np.add.reduce(x2, axis=0)
+        if not math.isfinite(float(np.add.reduce(sums))):
+            return _layer_stats(x, act)  # NaN, inf (or an overflow): the general way
+        dead = 0
+        if not sums.all():  # those units again: dead unless some element is not 0
+            zero = sums == 0
+            dead = int(np.count_nonzero(zero))
+            cols = x2[:, zero]
+            if cols.any():
+                dead -= int(np.count_nonzero(np.logical_or.reduce(cols != 0, axis=0)))
+        work, end = self._work, self._end
+        if work is None or end + n > work.size:
+            self.finish()
+            work, end = self._work, 0
+            if work is None or work.size < n:  # reused from run to run (see _scratch)
+                work, self._mask = _scratch(max(n, BATCH * MAX_STAT_ELEMENTS), "batch")
+                self._work = work
+        np.copyto(work[end:end + n], x.reshape(-1)[::step], casting="unsafe")
+        st: dict[str, Any] = {}
+        self._queue.append((st, end, n, act, x.shape, dead, units))
+        self._end = end + n
+        return st
+
+    def finish(self) -> dict[str, dict[str, Any]]:
+        """Complete the statistics still pending; returns :attr:`stats`."""
+        pending, end = self._queue, self._end
+        if not pending:
+            return self.stats
+        work, mask = self._work, self._mask
+        assert work is not None and mask is not None
+        seg, flags = work[:end], mask[:end]
+        # what _layer_stats does to one subset (the same numbers), each step for them all
+        totals = [float(np.add.reduce(seg[o:o + n])) for _, o, n, *_ in pending]
+        steps = [max(1, n // KEEP_VALUES) for _, _, n, *_ in pending]
+        values = np.concatenate([seg[o:o + min(n, s * KEEP_VALUES):s] for (_, o, n, *_), s
+                                 in zip(pending, steps)]).astype(np.float32)
+        sat: dict[int, int] = {}
+        for bound in {bounds_of(p[3]) for p in pending} - {(None, None)}:
+            lo, hi = bound
+            span = (hi - lo) if lo is not None and hi is not None else abs(hi or lo or 1.0)
+            tol = SATURATION_MARGIN * span
+            for side in (hi, lo):
+                if side is None:
+                    continue
+                if side is hi:
+                    np.greater_equal(seg, hi - tol, out=flags)
+                else:
+                    np.less_equal(seg, lo + tol, out=flags)
+                for i, (_, o, n, act, *_) in enumerate(pending):
+                    if bounds_of(act) == bound:
+                        sat[i] = sat.get(i, 0) + int(np.count_nonzero(flags[o:o + n]))
+        np.not_equal(seg, 0, out=flags)
+        nonzero = [np.count_nonzero(flags[o:o + n]) for _, o, n, *_ in pending]
+        np.multiply(seg, seg, out=seg)
+        at = 0
+        for i, (st, o, n, _, shape, dead, units) in enumerate(pending):
+            mean = totals[i] / n
+            ms = float(np.add.reduce(seg[o:o + n]) / n)
+            k = len(range(0, min(n, steps[i] * KEEP_VALUES), steps[i]))
+            st.update({"output_shape": shape, "mean": mean,
+                       "std": math.sqrt(max(ms - mean * mean, 0.0)), "rms": math.sqrt(ms),
+                       "zero_fraction": 1.0 - nonzero[i] / n,
+                       "saturated_fraction": sat.get(i, 0) / n, "dead_units": dead,
+                       "units": units, "finite": True, "values": values[at:at + k]})
+            at += k
+        self._queue, self._end = [], 0
+        return self.stats
+
+
+def _layer_stats(x: np.ndarray, act: str | None) -> dict[str, Any]:
     if x.dtype.kind not in "fiub":
-        return {"output_shape": tuple(x.shape), "mean": float("nan"), "std": float("nan"),
-                "rms": float("nan"), "zero_fraction": float("nan"),
-                "saturated_fraction": float("nan"), "dead_units": 0, "units": 0,
-                "finite": True, "values": np.zeros(0, np.float32)}
+        return {"output_shape": tuple(x.shape), "mean": _NAN, "std": _NAN, "rms": _NAN,
+                "zero_fraction": _NAN, "saturated_fraction": _NAN, "dead_units": 0,
+                "units": 0, "finite": True, "values": np.zeros(0, np.float32)}
     sub = _subset(x)
-    flat = sub.astype(np.float64)
+    work, mask = _scratch(sub.size)
+    flat = work[:sub.size]
+    np.copyto(flat, sub, casting="unsafe")
     total = float(np.add.reduce(flat))
     finite, dead, units = _whole(x)
     good = flat
@@ -115,34 +263,35 @@ def layer_stats(x: Any, act: str | None = None) -> dict[str, Any]:
         total = float(np.add.reduce(good))
     size = good.size
     if not size:
-        nan = float("nan")
-        return {"output_shape": tuple(x.shape), "mean": nan, "std": nan, "rms": nan,
-                "zero_fraction": nan, "saturated_fraction": 0.0, "dead_units": dead,
+        return {"output_shape": tuple(x.shape), "mean": _NAN, "std": _NAN, "rms": _NAN,
+                "zero_fraction": _NAN, "saturated_fraction": 0.0, "dead_units": dead,
                 "units": units, "finite": finite, "values": np.zeros(0, np.float32)}
     mean = total / size
-    # not np.dot: a BLAS call may start threads (slow when OPENBLAS_NUM_THREADS is unset)
-    ms = float(np.add.reduce(np.square(good)) / size)
     lo, hi = bounds_of(act)
     sat = 0.0
+    near = mask[:size]
     if lo is not None or hi is not None:
         span = (hi - lo) if lo is not None and hi is not None else abs(hi or lo or 1.0)
         tol = SATURATION_MARGIN * span
-        if lo is None:
-            near = good >= hi - tol
-        elif hi is None:
-            near = good <= lo + tol
-        else:
-            near = (good <= lo + tol) | (good >= hi - tol)
-        sat = np.count_nonzero(near) / size
+        count = 0
+        if hi is not None:
+            count += np.count_nonzero(np.greater_equal(good, hi - tol, out=near))
+        if lo is not None:  # disjoint from the upper band (the margin is 1 % of the span)
+            count += np.count_nonzero(np.less_equal(good, lo + tol, out=near))
+        sat = count / size
     step = max(1, size // KEEP_VALUES)
     if good is flat and x.dtype == np.float32:  # the same float32 values, not converted twice
         values = np.array(sub[:step * KEEP_VALUES:step])
     else:
         values = good[:step * KEEP_VALUES:step].astype(np.float32)
     # zeros: a comparison, then a count of booleans (quicker than counting a float array)
+    nonzero = np.count_nonzero(np.not_equal(good, 0, out=near))
+    # squared in place (one work array, kept in cache); not np.dot: a BLAS call may start
+    # threads (slow when OPENBLAS_NUM_THREADS is unset)
+    ms = float(np.add.reduce(np.multiply(good, good, out=good)) / size)
     return {"output_shape": tuple(x.shape), "mean": mean,
             "std": math.sqrt(max(ms - mean * mean, 0.0)), "rms": math.sqrt(ms),
-            "zero_fraction": 1.0 - np.count_nonzero(good != 0) / size,
+            "zero_fraction": 1.0 - nonzero / size,
             "saturated_fraction": sat, "dead_units": dead, "units": units, "finite": finite,
             "values": values}
 
@@ -152,7 +301,8 @@ def _whole(x: np.ndarray) -> tuple[bool, int, int]:
     for the usual case: the per-unit sums (last axis). A unit with a non-zero sum has a
     non-zero element; only when some unit's sum is exactly 0 are those units looked at
     again (a dead unit's, or rarely values cancelling out). A non-finite sum: some element
-    is NaN or infinite, or finite values overflowed (then the elements are looked at)."""
+    is NaN or infinite, or finite values overflowed (then the elements are looked at).
+    Floating-point overflow is expected to be ignored by the caller (np.errstate)."""
     if x.ndim < 2:
         finite = x.dtype.kind != "f" or bool(np.isfinite(x).all())
         return finite, int(not np.any(x != 0)), 1
@@ -162,13 +312,16 @@ def _whole(x: np.ndarray) -> tuple[bool, int, int]:
         return True, int(units - np.count_nonzero(np.any(x2, axis=0))), units
     if x.dtype.kind != "f":  # integers: a sum may wrap around to 0, so compare each one
         return True, int(units - np.count_nonzero(np.any(x2 != 0, axis=0))), units
-    with np.errstate(over="ignore", invalid="ignore"):
-        sums = np.add.reduce(x2, axis=0)
-        finite = math.isfinite(float(np.add.reduce(sums))) or bool(np.isfinite(x).all())
-    if sums.all():  # NaN or infinite sums count too: their units have non-zero elements
+    sums = np.add.reduce(x2, axis=0)
+    finite = math.isfinite(float(np.add.reduce(sums))) or bool(np.isfinite(x).all())
+    # NaN or infinite sums count as non-zero: their units have non-zero elements
+    if np.count_nonzero(sums) == units:
         return finite, 0, units
     zero = np.flatnonzero(sums == 0)
-    alive = np.any(x2[:, zero] != 0, axis=0)
+    cols = np.take(x2, zero, axis=1)
+    if not cols.any():  # the usual case: each of them dead
+        return finite, int(zero.size), units
+    alive = np.logical_or.reduce(cols != 0, axis=0)
     return finite, int(zero.size - np.count_nonzero(alive)), units
 
 
@@ -271,11 +424,34 @@ def activation_std(act: str | None, sigma: float) -> float | None:
 
 
 def predicted_std(entry: dict[str, Any], kernel_shape: tuple[int, ...] | None,
-                  input_rms: float | None) -> float | None:
+                  input_rms: float | None, memo: dict[int, Any] | None = None
+                  ) -> float | None:
     """The output std a Dense/convolution layer's initializer predicts (Glorot & Bengio,
-    He et al.): Var[y] = fan_in · E[w²] · E[x²] before the activation, then through it."""
+    He et al.): Var[y] = fan_in · E[w²] · E[x²] before the activation, then through it.
+    ``memo``: a dict that keeps each entry's part that does not depend on its input (the
+    entries are never changed in place; the memo keeps them, so their ids stay theirs)."""
+    if kernel_shape is None or input_rms is None:
+        return None
+    hit = memo.get(id(entry)) if memo is not None else None
+    if hit is not None and hit[0] is entry and hit[1] == kernel_shape:
+        theory = hit[2]
+    else:
+        theory = _theory(entry, kernel_shape)
+        if memo is not None:
+            if len(memo) > 4096:
+                memo.clear()
+            memo[id(entry)] = (entry, kernel_shape, theory)
+    if theory is None:
+        return None
+    scale, act = theory
+    return activation_std(act, scale * input_rms)
+
+
+def _theory(entry: dict[str, Any], kernel_shape: tuple[int, ...]
+            ) -> tuple[float, str | None] | None:
+    """(sqrt(fan_in · E[w²]), the activation) of a Dense/convolution layer's entry."""
     cls = entry.get("class_name", "")
-    if cls not in ("Dense", *_CONV) or kernel_shape is None or input_rms is None:
+    if cls not in ("Dense", *_CONV):
         return None
     cfg = entry.get("config") or {}
     init = cfg.get("kernel_initializer") or cfg.get("depthwise_initializer")
@@ -290,5 +466,4 @@ def predicted_std(entry: dict[str, Any], kernel_shape: tuple[int, ...] | None,
         fan_in = float(math.prod(kernel_shape[:-2]) * kernel_shape[-1])
     else:
         fan_in = _fans(cls, kernel_shape)[0]
-    sigma = math.sqrt(fan_in * m2) * input_rms
-    return activation_std(activation_name(entry), sigma)
+    return math.sqrt(fan_in * m2), activation_name(entry)

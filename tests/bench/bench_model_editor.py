@@ -8,6 +8,9 @@ Targets (issue 10): open <= 3 s; edit -> updated overview <= 300 ms in the kerne
 the downstream forward pass alone. The gradient row (issue 11) cannot be recomputed
 partially: it runs on a bounded sub-batch (the first 2 samples, see
 widget.model_gradients) and, being quick, before the edit's one picture; it is timed apart.
+The part after the edited layer runs untraced (its outputs' statistics taken as they are
+made, the outputs not kept): selecting a layer there afterwards makes them again first, timed
+too; so is a shape-changing edit (the part downstream built anew, some layers re-initialized).
 """
 
 from __future__ import annotations
@@ -202,10 +205,54 @@ def main() -> None:
     print(f"  the same edit with the gradient row off: {widget_off * 1e3:.0f} ms")
     print(f"  the same edit drawing only the wide picture (not both, the page choosing by "
           f"width): {widget_one * 1e3:.0f} ms")
+    # after an edit the outputs downstream of it are not kept (the run is not traced):
+    # selecting a layer there makes them again (a traced run of that part) first
+    me.select(LAYER)
+    assert me.set("kernel_initializer", "he_uniform"), me.error
+    after = state.order[state.order.index(LAYER) + 12]
+    t = time.perf_counter()
+    me.select(after)
+    select_stale = time.perf_counter() - t
+    t = time.perf_counter()
+    me.select(after)
+    select_again = time.perf_counter() - t
+    print(f"select {after} after an edit of {LAYER} (its input made again first: a traced "
+          f"run of the part after {LAYER}): {select_stale * 1e3:.0f} ms; selected again: "
+          f"{select_again * 1e3:.0f} ms")
+    shape_change(state, sample)
     st2 = ModelState(me.model, sample=sample)
     err = max(abs(a["std"] - b["std"]) / max(abs(b["std"]), 1e-30)
               for a, b in zip(state.statistics(), st2.statistics()))
     print(f"partial recompute vs a full pass: max relative std difference {err:.1e}")
+
+
+def shape_change(state: ModelState, sample: np.ndarray) -> None:
+    """A shape-changing edit (an expansion's filters, so the depthwise convolution after it
+    and the projection are re-initialized, the part downstream built anew) against the
+    forward pass downstream of that layer, in turns."""
+    layer = "block_8_expand"
+    cut, frontier = state.graph.cut(layer, lambda r: ref_value(state.activations(),
+                                                               state.graph, r))
+    sub = engine.deserialize(cut)
+    xs = [ref_value(state.activations(), state.graph, r) for r in frontier]
+    x = xs[0] if len(xs) == 1 else xs
+    cfg = engine.serialize(state.layer(layer))
+    filters = cfg["config"]["filters"]
+    rng = np.random.default_rng(1)
+
+    def edit(i=[0]):  # noqa: B006 - a counter across calls
+        f = filters + 8 * (i[0] % 2 == 0)
+        i[0] += 1
+        c = {"class_name": cfg["class_name"], "config": {**cfg["config"], "filters": f}}
+        kernel = rng.standard_normal((1, 1, x.shape[-1], f)).astype(np.float32) * 0.1
+        state.apply(layer, c, [kernel])
+
+    edit()
+    fwd, took, c0, c1 = paired(lambda: sub(x), edit)
+    print(f"a shape-changing edit ({layer} filters {filters} <-> {filters + 8}; re-initialized "
+          f"{len(state.reinitialized)} layers, the part downstream built anew): "
+          f"{took * 1e3:.1f} ms = {took / fwd:.2f}x the forward downstream of it "
+          f"({fwd * 1e3:.1f} ms); CPU {c1 / c0:.2f}x")
 
 
 if __name__ == "__main__":
