@@ -225,3 +225,28 @@ def test_a_shape_change_downstream_equals_a_fresh_editor_and_a_second_one_too():
     _like_a_fresh_editor(me)
     assert me.undo() and me.undo()
     _like_a_fresh_editor(me)
+
+
+@pytest.mark.parametrize("shape", [(7, 5, 3), (4, 6, 6, 16), (2, 9, 9, 96), (3, 1, 1280),
+                                   (13, 11, 2)])
+def test_dead_units_from_folded_unit_sums_are_the_zero_columns(shape):
+    """The per-unit sums (rows added fold at a time) find exactly the all-zero units, also
+    with values cancelling out, and NaN/inf make the output non-finite."""
+    rng = np.random.default_rng(len(shape) + shape[-1])
+    x = np.maximum(rng.standard_normal(shape), 0).astype(np.float32)
+    x2 = x.reshape(-1, shape[-1])
+    x2[:, ::3] = 0                             # dead units
+    if x2.shape[0] > 1 and shape[-1] > 1:
+        x2[:, 1] = 0
+        x2[0, 1], x2[-1, 1] = 2.5, -2.5        # sums to 0, alive
+    dead = int(np.count_nonzero(~np.any(x2 != 0, axis=0)))
+    fold = model_stats._fold(*x2.shape)
+    assert x2.shape[0] % fold == 0
+    sums = model_stats.unit_sums(x2, fold)
+    assert set(np.flatnonzero(np.any(x2 != 0, axis=0))) <= set(np.flatnonzero(sums)) | {1}
+    assert layer_stats(x)["dead_units"] == dead
+    obs = StatsObserver({"a": None})
+    obs("a", x)
+    assert obs.finish()["a"]["dead_units"] == dead
+    x2[-1, -1] = np.nan
+    assert not layer_stats(x)["finite"]
