@@ -22,24 +22,8 @@ from .. import serialization
 from ..budget import Budget, active_budget, current_budget, itemsize, set_budget
 from ..budget import reset_budget as _reset_budget
 from ..configurable import Configurable, to_snake_case
-from ..errors import (
-    BudgetError,
-    ConfigError,
-    InputError,
-    WeightsError,
-    describe,
-    key_text,
-)
-from ..fields import (
-    KERAS2,
-    KERAS3,
-    Bool,
-    DType,
-    Field,
-    Name,
-    Regularizer,
-    Shape,
-)
+from ..errors import BudgetError, ConfigError, InputError, WeightsError, describe, key_text
+from ..fields import KERAS2, KERAS3, Bool, DType, Field, Name, Regularizer, Shape
 from . import call_budget
 from .shapes import (
     InputSpec,
@@ -152,6 +136,7 @@ class Layer(Configurable):
         self._activity_losses: list[float] = []
         self._budget_obj = current_budget()
         super().__init__(*args, **kwargs)
+        self._values = call_budget.ValueStore(self._values)  # stamped writes: cheap memos
         if self._values.get("name") is None:
             self._values["name"] = unique_name(to_snake_case(type(self).__name__))
         self.input_spec: InputSpec | None = None
@@ -429,7 +414,8 @@ class Layer(Configurable):
         token = set_budget(active_budget() or self._budget_obj)  # self.budget
         try:
             if owned is None:
-                out = self.call(x, *extra, **call_kwargs)
+                out = self.call(x, *extra, **call_kwargs) if extra or call_kwargs else \
+                    self.call(x)
             else:
                 out = self._call_owned(x, owned, **call_kwargs)
         except (ConfigError, WeightsError):
@@ -447,8 +433,11 @@ class Layer(Configurable):
         finally:
             _reset_budget(token)
         reg = self._values.get("activity_regularizer")
-        self._activity_losses = [] if reg is None else [
-            reg(o) for o in (out if isinstance(out, (list, tuple)) else [out])]
+        if reg is not None:
+            self._activity_losses = [
+                reg(o) for o in (out if isinstance(out, (list, tuple)) else [out])]
+        elif self._activity_losses:
+            self._activity_losses = []
         return out
 
     def _where_call(self) -> str:

@@ -5,15 +5,16 @@ input shapes and checks the bytes against the activation budget: a few microseco
 Python per layer, about 5 % of a small model's forward pass. For the built-in layers whose
 shapes follow from their config and the input shapes alone (:data:`SHAPE_FROM_CONFIG`), the
 answer is remembered per (input shapes, activation limit) and is valid only while every
-config value of the layer is the very object it was when the answer was computed (the
-remembered values are kept alive, so no replaced value can take an old one's ``id``): a
-changed field, dtype policy or budget limit computes and checks again. Layers whose shapes
+config value of the layer is the very object it was when the answer was computed (no write
+to the layer's :class:`ValueStore` since): a changed field, dtype policy or budget limit
+computes and checks again. Layers whose shapes
 depend on state outside their config (vocabularies, wrapped layers, models, a user's
 subclass) are checked on every call.
 """
 
 from __future__ import annotations
 
+import itertools
 from operator import is_
 from typing import Any
 
@@ -71,17 +72,80 @@ def check(layer: Any, budget: Any, input_shape: Any, extra_shapes: Any) -> int:
                                lambda: f"{type(layer).__name__} {layer.name!r}: its output")
 
 
-def same_values(layer: Any, values: tuple) -> bool:
-    """Whether the layer's config values are the very objects of ``values`` (taken earlier
-    as ``tuple(layer._values.values())``): a write through a field stores a new value."""
+_STAMPS = itertools.count(1)
+
+
+class ValueStore(dict):
+    """A layer's config values (``layer._values``, made by Layer.__init__): a dict whose
+    ``stamp`` is new after every write through any of its methods, so that the memos of
+    a layer's checks compare one number instead of every value (:func:`values_state`)."""
+
+    __slots__ = ("stamp",)
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.stamp = next(_STAMPS)
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        self.stamp = next(_STAMPS)
+        dict.__setitem__(self, key, value)
+
+    def __delitem__(self, key: Any) -> None:
+        self.stamp = next(_STAMPS)
+        dict.__delitem__(self, key)
+
+    def __ior__(self, other: Any) -> Any:
+        self.update(other)
+        return self
+
+    def __reduce__(self) -> Any:
+        return (ValueStore, (dict(self),))
+
+    def __copy__(self) -> ValueStore:
+        return ValueStore(self)
+
+    def _changed(name: str) -> Any:  # type: ignore[misc]
+        method = getattr(dict, name)
+
+        def changed(self: ValueStore, *args: Any, **kwargs: Any) -> Any:
+            self.stamp = next(_STAMPS)
+            return method(self, *args, **kwargs)
+
+        changed.__name__ = name
+        return changed
+
+    update = _changed("update")
+    setdefault = _changed("setdefault")
+    pop = _changed("pop")
+    popitem = _changed("popitem")
+    clear = _changed("clear")
+    del _changed
+
+
+def values_state(layer: Any) -> tuple:
+    """What :func:`same_values` compares later: the store and its stamp (a ValueStore),
+    else every value."""
+    store = layer._values
+    if type(store) is ValueStore:
+        return (store, store.stamp)
+    return (None, tuple(store.values()))
+
+
+def same_values(layer: Any, state: tuple) -> bool:
+    """Whether no config value of the layer was written since :func:`values_state` gave
+    ``state`` (no write to its ValueStore; without one, every value is the very object
+    it was: a write through a field stores a new value)."""
+    store, stamp = state
+    if store is not None:
+        return store is layer._values and store.stamp == stamp
     now = layer._values.values()
-    return len(now) == len(values) and all(map(is_, values, now))
+    return len(now) == len(stamp) and all(map(is_, stamp, now))
 
 
 def remembered(layer: Any, budget: Any, input_shape: Any, extra_shapes: Any) -> int:
     """:func:`check`, remembered (the layer is built and its class is one of
     :func:`memo_allowed`)."""
-    values = tuple(layer._values.values())
+    values = values_state(layer)
     key = memo_key(input_shape, extra_shapes, budget.max_activation_bytes)
     if key is None:
         return check(layer, budget, input_shape, extra_shapes)

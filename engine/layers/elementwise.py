@@ -45,13 +45,31 @@ _TILES: dict[tuple[int, int], int] = {}
 _BOUNDS = {activations.relu: (0, np.inf), activations.relu6: (0, 6)}
 
 
+#: answers of clip_bounds and relu_bounds per (function or ReLU settings, dtype): making the
+#: two NumPy scalars costs more than the clip of a small array
+_BOUNDS_MEMO: dict[tuple, tuple | None] = {}
+
+
+def _remember_bounds(key: tuple, bounds: tuple | None) -> tuple | None:
+    if len(_BOUNDS_MEMO) >= 256:
+        _BOUNDS_MEMO.clear()
+    _BOUNDS_MEMO[key] = bounds
+    return bounds
+
+
 def clip_bounds(fn: Any, dtype: np.dtype) -> tuple | None:
     """(lo, hi) of ``dtype`` when the activation ``fn`` on arrays of ``dtype`` is one clip
     (relu, relu6 on floats), else None."""
     if not isinstance(fn, activations.ActivationFn) or fn.custom or dtype.kind != "f":
         return None
+    key = (fn.fn, dtype)
+    try:
+        return _BOUNDS_MEMO[key]
+    except (KeyError, TypeError):  # not yet, or a function that cannot be a key
+        pass
     bounds = _BOUNDS.get(fn.fn)
-    return None if bounds is None else (dtype.type(bounds[0]), dtype.type(bounds[1]))
+    bounds = None if bounds is None else (dtype.type(bounds[0]), dtype.type(bounds[1]))
+    return _remember_bounds(key, bounds)
 
 
 def activate(fn: Any, y: np.ndarray, owned: bool) -> np.ndarray:
@@ -75,10 +93,15 @@ def relu_bounds(dtype: np.dtype, max_value: float | None, negative_slope: float,
     exact in ``dtype``: the general path rounds it)."""
     if negative_slope != 0 or threshold != 0 or dtype.kind != "f":
         return None
+    key = ("relu", max_value, type(max_value), dtype)
+    try:
+        return _BOUNDS_MEMO[key]
+    except (KeyError, TypeError):  # not yet, or a bound that cannot be a key
+        pass
     hi = np.inf if max_value is None else max_value
     if dtype != np.float64 and max_value is not None and float(dtype.type(hi)) != float(hi):
-        return None
-    return dtype.type(0), dtype.type(hi)
+        return _remember_bounds(key, None)
+    return _remember_bounds(key, (dtype.type(0), dtype.type(hi)))
 
 
 def relu_layer(x: np.ndarray, max_value: float | None, negative_slope: float,
@@ -116,7 +139,8 @@ def scale_shift(x: np.ndarray, scale: np.ndarray, shift: np.ndarray,
     if out is None:
         out = np.empty(x.shape, x.dtype)
     channels = x.shape[-1] if x.ndim else 1
-    if x.size == 0 or channels == 0 or not (x.flags.c_contiguous and out.flags.c_contiguous):
+    if x.size == 0 or channels == 0 or not x.flags.c_contiguous or \
+            out is not x and not out.flags.c_contiguous:
         np.multiply(x, scale, out=out)
         out += shift
         return out
@@ -156,19 +180,25 @@ def batch_norm_fold(mean: Any, var: Any, gamma: Any, beta: Any,
 
 def _weights_memo(memo: dict, weights: tuple, epsilon: float) -> tuple:
     """The folded (scale, shift) of :func:`batch_norm_inference` and the per-shape tilings
-    from ``memo`` while the weight arrays are the same objects holding the same bytes and
-    epsilon is the same; else folded again (and the tilings dropped)."""
-    arrays = [v.value for v in weights if v is not None]
-    blobs = list(map(np.ndarray.tobytes, arrays))
-    held = memo.get("arrays")
-    if held is None or memo["blobs"] != blobs or memo["epsilon"] != epsilon or \
-            len(held) != len(arrays) or not all(map(is_, held, arrays)) or \
-            memo["none"] != (weights[2] is None, weights[3] is None):
+    from ``memo`` while the weight arrays are the same objects holding the same bytes (one
+    joined copy compared) and epsilon is the same; else folded again (and the tilings
+    dropped)."""
+    mean, var, gamma, beta = weights
+    if gamma is None or beta is None:
+        arrays = [v.value for v in weights if v is not None]
+    else:  # the usual case, without a comprehension's frame
+        arrays = [mean.value, var.value, gamma.value, beta.value]
+    try:
+        blob: Any = b"".join(arrays)
+    except (TypeError, BufferError, ValueError):  # not contiguous: one copy per array
+        blob = [a.tobytes() for a in arrays]
+    held = memo.get("key")
+    if held is None or held[0] != blob or held[1] != epsilon or \
+            held[2] != (gamma is None, beta is None) or not all(map(is_, held[3], arrays)):
         memo.clear()
         memo["fold"] = batch_norm_fold(*weights, epsilon)
         memo["tiles"] = {}
-        memo.update(arrays=arrays, blobs=blobs, epsilon=epsilon,
-                    none=(weights[2] is None, weights[3] is None))
+        memo["key"] = (blob, epsilon, (gamma is None, beta is None), arrays)
     return memo["fold"], memo["tiles"]
 
 

@@ -174,13 +174,15 @@ class BatchNormalization(Layer):
         return x.shape if ok else None
 
     def _normalize(self, inputs, training, mask, owned, bounds=None):
-        x = inputs if inputs.dtype == np.float32 else inputs.astype(np.float32)
-        inference = not (training and self.trainable)
+        x = inputs if inputs.dtype is _F32 else inputs.astype(np.float32)
+        inference = not training or not self.trainable
         # inference writes into x when it is the caller's to give (then the same bits)
         into = x if inference and owned and x is inputs else None
         if inference and self._axes == [x.ndim - 1]:
             # channels last: the same arithmetic on (C,) vectors, long inner loops
-            memo = self.__dict__.setdefault("_fold_memo", {})
+            memo = self.__dict__.get("_fold_memo")
+            if memo is None:
+                memo = self.__dict__["_fold_memo"] = {}
             return batch_norm_inference(x, self.moving_mean, self.moving_variance, self.gamma,
                                         self.beta, self._values["epsilon"], self.compute_dtype,
                                         out=into, memo=memo, bounds=bounds)

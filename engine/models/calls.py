@@ -18,7 +18,7 @@ import numpy as np
 from ..budget import active_budget
 from ..errors import ConfigError
 from ..layers.base import FLOAT_DTYPES, Layer
-from ..layers.call_budget import same_values
+from ..layers.call_budget import same_values, values_state
 from .graph import Node, refs_in
 from .ops import Operation
 from .summary import format_shape
@@ -198,29 +198,33 @@ def _input_key(layer: Any, x: Any, dtype: Any) -> Any:
 
 
 def _state(layer: Any) -> tuple:
-    """What the checks of a call depend on besides the input shapes: the config values,
-    the input spec (and its content), the budget and its limit."""
+    """What the checks of a call depend on besides the input shapes: the config values
+    (call_budget.values_state), the input spec (and its content), the budget and its
+    limit."""
     spec = layer.input_spec
     spec_state = None if spec is None else (spec, spec.ndim, spec.min_ndim, spec.axes,
                                             dict(spec.axes) if spec.axes else None)
     budget = active_budget() or layer._budget_obj
-    return (tuple(layer._values.values()), spec_state, budget, budget.max_activation_bytes)
+    return (values_state(layer), spec_state, budget, budget.max_activation_bytes)
 
 
 def _same_state(layer: Any, state: tuple) -> bool:
     values, spec_state, budget, limit = state
+    if values[0] is not None:  # the layer's ValueStore: not written since (inline)
+        store = layer._values
+        if values[0] is not store or store.stamp != values[1]:
+            return False
+    elif not same_values(layer, values):
+        return False
     b = active_budget() or layer._budget_obj
     if b is not budget or b.max_activation_bytes != limit:
         return False
     spec = layer.input_spec
-    if spec_state is None:
-        if spec is not None:
-            return False
-    elif spec is not spec_state[0] or spec.ndim != spec_state[1] or \
-            spec.min_ndim != spec_state[2] or spec.axes is not spec_state[3] or \
-            (spec.axes and spec.axes != spec_state[4]):
-        return False
-    return same_values(layer, values)  # the checks follow from the values
+    if spec is None:
+        return spec_state is None
+    # one tuple comparison (identical items compare equal at once; the axes by content)
+    return spec_state is not None and (spec, spec.ndim, spec.min_ndim, spec.axes,
+                                       spec.axes or None) == spec_state
 
 
 def _memo_hit(layer: Any, x: Any, shape: Any = None) -> bool:
@@ -228,15 +232,16 @@ def _memo_hit(layer: Any, x: Any, shape: Any = None) -> bool:
     the checks of ``Layer.__call__`` with the state the layer and budget have now (see
     :func:`run_layer`); with ``shape``, for one float32 array of that shape."""
     memo = layer.__dict__.get("_run_memo")
-    if memo is None or memo[0] is not layer._values["dtype"] or not layer.built:
+    if memo is None or not layer.built:
         return False
+    dtype = memo[1]
     if shape is not None:
-        key = shape if memo[1] is _F32 and not layer.multi_input else None
+        key = shape if dtype is _F32 and not layer.multi_input else None
     elif type(x) is np.ndarray:
-        key = x.shape if x.dtype is memo[1] and not layer.multi_input else None
+        key = x.shape if x.dtype is dtype and not layer.multi_input else None
     else:
-        key = _input_key(layer, x, memo[1])
-    return key is not None and key in memo[3] and _same_state(layer, memo[2])
+        key = _input_key(layer, x, dtype)
+    return key is not None and key in memo[2] and _same_state(layer, memo[0])
 
 
 def run_layer(layer: Any, x: Any, training: bool, mask: Any, owned: Any = None) -> Any:
@@ -287,21 +292,22 @@ def run_fused(first: Any, act: Any, x: Any, training: bool, owned: Any) -> Any:
     if type(first)._call_training:
         kwargs["training"] = bool(training)
     out = first._invoke(x, (), kwargs, False if owned is None else owned)
-    act._activity_losses = []  # as its own call without a regularizer would leave them
+    if act._activity_losses:  # as its own call without a regularizer would leave them
+        act._activity_losses = []
     return out
 
 
 def _remember(layer: Any, x: Any, state: tuple) -> None:
-    policy = layer._values["dtype"]
-    dtype = FLOAT_DTYPES.get(policy.compute_dtype)
+    # the memo: (state, compute dtype, input keys); the dtype policy is one of the values
+    dtype = FLOAT_DTYPES.get(layer._values["dtype"].compute_dtype)
     key = _input_key(layer, x, dtype) if dtype is not None else None
     if key is None:
         return
     memo = layer.__dict__.get("_run_memo")
-    if memo is None or memo[0] is not policy or not _same_state(layer, memo[2]) or \
-            len(memo[3]) >= MAX_SHAPES:
-        memo = layer.__dict__["_run_memo"] = (policy, dtype, state, set())
-    memo[3].add(key)
+    if memo is None or memo[1] is not dtype or not _same_state(layer, memo[0]) or \
+            len(memo[2]) >= MAX_SHAPES:
+        memo = layer.__dict__["_run_memo"] = (state, dtype, set())
+    memo[2].add(key)
 
 
 def _refs_of_a_local(x: Any) -> int:

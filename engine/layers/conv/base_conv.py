@@ -104,7 +104,7 @@ class BaseConv(Layer):
         """Add the bias (in place: ``y`` is this call's own buffer) and activate."""
         if self.bias is not None:
             y += self.bias.value
-        return activate(self.activation, y, owned=True)
+        return activate(self._values["activation"], y, owned=True)
 
     def call_intermediate_bytes(self, input_shape: Any) -> int:
         """The padded input 'same'/'causal' make: each spatial axis grows by
@@ -130,9 +130,12 @@ class BaseConv(Layer):
 
     def _pads(self, x_cl: np.ndarray) -> list[tuple[int, int]]:
         # remembered per (sizes, window settings): the key holds every value they depend on
-        key = (x_cl.shape[1:-1], self.kernel_size, self.strides, self.dilation_rate,
-               self.padding)
-        memo = self.__dict__.setdefault("_pads_memo", {})
+        v = self._values
+        key = (x_cl.shape[1:-1], v["kernel_size"], v["strides"], v["dilation_rate"],
+               v["padding"])
+        memo = self.__dict__.get("_pads_memo")
+        if memo is None:
+            memo = self.__dict__["_pads_memo"] = {}
         pads = memo.get(key)
         if pads is None:
             sizes = key[0]

@@ -65,10 +65,12 @@ class Conv(BaseConv):
         self.input_spec = InputSpec(ndim=self.rank + 2, axes={self._channel_axis(): chans})
 
     def call(self, inputs):
-        x = to_channels_last(inputs, self.data_format)
-        y = conv_nd(x, self._w(self.kernel, x), self.strides, self.dilation_rate, self._pads(x),
-                    self.groups)
-        return from_channels_last(self._bias_act(y), self.data_format)
+        v = self._values  # read once (each field attribute is a descriptor call)
+        fmt = v["data_format"]
+        x = to_channels_last(inputs, fmt)
+        y = conv_nd(x, self._w(self.kernel, x), v["strides"], v["dilation_rate"],
+                    self._pads(x), v["groups"])
+        return from_channels_last(self._bias_act(y), fmt)
 
     def compute_output_shape(self, input_shape):
         return self._windowed_output_shape(input_shape, self.filters)

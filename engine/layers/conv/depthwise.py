@@ -80,10 +80,15 @@ class DepthwiseConv(BaseConv):
         self.input_spec = InputSpec(ndim=self.rank + 2, axes={self._channel_axis(): chans})
 
     def call(self, inputs):
-        x = to_channels_last(inputs, self.data_format)
-        y = depthwise_conv(x, self._w(self.kernel, x), self.strides, self.dilation_rate,
-                           self._pads(x), self.__dict__.setdefault("_depthwise_memo", {}))
-        return from_channels_last(self._bias_act(y), self.data_format)
+        v = self._values  # read once (each field attribute is a descriptor call)
+        fmt = v["data_format"]
+        x = to_channels_last(inputs, fmt)
+        memo = self.__dict__.get("_depthwise_memo")
+        if memo is None:
+            memo = self.__dict__["_depthwise_memo"] = {}
+        y = depthwise_conv(x, self._w(self.kernel, x), v["strides"], v["dilation_rate"],
+                           self._pads(x), memo)
+        return from_channels_last(self._bias_act(y), fmt)
 
     def call_intermediate_bytes(self, input_shape):
         return _depthwise_bytes(self, input_shape, self.depth_multiplier)
