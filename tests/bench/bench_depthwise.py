@@ -9,8 +9,8 @@ Run: ``OPENBLAS_NUM_THREADS=1 PYTHONPATH=. $PYTHON tests/bench/bench_depthwise.p
 
 Part 1, per shape: the kernels alone on a warm input, the callers alternating round by
 round so all see the same machine load; min and median microseconds per call and the
-ratios new / generic and new / TensorFlow. Part 2, in the model: MobileNetV2 built from
-the notes' config when it is found, forward passes alternating between the two kernels,
+ratios new / generic and new / TensorFlow. Part 2, in the model: MobileNetV2 (the layer
+graph of tests/data/models/arch_configs.py), forward passes alternating between the kernels,
 each DepthwiseConv2D layer's median time (its call through the run loop) per kernel.
 """
 
@@ -23,7 +23,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import collections  # noqa: E402
 import functools  # noqa: E402
-import json  # noqa: E402
 import statistics  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -43,7 +42,6 @@ from engine.models import calls  # noqa: E402
 #: (stride 2 reads a ZeroPadding2D output with 'valid' padding, stride 1 pads 'same')
 SHAPES = [(48, 32, 1), (49, 96, 2), (24, 144, 1), (25, 144, 2), (12, 192, 1), (13, 192, 2),
           (6, 384, 1), (6, 576, 1), (7, 576, 2), (3, 960, 1)]
-CONFIG = Path("/work/notes/s5/configs/MobileNetV2.json")
 
 
 def tf_op(x: np.ndarray, w: np.ndarray, stride: int, padding: str):
@@ -113,10 +111,9 @@ def per_shape(repeat: int) -> None:
 
 
 def in_model(repeat: int) -> None:
-    if not CONFIG.exists():
-        print(f"in the model: {CONFIG} not found, skipped")
-        return
-    model = engine.deserialize(json.loads(CONFIG.read_text()))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "data" / "models"))
+    from arch_configs import mobilenet_v2_config
+    model = engine.deserialize(mobilenet_v2_config(96))
     x = np.random.default_rng(0).standard_normal((2, 96, 96, 3)).astype(np.float32)
     kernels = {"new": depthwise_conv,
                "generic": lambda x, k, s, d, p, memo=None: ops.depthwise_conv_nd(x, k, s, d, p)}
