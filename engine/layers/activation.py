@@ -27,7 +27,7 @@ from ..fields import (
     Activation as ActivationField,
 )
 from .base import InputSpec, Layer, normalize_shape
-from .elementwise import activate, clip_bounds, relu_bounds, relu_layer
+from .elementwise import activate, clip_bounds, relu_bounds, relu_layer, stock_call
 
 _BASE = {f.name: f for f in Layer.fields}
 
@@ -41,15 +41,6 @@ class _Float32InKeras2(Float):
         if fmt == KERAS2:
             return f32(float(value))
         return super().to_config(value, fmt)
-
-
-def _stock(layer: Layer, cls: type) -> bool:
-    """Whether ``layer`` calls as ``cls`` does (no subclass or instance override of the
-    call) and has no activity regularizer (it would see the output)."""
-    own = type(layer)
-    return own.call is cls.call and own._call_owned is cls._call_owned and \
-        "call" not in layer.__dict__ and "_call_owned" not in layer.__dict__ and \
-        layer._values["activity_regularizer"] is None
 
 
 class _ElementwiseLayer(Layer):
@@ -83,7 +74,7 @@ class Activation(_ElementwiseLayer):
         """(lo, hi) when this layer's call on arrays of ``dtype`` is one clip (relu, relu6,
         the class's own call, no activity regularizer), else None: the run loop may then
         leave the clip to the BatchNormalization before it (its ``fused_clip``)."""
-        if not _stock(self, Activation):
+        if not stock_call(self, Activation):
             return None
         fn = self._values["activation"]
         memo = self.__dict__.get("_clip_memo")  # per activation object and dtype
@@ -125,7 +116,7 @@ class ReLU(_ElementwiseLayer):
 
     def clip_bounds(self, dtype: np.dtype) -> tuple | None:
         """As :meth:`Activation.clip_bounds`: the plain cases of ``_relu``."""
-        if not _stock(self, ReLU) or type(self)._relu is not ReLU._relu:
+        if not stock_call(self, ReLU, "_relu"):
             return None
         v = self._values
         key = (v["max_value"], v["negative_slope"], v["threshold"], dtype)

@@ -33,7 +33,7 @@ except ImportError:  # NumPy 1.x
     from numpy.core.umath import clip
 
 __all__ = ["activate", "batch_norm_fold", "batch_norm_inference", "clip", "clip_bounds",
-           "relu_bounds", "relu_layer", "scale_shift"]
+           "relu_bounds", "relu_layer", "scale_shift", "stock_call"]
 
 #: inner-loop length aimed at by :func:`scale_shift` (elements of the tiled vectors)
 TILE_ELEMENTS = 8192
@@ -70,6 +70,23 @@ def clip_bounds(fn: Any, dtype: np.dtype) -> tuple | None:
     bounds = _BOUNDS.get(fn.fn)
     bounds = None if bounds is None else (dtype.type(bounds[0]), dtype.type(bounds[1]))
     return _remember_bounds(key, bounds)
+
+
+def stock_call(layer: Any, cls: type, *methods: str) -> bool:
+    """Whether ``layer`` calls as ``cls`` does, so the run loop may compute its call
+    another way with the same result (a fused clip): its class has ``cls``'s
+    ``_call_owned`` (a subclass overriding ``call`` alone has none: Layer.__init_subclass__)
+    and ``methods``, the instance overrides neither ``call`` nor ``_call_owned``, and no
+    activity regularizer would see the output."""
+    own = type(layer)
+    if own._call_owned is not cls._call_owned or "call" in layer.__dict__ or \
+            "_call_owned" in layer.__dict__ or \
+            layer._values["activity_regularizer"] is not None:
+        return False
+    for name in methods:
+        if getattr(own, name) is not getattr(cls, name):
+            return False
+    return True
 
 
 def activate(fn: Any, y: np.ndarray, owned: bool) -> np.ndarray:

@@ -19,7 +19,7 @@ import numpy as np
 from ..errors import describe
 from ..fields import KERAS2, REQUIRED, Axis, Bool
 from .base import Layer
-from .elementwise import clip
+from .elementwise import clip, stock_call
 
 _F32 = np.dtype(np.float32)
 
@@ -115,10 +115,7 @@ class _Merge(Layer):
         regularizer; else None."""
         cls = type(self)
         if type(xs) is not list or len(xs) < 2 or not cls.in_place or \
-                cls.call is not _Merge.call or cls._call_owned is not _Merge._call_owned or \
-                cls._combine is not _Merge._combine or "call" in self.__dict__ or \
-                "_call_owned" in self.__dict__ or \
-                self._values["activity_regularizer"] is not None or \
+                not stock_call(self, _Merge, "_combine") or \
                 self._values["dtype"].compute_dtype != "float32":
             return None
         shape = xs[0].shape

@@ -28,7 +28,7 @@ from ..fields import (
     Regularizer,
 )
 from .base import InputSpec, Layer, Variable
-from .elementwise import batch_norm_inference, clip
+from .elementwise import batch_norm_inference, clip, stock_call
 from .normalization_common import (
     _INIT_REG,
     _bshape,
@@ -164,12 +164,9 @@ class BatchNormalization(Layer):
         """The output shape when the run loop may have ``_call_owned`` clip the result to
         ``bounds`` (calls.run_fused): this class's own inference on channels-last float32,
         no activity regularizer (it would see the result before the clip); else None."""
-        cls = type(self)
         ok = not (training and self._values["trainable"]) and x.dtype is _F32 and \
-            self._axes == [x.ndim - 1] and cls._normalize is BatchNormalization._normalize \
-            and cls._call_owned is BatchNormalization._call_owned and \
-            "call" not in self.__dict__ and "_call_owned" not in self.__dict__ and \
-            self._values["activity_regularizer"] is None and \
+            self._axes == [x.ndim - 1] and \
+            stock_call(self, BatchNormalization, "_normalize") and \
             self._values["dtype"].compute_dtype == "float32"
         return x.shape if ok else None
 

@@ -210,11 +210,7 @@ def _state(layer: Any) -> tuple:
 
 def _same_state(layer: Any, state: tuple) -> bool:
     values, spec_state, budget, limit = state
-    if values[0] is not None:  # the layer's ValueStore: not written since (inline)
-        store = layer._values
-        if values[0] is not store or store.stamp != values[1]:
-            return False
-    elif not same_values(layer, values):
+    if not same_values(layer, values):
         return False
     b = active_budget() or layer._budget_obj
     if b is not budget or b.max_activation_bytes != limit:
