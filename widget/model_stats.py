@@ -116,13 +116,17 @@ _NAN = float("nan")
 def layer_stats(x: Any, act: str | None = None) -> dict[str, Any]:
     """Statistics of one output array (a bounded strided subset of it, at most
     :data:`MAX_STAT_ELEMENTS`, for the moments and fractions; dead units and non-finite
-    values from the whole array), and up to :data:`KEEP_VALUES` values for plots.
+    values from the whole array), and up to :data:`KEEP_VALUES` values for plots: what a
+    :class:`StatsObserver` takes of it.
 
     Sums are taken in float64 (pairwise), the subset converted once into a reused work
     array; nothing returned refers to ``x`` or to the work arrays (the values kept for the
     plots are a copy), so ``x`` may be written into afterwards."""
+    observer = StatsObserver({}, scratch="one")
     with np.errstate(over="ignore", invalid="ignore"):
-        return _layer_stats(np.asarray(x), act)
+        st = observer.take(np.asarray(x), act)
+        observer.finish()
+    return st
 
 
 #: (shape, MAX_STAT_ELEMENTS) -> (units, stride of the subset, its size) (see _subset)
@@ -181,8 +185,9 @@ class StatsObserver:
     outputs: the first (as from an ``intermediate_outputs`` trace). Run the model inside
     ``np.errstate(over="ignore", invalid="ignore")``, then call :meth:`finish`."""
 
-    def __init__(self, acts: dict[str, str | None]):
+    def __init__(self, acts: dict[str, str | None], scratch: str = "batch"):
         self.acts = acts
+        self._use = scratch  # which of the thread's work arrays (see _scratch)
         self.stats: dict[str, dict[str, Any]] = {}  # in run order
         self._queue: list[tuple[Any, ...]] = []
         self._end = 0
@@ -194,12 +199,17 @@ class StatsObserver:
         if name in acts and name not in self.stats:
             if isinstance(value, (list, tuple)):
                 value = value[0]
-            self.stats[name] = self._take(np.asarray(value), acts[name])
+            self.stats[name] = self.take(np.asarray(value), acts[name])
 
-    def _take(self, x: np.ndarray, act: str | None) -> dict[str, Any]:
+    def take(self, x: np.ndarray, act: str | None) -> dict[str, Any]:
+        """The statistics of ``x`` (filled in by :meth:`finish`)."""
         # as few numpy calls as can be here: between layers each costs several microseconds
+        if x.dtype.kind not in "fiub":
+            return {"output_shape": tuple(x.shape), "mean": _NAN, "std": _NAN, "rms": _NAN,
+                    "zero_fraction": _NAN, "saturated_fraction": _NAN, "dead_units": 0,
+                    "units": 0, "finite": True, "values": np.zeros(0, np.float32)}
         if x.dtype != np.float32 or x.ndim < 2 or not x.size:
-            return _layer_stats(x, act)
+            return self._take_general(x, act)
         plan = _PLANS.get((x.shape, MAX_STAT_ELEMENTS))
         if plan is None:
             plan = _plan(x.shape)
@@ -207,7 +217,7 @@ class StatsObserver:
         x2 = x.reshape(-1, units)
         sums = unit_sums(x2, fold) if x.flags.c_contiguous else np.add.reduce(x2, axis=0)
         if not math.isfinite(float(np.add.reduce(sums))):
-            return _layer_stats(x, act)  # NaN, inf (or an overflow): the general way
+            return self._take_general(x, act)  # NaN, inf (or an overflow)
         dead = 0
         if not sums.all():  # those units again: dead unless some element is not 0
             zero = sums == 0
@@ -215,16 +225,31 @@ class StatsObserver:
             cols = x2[:, zero]
             if cols.any():
                 dead -= int(np.count_nonzero(np.logical_or.reduce(cols != 0, axis=0)))
+        return self._queue_subset(x.reshape(-1)[::step], act, x.shape, dead, units, True)
+
+    def _take_general(self, x: np.ndarray, act: str | None) -> dict[str, Any]:
+        """Other dtypes and ranks, empty or non-finite outputs: the whole array's facts by
+        :func:`_whole`, the subset's finite values only."""
+        finite, dead, units = _whole(x)
+        sub = _subset(x)
+        if not finite and sub.dtype.kind == "f":
+            sub = sub[np.isfinite(sub)]
+        return self._queue_subset(sub, act, tuple(x.shape), dead, units, finite)
+
+    def _queue_subset(self, sub: np.ndarray, act: str | None, shape: tuple, dead: int,
+                      units: int, finite: bool) -> dict[str, Any]:
+        """Copy the subset into the work array; its statistics left to :meth:`finish`."""
+        n = sub.size
         work, end = self._work, self._end
         if work is None or end + n > work.size:
             self.finish()
             work, end = self._work, 0
             if work is None or work.size < n:  # reused from run to run (see _scratch)
-                work, self._mask = _scratch(max(n, BATCH * MAX_STAT_ELEMENTS), "batch")
+                work, self._mask = _scratch(max(n, BATCH * MAX_STAT_ELEMENTS), self._use)
                 self._work = work
-        np.copyto(work[end:end + n], x.reshape(-1)[::step], casting="unsafe")
+        np.copyto(work[end:end + n], sub, casting="unsafe")
         st: dict[str, Any] = {}
-        self._queue.append((st, end, n, act, x.shape, dead, units))
+        self._queue.append((st, end, n, act, shape, dead, units, finite))
         self._end = end + n
         return st
 
@@ -236,7 +261,7 @@ class StatsObserver:
         work, mask = self._work, self._mask
         assert work is not None and mask is not None
         seg, flags = work[:end], mask[:end]
-        # what _layer_stats does to one subset (the same numbers), each step for them all
+        # each step for all the subsets
         totals = [float(np.add.reduce(seg[o:o + n])) for _, o, n, *_ in pending]
         steps = [max(1, n // KEEP_VALUES) for _, _, n, *_ in pending]
         values = np.concatenate([seg[o:o + min(n, s * KEEP_VALUES):s] for (_, o, n, *_), s
@@ -260,7 +285,13 @@ class StatsObserver:
         nonzero = [np.count_nonzero(flags[o:o + n]) for _, o, n, *_ in pending]
         np.multiply(seg, seg, out=seg)
         at = 0
-        for i, (st, o, n, _, shape, dead, units) in enumerate(pending):
+        for i, (st, o, n, _, shape, dead, units, finite) in enumerate(pending):
+            if not n:  # nothing finite in the subset
+                st.update({"output_shape": shape, "mean": _NAN, "std": _NAN, "rms": _NAN,
+                           "zero_fraction": _NAN, "saturated_fraction": 0.0,
+                           "dead_units": dead, "units": units, "finite": finite,
+                           "values": np.zeros(0, np.float32)})
+                continue
             mean = totals[i] / n
             ms = float(np.add.reduce(seg[o:o + n]) / n)
             k = len(range(0, min(n, steps[i] * KEEP_VALUES), steps[i]))
@@ -268,60 +299,10 @@ class StatsObserver:
                        "std": math.sqrt(max(ms - mean * mean, 0.0)), "rms": math.sqrt(ms),
                        "zero_fraction": 1.0 - nonzero[i] / n,
                        "saturated_fraction": sat.get(i, 0) / n, "dead_units": dead,
-                       "units": units, "finite": True, "values": values[at:at + k]})
+                       "units": units, "finite": finite, "values": values[at:at + k]})
             at += k
         self._queue, self._end = [], 0
         return self.stats
-
-
-def _layer_stats(x: np.ndarray, act: str | None) -> dict[str, Any]:
-    if x.dtype.kind not in "fiub":
-        return {"output_shape": tuple(x.shape), "mean": _NAN, "std": _NAN, "rms": _NAN,
-                "zero_fraction": _NAN, "saturated_fraction": _NAN, "dead_units": 0,
-                "units": 0, "finite": True, "values": np.zeros(0, np.float32)}
-    sub = _subset(x)
-    work, mask = _scratch(sub.size)
-    flat = work[:sub.size]
-    np.copyto(flat, sub, casting="unsafe")
-    total = float(np.add.reduce(flat))
-    finite, dead, units = _whole(x)
-    good = flat
-    if not math.isfinite(total):
-        good = flat[np.isfinite(flat)]
-        total = float(np.add.reduce(good))
-    size = good.size
-    if not size:
-        return {"output_shape": tuple(x.shape), "mean": _NAN, "std": _NAN, "rms": _NAN,
-                "zero_fraction": _NAN, "saturated_fraction": 0.0, "dead_units": dead,
-                "units": units, "finite": finite, "values": np.zeros(0, np.float32)}
-    mean = total / size
-    lo, hi = bounds_of(act)
-    sat = 0.0
-    near = mask[:size]
-    if lo is not None or hi is not None:
-        span = (hi - lo) if lo is not None and hi is not None else abs(hi or lo or 1.0)
-        tol = SATURATION_MARGIN * span
-        count = 0
-        if hi is not None:
-            count += np.count_nonzero(np.greater_equal(good, hi - tol, out=near))
-        if lo is not None:  # disjoint from the upper band (the margin is 1 % of the span)
-            count += np.count_nonzero(np.less_equal(good, lo + tol, out=near))
-        sat = count / size
-    step = max(1, size // KEEP_VALUES)
-    if good is flat and x.dtype == np.float32:  # the same float32 values, not converted twice
-        values = np.array(sub[:step * KEEP_VALUES:step])
-    else:
-        values = good[:step * KEEP_VALUES:step].astype(np.float32)
-    # zeros: a comparison, then a count of booleans (quicker than counting a float array)
-    nonzero = np.count_nonzero(np.not_equal(good, 0, out=near))
-    # squared in place (one work array, kept in cache); not np.dot: a BLAS call may start
-    # threads (slow when OPENBLAS_NUM_THREADS is unset)
-    ms = float(np.add.reduce(np.multiply(good, good, out=good)) / size)
-    return {"output_shape": tuple(x.shape), "mean": mean,
-            "std": math.sqrt(max(ms - mean * mean, 0.0)), "rms": math.sqrt(ms),
-            "zero_fraction": 1.0 - nonzero / size,
-            "saturated_fraction": sat, "dead_units": dead, "units": units, "finite": finite,
-            "values": values}
 
 
 def _whole(x: np.ndarray) -> tuple[bool, int, int]:
