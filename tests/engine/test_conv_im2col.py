@@ -90,3 +90,51 @@ def test_pad_spatial_with_zeros_and_with_a_fill_value():
         want = np.pad(x, [(0, 0), (1, 2), (0, 3), (0, 0)], constant_values=fill)
         np.testing.assert_array_equal(got, want)
         assert got.flags.c_contiguous and not np.shares_memory(got, x)
+
+
+@pytest.mark.parametrize("batch,spatial,k,s,d,padding,c,f", ONE_GEMM_CASES)
+def test_a_kept_plan_gives_the_same_bits_as_a_fresh_call(batch, spatial, k, s, d, padding,
+                                                         c, f, monkeypatch):
+    """conv_nd with a ``memo`` (a layer's) keeps what the shapes decide and gives the bits
+    of the call without one, on the first call and on later ones with new values; a call
+    with other shapes or settings makes a new plan instead of using the kept one."""
+    monkeypatch.setattr(convmod, "THREADS", 1)
+    rng = np.random.default_rng(16)
+    x, w = _case(rng, batch, spatial, c, f, k)
+    pads = conv_paddings(spatial, k, s, d, padding)
+    memo: dict = {}
+    for _ in range(2):
+        np.testing.assert_array_equal(conv_nd(x, w, s, d, pads, memo=memo),
+                                      conv_nd(x, w, s, d, pads))
+        assert memo["conv_plan"][1] == "im2col_one"
+        x, w = _case(rng, batch, spatial, c, f, k)
+    smaller = x[:1]
+    np.testing.assert_array_equal(conv_nd(smaller, w, s, d, pads, memo=memo),
+                                  conv_nd(smaller, w, s, d, pads))
+    assert memo["conv_plan"][0][0] == smaller.shape
+    if padding == "same" and min(spatial) > max(k):   # other paddings, the same memo
+        unpadded = [(0, 0)] * len(pads)
+        np.testing.assert_array_equal(conv_nd(x, w, s, d, unpadded, memo=memo),
+                                      conv_nd(x, w, s, d, unpadded))
+
+
+def test_the_window_buffer_counts_in_the_activation_budget(monkeypatch):
+    """A Conv2D's declared intermediate bytes hold the im2col window buffer where conv_nd
+    runs one (small 3x3 convolutions with few filters), and that buffer stays within the
+    input and output together (or BLOCK_FLOOR floats, or BLOCK_MIN_ROWS windows)."""
+    import engine
+
+    monkeypatch.setattr(convmod, "THREADS", 1)
+    layer = engine.deserialize({"class_name": "Conv2D", "config": {
+        "filters": 32, "kernel_size": 3, "padding": "same", "use_bias": False}})
+    for shape in [(2, 3, 3, 128), (2, 12, 12, 128), (2, 24, 24, 128), (1, 9, 11, 72)]:
+        layer.build(shape)
+        k = (3, 3, shape[-1], 32)
+        buffer = convmod.im2col_buffer_bytes(shape, k, (1, 1), (1, 1), "same", 1, np.float32)
+        io = 4 * (np.prod(shape) + np.prod(shape[:-1]) * 32)
+        least = 4 * max(im2col.BLOCK_FLOOR, im2col.BLOCK_MIN_ROWS * 9 * shape[-1])
+        assert 0 < buffer <= max(io, least)
+        assert layer.call_intermediate_bytes(shape) >= buffer
+    # Winograd's or the tap kernels' shapes have no window buffer
+    assert convmod.im2col_buffer_bytes((2, 48, 48, 128), (3, 3, 128, 128), (1, 1), (1, 1),
+                                       "same", 1, np.float32) == 0

@@ -12,7 +12,7 @@ from ..base import InputSpec, kernel_bias_fields
 from . import winograd
 from .base_conv import BaseConv, padding_field
 from .geometry import conv_output_length, from_channels_last, to_channels_last
-from .ops import conv_nd
+from .ops import conv_nd, im2col_buffer_bytes
 
 #: Keras 3 LoRA keys, accepted and ignored
 _LORA = ("lora_rank", "lora_alpha")
@@ -68,18 +68,28 @@ class Conv(BaseConv):
         v = self._values  # read once (each field attribute is a descriptor call)
         fmt = v["data_format"]
         x = to_channels_last(inputs, fmt)
+        memo = self.__dict__.get("_conv_memo")
+        if memo is None:
+            memo = self.__dict__["_conv_memo"] = {}
         y = conv_nd(x, self._w(self.kernel, x), v["strides"], v["dilation_rate"],
-                    self._pads(x), v["groups"])
+                    self._pads(x), v["groups"], memo)
         return from_channels_last(self._bias_act(y), fmt)
 
     def compute_output_shape(self, input_shape):
         return self._windowed_output_shape(input_shape, self.filters)
 
     def call_intermediate_bytes(self, input_shape: Any) -> int:
-        """The padded input, or what Winograd makes (its kernel transform, 16/9 of the
-        kernel, or a block of transformed tiles) when conv_nd would run it."""
+        """The padded input, the window buffer of conv_nd's im2col (:mod:`.im2col`), or
+        what Winograd makes (its kernel transform, 16/9 of the kernel, or a block of
+        transformed tiles) when conv_nd would run it."""
         base = super().call_intermediate_bytes(input_shape)
         shape = tuple(input_shape) if isinstance(input_shape, tuple) else None
+        if shape is not None and len(shape) == self.rank + 2 and None not in shape and \
+                self.data_format == "channels_last":
+            base = max(base, im2col_buffer_bytes(
+                shape, self.kernel_size + (shape[-1] // self.groups, self.filters),
+                self.strides, self.dilation_rate, self.padding, self.groups,
+                np.result_type(self.compute_dtype, np.float32)))
         if shape is None or len(shape) != 4 or None in shape or \
                 tuple(self.kernel_size) != (3, 3):
             return base

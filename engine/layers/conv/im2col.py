@@ -9,6 +9,13 @@ way, the 3-channel stems 1.3x (measured in the models, tests/bench/bench_conv.py
 along the last spatial axis next to the channels (``kw * C`` consecutive floats of a row,
 dilation 1 there), so the copy moves runs of ``kw * C`` floats, not ``C``.
 
+What the shapes decide (padding, the window view, the blocks) is a :class:`Plan`, which a
+layer keeps for its next call on inputs of the same shapes (ops.conv_nd's ``memo``; the
+1x1 case keeps its GEMM's shapes the same way): a Conv2D call through the models' run loop
+on a tiny input costs 13 us instead of 41 (3x3) and 8 instead of 20 (1x1), DenseNet121's
+3x3 convolutions on 3x3 images 68 us a call instead of 99 (measured in this session's
+benchmarks, tests/bench/bench_layers_vs_tf.py).
+
 The sum over taps and channels is one dot product per output, in the order (taps of the
 outer axes, last-axis tap, channel): the zero padding's products are computed (as the
 blocked im2col does), so a +-inf kernel weight meeting the padding gives NaN there.
@@ -18,12 +25,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
-#: floats of the window copy of one block (64 KB of float32, cache-sized: measured as
-#: fast as one block on DenseNet's 6x6 and 12x12 images, and the extra memory stays small)
-BLOCK_ELEMENTS = 1 << 14
+#: floats of the window copy of one block (512 KB of float32, half this machine's L2 cache:
+#: measured in DenseNet121 at 96x96, batch 2, against 1 << 14, 1 << 19 and 1 << 21: 47.1 ms
+#: a forward pass against 50.2, 47.6 and 49.5; its 3x3 convolutions of 128 channels on
+#: 24x24 images 1.45 ms a call against 1.72 with 1 << 14 and 1.73 unblocked)
+BLOCK_ELEMENTS = 1 << 17
+#: and no more floats than the input and output hold together (the extra memory stays a
+#: small multiple of what the call reads and writes), unless that is less than this
+BLOCK_FLOOR = 1 << 14
 #: but at least this many output positions (GEMM rows) a block, where they fit
 BLOCK_MIN_ROWS = 24
 #: ops.conv_nd uses this kernel for convolutions whose windows hold at most this many
@@ -31,65 +44,102 @@ BLOCK_MIN_ROWS = 24
 MAX_ELEMENTS = 1 << 21
 
 
-def window_view(xp: np.ndarray, ksize: Sequence[int], strides: Sequence[int],
-                dilation: Sequence[int], out: Sequence[int]) -> np.ndarray:
-    """The read-only (N, *out, *ksize[:-1], ksize[-1] * C) view of padded channels-last
-    ``xp`` (C-contiguous) holding every output's window; with dilation 1 on the last
-    spatial axis its last axis is ``ksize[-1] * C`` consecutive floats of the input (with
-    dilation there: (N, *out, *ksize, C))."""
-    st = xp.strides
-    spatial = st[1:-1]
-    shape = (xp.shape[0],) + tuple(out)
-    strides_ = (st[0],) + tuple(a * s for a, s in zip(spatial, strides))
-    if dilation[-1] == 1:
-        shape += tuple(ksize[:-1]) + (ksize[-1] * xp.shape[-1],)
-        strides_ += tuple(a * d for a, d in zip(spatial[:-1], dilation[:-1])) + (st[-1],)
-    else:
-        shape += tuple(ksize) + (xp.shape[-1],)
-        strides_ += tuple(a * d for a, d in zip(spatial, dilation)) + (st[-1],)
-    view = np.ndarray(shape, xp.dtype, xp, 0, strides_)   # (as_strided, 5x cheaper)
-    view.flags.writeable = False
-    return view
+class Plan:
+    """A convolution of channels-last inputs of one shape, no groups, as window copies of a
+    block of outputs into a (positions, taps * C) buffer of about BLOCK_ELEMENTS floats
+    (at most the input and output's, at least BLOCK_FLOOR) or BLOCK_MIN_ROWS positions,
+    whichever is more (whole images, or rows of one), and one GEMM per block.
 
+    Made from the shapes alone, and kept by a layer for its next call on inputs of the
+    same shapes (ops.conv_nd's ``memo``): the zero-padded
+    input's shape and where the input goes in it (None: no padding), the window view's
+    shape and strides, the buffer's shape, and per block the index of its outputs (into
+    the view and the result), its number of images or rows and of GEMM rows."""
 
-def conv_im2col_one(xp: np.ndarray, kernel: np.ndarray, strides: Sequence[int],
-                    dilation: Sequence[int], out: tuple[int, ...]) -> np.ndarray:
-    """Convolution of C-contiguous padded channels-last ``xp`` with ``kernel`` (*k, C, F),
-    no groups: the windows of a block of outputs copied into a (positions, taps * C)
-    buffer of about BLOCK_ELEMENTS floats or BLOCK_MIN_ROWS positions, whichever is more
-    (whole images, or rows of one), one GEMM per block. Returns a new (N, *out, F)
-    array."""
-    n_batch, filters = xp.shape[0], kernel.shape[-1]
-    view = window_view(xp, kernel.shape[:-2], strides, dilation, out)
-    per_pos = math.prod(view.shape[len(out) + 1:])
-    w = kernel.reshape(per_pos, filters)
-    dtype = np.result_type(xp.dtype, kernel.dtype)
-    result = np.empty((n_batch,) + tuple(out) + (filters,), dtype=dtype)
-    per_image = math.prod(out)
-    if n_batch * per_image == 0:
+    __slots__ = ("padded", "inner", "view", "col", "blocks", "w_shape", "result", "dtype",
+                 "in_dtype")
+
+    def __init__(self, x_shape: Sequence[int], pads: Sequence[tuple[int, int]],
+                 kernel_shape: Sequence[int], strides: Sequence[int],
+                 dilation: Sequence[int], out: Sequence[int], dtype: np.dtype,
+                 in_dtype: np.dtype):
+        out = tuple(out)
+        n_batch, filters, chans = x_shape[0], kernel_shape[-1], x_shape[-1]
+        self.dtype, self.in_dtype = dtype, in_dtype
+        sizes = tuple(n + b + a for n, (b, a) in zip(x_shape[1:-1], pads))
+        self.padded = self.inner = None
+        if any(b or a for b, a in pads):
+            self.padded = (n_batch,) + sizes + (chans,)
+            self.inner = (slice(None),) + tuple(slice(b, b + n) for n, (b, _) in
+                                                zip(x_shape[1:-1], pads))
+        # the read-only window view of the (padded) C-contiguous input: (N, *out,
+        # *ksize[:-1], ksize[-1] * C), the last axis kw * C consecutive floats of a row
+        # (with dilation along the last axis: (N, *out, *ksize, C))
+        item = np.dtype(in_dtype).itemsize
+        st = [item * chans]
+        for n in reversed(sizes[1:]):
+            st.insert(0, st[0] * n)
+        st.insert(0, st[0] * sizes[0])          # (batch, *spatial, channel) strides
+        ksize = tuple(kernel_shape[:-2])
+        spatial = st[1:]
+        shape = (n_batch,) + out
+        strides_ = (st[0],) + tuple(a * s for a, s in zip(spatial, strides))
+        if dilation[-1] == 1:
+            shape += ksize[:-1] + (ksize[-1] * chans,)
+            strides_ += tuple(a * d for a, d in zip(spatial[:-1], dilation[:-1])) + (item,)
+        else:
+            shape += ksize + (chans,)
+            strides_ += tuple(a * d for a, d in zip(spatial, dilation)) + (item,)
+        self.view = (shape, strides_)
+        per_pos = math.prod(shape[len(out) + 1:])
+        self.w_shape = (per_pos, filters)
+        self.result = (n_batch,) + out + (filters,)
+        per_image = math.prod(out)
+        self.blocks: list[tuple[Any, int, int]] = []
+        io = math.prod(x_shape) + n_batch * per_image * filters
+        floats = min(BLOCK_ELEMENTS, max(BLOCK_FLOOR, io))
+        budget = max(BLOCK_MIN_ROWS, floats // per_pos)   # output positions a block
+        if per_image == 0:
+            self.col = (0,) + shape[1:]
+            return
+        if per_image <= budget:                              # whole images per block
+            step = max(1, budget // per_image)
+            self.col = (min(step, n_batch),) + shape[1:]
+            for b in range(0, n_batch, step):
+                cnt = min(step, n_batch - b)
+                self.blocks.append((slice(b, b + cnt), cnt, cnt * per_image))
+            return
+        per_row = per_image // out[0]                        # positions of one row of an image
+        step = max(1, budget // per_row)
+        self.col = (min(step, out[0]),) + shape[2:]
+        for b in range(n_batch):
+            for r in range(0, out[0], step):
+                cnt = min(step, out[0] - r)
+                self.blocks.append(((b, slice(r, r + cnt)), cnt, cnt * per_row))
+
+    def run(self, x: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+        """The convolution of ``x`` (of the planned shape and dtype; C-contiguous when not
+        padded) with ``kernel``: a new array."""
+        if self.padded is not None:
+            xp = np.zeros(self.padded, self.in_dtype)   # (calloc'd: cheaper than a fill)
+            xp[self.inner] = x
+        else:
+            xp = x if x.flags.c_contiguous else np.ascontiguousarray(x)
+        view = np.ndarray(self.view[0], self.in_dtype, xp, 0, self.view[1])
+        view.flags.writeable = False
+        w = kernel.reshape(self.w_shape)
+        result = np.empty(self.result, dtype=self.dtype)
+        col = np.empty(self.col, dtype=self.in_dtype)
+        per_pos, filters = self.w_shape
+        for index, cnt, rows in self.blocks:
+            c = col[:cnt]
+            np.copyto(c, view[index])
+            np.matmul(c.reshape(rows, per_pos), w, out=result[index].reshape(rows, filters))
         return result
-    budget = max(BLOCK_MIN_ROWS, BLOCK_ELEMENTS // per_pos)   # output positions a block
-    if per_image <= budget:                              # whole images per block
-        step = max(1, budget // per_image)
-        col = np.empty((min(step, n_batch),) + view.shape[1:], dtype=xp.dtype)
-        for b in range(0, n_batch, step):
-            c = col[:min(step, n_batch - b)]
-            np.copyto(c, view[b:b + step])
-            rows = c.shape[0] * per_image
-            np.matmul(c.reshape(rows, per_pos), w,
-                      out=result[b:b + step].reshape(rows, filters))
-        return result
-    per_row = per_image // out[0]                        # rows of the first axis of one image
-    step = max(1, budget // per_row)
-    col = np.empty((min(step, out[0]),) + view.shape[2:], dtype=xp.dtype)
-    for b in range(n_batch):
-        for r in range(0, out[0], step):
-            c = col[:min(step, out[0] - r)]
-            np.copyto(c, view[b, r:r + step])
-            rows = c.shape[0] * per_row
-            np.matmul(c.reshape(rows, per_pos), w,
-                      out=result[b, r:r + step].reshape(rows, filters))
-    return result
+
+    def col_bytes(self) -> int:
+        """Bytes of the window buffer."""
+        return math.prod(self.col) * np.dtype(self.in_dtype).itemsize
 
 
 def col_elements(n_batch: int, out: Sequence[int], kernel_shape: Sequence[int]) -> int:

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from . import winograd
+from . import im2col, winograd
 from .depthwise_ops import depthwise_einsum
 from .geometry import (
     _row_window_view,
@@ -47,7 +47,7 @@ from .geometry import (
     to_channels_last,
     transpose_output_length,
 )
-from .im2col import MAX_ELEMENTS, col_elements, conv_im2col_one
+from .im2col import MAX_ELEMENTS, col_elements
 
 #: the window arithmetic and array helpers are :mod:`.geometry`'s, also reachable here
 __all__ = [
@@ -117,7 +117,7 @@ def _run_blocks(work: Callable[[list[Any]], None], blocks: list[Any], flops: int
 
 def conv_nd(x: np.ndarray, kernel: np.ndarray, strides: Sequence[int],
             dilation: Sequence[int], pads: Sequence[tuple[int, int]], groups: int = 1,
-            ) -> np.ndarray:
+            memo: dict | None = None) -> np.ndarray:
     """N-d convolution (cross-correlation, as TensorFlow) of channels-last ``x``.
 
     Args:
@@ -127,9 +127,79 @@ def conv_nd(x: np.ndarray, kernel: np.ndarray, strides: Sequence[int],
         pads: (before, after) zero padding per spatial axis.
         groups: channel groups (filters are split the same way).
 
+        memo: a dict the caller keeps between calls (a layer's): what the shapes decide
+            (the kernel, the padded shape, an im2col's blocks) is kept in it for the next
+            call with the same shapes, dtypes and settings, a few microseconds less a call.
+
     Returns:
         (batch, *out_spatial, filters), possibly a strided view.
     """
+    if memo is not None:
+        key = (x.shape, x.dtype, x.flags.c_contiguous, kernel.shape, kernel.dtype,
+               tuple(strides), tuple(dilation), tuple(pads), groups, THREADS,
+               BLOCK_ELEMENTS, IM2COL_MAX_ELEMENTS, im2col.BLOCK_ELEMENTS)
+        held = memo.get("conv_plan")
+        if held is None or held[0] != key:
+            held = memo["conv_plan"] = (key,) + _plan(x, kernel, strides, dilation, pads,
+                                                      groups)
+        kind, plan = held[1], held[2]
+        if kind == "matmul":
+            return np.matmul(x.reshape(plan[0]), kernel.reshape(plan[1])).reshape(plan[2])
+        if kind == "im2col_one":
+            return plan.run(x, kernel)
+    return _conv_nd(x, kernel, strides, dilation, pads, groups)
+
+
+def _plan(x: np.ndarray, kernel: np.ndarray, strides: Sequence[int],
+          dilation: Sequence[int], pads: Sequence[tuple[int, int]], groups: int,
+          ) -> tuple[str, Any]:
+    """What :func:`conv_nd` keeps in its ``memo``: ('matmul', (input rows shape, kernel
+    shape, output shape)) for the plain 1x1 case, ('im2col_one', an im2col.Plan), or
+    ('other', None): :func:`_conv_nd` decides each call."""
+    ksize = kernel.shape[:-2]
+    if groups == 1 and x.size and x.flags.c_contiguous and _plain_pointwise(
+            ksize, strides, pads, x.size // x.shape[-1]):
+        return "matmul", ((-1, x.shape[-1]), kernel.shape[-2:],
+                          x.shape[:-1] + kernel.shape[-1:])
+    sizes = tuple(n + b + a for n, (b, a) in zip(x.shape[1:-1], pads))
+    out = tuple((n - dilated(k, d)) // s + 1
+                for n, k, s, d in zip(sizes, ksize, strides, dilation))
+    dtype = np.result_type(x.dtype, kernel.dtype)
+    if any(o <= 0 for o in out):
+        return "other", None
+    padded = (x.shape[0],) + sizes + (x.shape[-1],)
+    if conv_kernel(padded, kernel.shape, strides, out, groups, dilation, dtype) == \
+            "im2col_one":
+        return "im2col_one", im2col.Plan(x.shape, pads, kernel.shape, strides, dilation, out,
+                                         dtype, x.dtype)
+    return "other", None
+
+
+def im2col_buffer_bytes(shape: Sequence[int], kernel_shape: Sequence[int],
+                       strides: Sequence[int], dilation: Sequence[int], padding: str,
+                       groups: int, dtype: Any) -> int:
+    """Bytes of the window buffer :func:`conv_nd` makes for a channels-last input of
+    ``shape`` when it runs the convolution as :mod:`.im2col`'s one GEMM per block, else 0
+    (for a layer's activation budget)."""
+    pads = conv_paddings(shape[1:-1], kernel_shape[:-2], strides, dilation, padding)
+    sizes = tuple(n + b + a for n, (b, a) in zip(shape[1:-1], pads))
+    out = tuple((n - dilated(k, d)) // s + 1
+                for n, k, s, d in zip(sizes, kernel_shape[:-2], strides, dilation))
+    if any(o <= 0 for o in out) or not all(shape):
+        return 0
+    dtype = np.dtype(dtype)
+    padded = (shape[0],) + sizes + (shape[-1],)
+    if conv_kernel(padded, kernel_shape, strides, out, groups, dilation, dtype) != \
+            "im2col_one":
+        return 0
+    return im2col.Plan(shape, pads, kernel_shape, strides, dilation, out, dtype,
+                       dtype).col_bytes()
+
+
+def _conv_nd(x: np.ndarray, kernel: np.ndarray, strides: Sequence[int],
+             dilation: Sequence[int], pads: Sequence[tuple[int, int]], groups: int,
+             ) -> np.ndarray:
+    """:func:`conv_nd` without a memo."""
     ksize = kernel.shape[:-2]
     if groups == 1 and x.size and x.flags.c_contiguous and _plain_pointwise(
             ksize, strides, pads, x.size // x.shape[-1]):
@@ -146,8 +216,9 @@ def conv_nd(x: np.ndarray, kernel: np.ndarray, strides: Sequence[int],
                         dtype=dtype)
     padded = (x.shape[0],) + sizes + (x.shape[-1],)
     kind = conv_kernel(padded, kernel.shape, strides, out, groups, dilation, dtype)
-    if kind == "im2col_one":
-        return conv_im2col_one(pad_spatial(x, pads), kernel, strides, dilation, out)
+    if kind == "im2col_one":   # (the plan a memo would keep: the same blocks, the same bits)
+        return im2col.Plan(x.shape, pads, kernel.shape, strides, dilation, out, dtype,
+                           x.dtype).run(x, kernel)
     if kind == "winograd":
         finite, u = winograd.kernel_info(kernel)   # (remembered per kernel array)
         if not (finite and np.isfinite(np.add.reduce(x, axis=None))):
