@@ -102,9 +102,27 @@ def _max_pool_axes(xp: np.ndarray, pool_size: Sequence[int], strides: Sequence[i
     return v if v.base is None and v is not xp else np.array(v)
 
 
+#: average pooling whose output holds at most this many elements sums its taps over the
+#: whole output, from a plan the layer keeps (what the shapes decide: the padding, the
+#: taps' slices, the divisors), instead of tap_reduce's cache-sized blocks: NASNetMobile's
+#: and InceptionV3's 3x3 'same' poolings of 3x3 to 12x12 images cost 3-10x their
+#: arithmetic in bookkeeping otherwise (the same sums in the same order)
+PLAN_MAX_ELEMENTS = 1 << 16
+
+
 def pool_nd(x: np.ndarray, pool_size: Sequence[int], strides: Sequence[int], padding: str,
-            mode: str) -> np.ndarray:
-    """Max or average pooling of channels-last ``x`` (batch, *spatial, channels)."""
+            mode: str, memo: dict | None = None) -> np.ndarray:
+    """Max or average pooling of channels-last ``x`` (batch, *spatial, channels).
+
+    ``memo``: a dict the caller keeps between calls (a layer's), where small average
+    poolings keep their plan for the next call with the same shapes and settings."""
+    if memo is not None and mode == "average":
+        key = (x.shape, x.dtype, tuple(pool_size), tuple(strides), padding)
+        plan = memo.get("avg_plan")
+        if plan is None or plan.key != key:
+            plan = memo["avg_plan"] = _AvgPlan(key)
+        if plan.taps is not None:
+            return plan.run(x)
     sizes = x.shape[1:-1]
     rank = len(sizes)
     if mode == "max" and tuple(strides) == tuple(pool_size) and x.size and \
@@ -135,15 +153,77 @@ def pool_nd(x: np.ndarray, pool_size: Sequence[int], strides: Sequence[int], pad
     dtype = x.dtype if mode == "max" or np.issubdtype(x.dtype, np.floating) else np.float32
     acc = tap_reduce(xp, taps, strides, (1,) * rank, out, (x.shape[-1],), dtype, first, step)
     if mode == "average":
-        counts = np.ones((1,) * (rank + 2), dtype=acc.dtype)
-        for axis, (n, k, s, o, (b, _)) in enumerate(zip(sizes, pool_size, strides, out, pads)):
-            start = np.arange(o) * s - b
-            c = np.minimum(start + k, n) - np.maximum(start, 0)
-            shape = [1] * (rank + 2)
-            shape[axis + 1] = o
-            counts = counts * c.reshape(shape).astype(acc.dtype)
-        acc /= counts
+        acc /= _avg_divisors(sizes, pool_size, strides, out, pads, acc.dtype)
     return acc
+
+
+def _avg_divisors(sizes: Sequence[int], pool_size: Sequence[int], strides: Sequence[int],
+                  out: Sequence[int], pads: Sequence[tuple[int, int]],
+                  dtype: Any) -> np.ndarray:
+    """The number of real (not padding) elements in each average-pooling window, broadcast
+    to (1, *out, 1), in ``dtype``."""
+    rank = len(sizes)
+    counts = np.ones((1,) * (rank + 2), dtype=dtype)
+    for axis, (n, k, s, o, (b, _)) in enumerate(zip(sizes, pool_size, strides, out, pads)):
+        start = np.arange(o) * s - b
+        c = np.minimum(start + k, n) - np.maximum(start, 0)
+        shape = [1] * (rank + 2)
+        shape[axis + 1] = o
+        counts = counts * c.reshape(shape).astype(dtype)
+    return counts
+
+
+class _AvgPlan:
+    """A small float average pooling worked out from the shapes (``key``: input shape and
+    dtype, pool size, strides, padding): the zero-padded shape and where the input goes in
+    it, the index of each tap's strided view, the output shape and the divisors; ``taps``
+    is None when pool_nd's general path runs the call (other dtypes, large outputs)."""
+
+    __slots__ = ("key", "padded", "inner", "taps", "shape", "counts")
+
+    def __init__(self, key: tuple):
+        self.key = key
+        shape, dtype, pool_size, strides, padding = key
+        self.taps = None
+        sizes = shape[1:-1]
+        rank = len(sizes)
+        if dtype.kind != "f" or not math.prod(shape) or len(pool_size) != rank or \
+                len(strides) != rank:
+            return
+        pads = conv_paddings(sizes, pool_size, strides, (1,) * rank, padding)
+        if tuple(strides) == tuple(pool_size) and not any(b or a for b, a in pads) and \
+                all(n % k == 0 for n, k in zip(sizes, pool_size)):
+            return   # pool_nd's tiled pooling
+        padded = tuple(n + b + a for n, (b, a) in zip(sizes, pads))
+        out = tuple((n - k) // s + 1 for n, k, s in zip(padded, pool_size, strides))
+        self.shape = (shape[0],) + out + (shape[-1],)
+        if min(out) <= 0 or math.prod(self.shape) > PLAN_MAX_ELEMENTS or \
+                math.prod(pool_size) > _MAX_TAPS:
+            return
+        self.padded = self.inner = None
+        if any(b or a for b, a in pads):
+            self.padded = (shape[0],) + padded + (shape[-1],)
+            self.inner = (slice(None),) + tuple(slice(b, b + n) for n, (b, _) in
+                                                zip(sizes, pads))
+        self.taps = [(slice(None),) + tuple(slice(t, t + (o - 1) * s + 1, s) for t, s, o in
+                                            zip(tap, strides, out))
+                     for tap in itertools.product(*(range(k) for k in pool_size))]
+        self.counts = _avg_divisors(sizes, pool_size, strides, out, pads, dtype)
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        """pool_nd's average of ``x``: the taps summed in order, then divided."""
+        if self.padded is not None:
+            xp = np.zeros(self.padded, x.dtype)
+            xp[self.inner] = x
+        else:
+            xp = x
+        taps = self.taps
+        acc = np.empty(self.shape, x.dtype)
+        np.copyto(acc, xp[taps[0]])
+        for index in taps[1:]:
+            np.add(acc, xp[index], out=acc)
+        acc /= self.counts
+        return acc
 
 
 #: the most window positions a pooling window may have (the reduction loops over them)
@@ -188,7 +268,10 @@ class Pooling(Layer):
         x = to_channels_last(inputs, self.data_format)
         check_window_fits(self, x.shape[1:-1], self.pool_size, (1,) * self.rank,
                           self.padding, what="pool_size")
-        y = pool_nd(x, self.pool_size, self.strides, self.padding, self.mode)
+        memo = self.__dict__.get("_pool_memo")
+        if memo is None:
+            memo = self.__dict__["_pool_memo"] = {}
+        y = pool_nd(x, self.pool_size, self.strides, self.padding, self.mode, memo)
         return from_channels_last(y, self.data_format)
 
     def call_intermediate_bytes(self, input_shape: Any) -> int:
@@ -316,6 +399,10 @@ class AveragePooling3D(Pooling):
 # -- global ------------------------------------------------------------------------------
 
 
+#: dtypes np.mean sums in (float16 is summed in float32 by np.mean: not these)
+_SUM_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
 class GlobalPooling(Layer):
     """Reduce every spatial axis (abstract)."""
 
@@ -337,6 +424,21 @@ class GlobalPooling(Layer):
         return tuple(range(first, first + self.rank))
 
     def call(self, inputs):
+        v = self._values
+        if v["data_format"] == "channels_last" and type(inputs) is np.ndarray and \
+                inputs.dtype in _SUM_DTYPES and inputs.ndim > 2 and inputs.size and \
+                inputs.flags.c_contiguous:
+            # the spatial axes as one: the same sums in the same order as np.max / np.mean
+            # over them, without np.mean's Python bookkeeping (a third of a small call)
+            n, c = inputs.shape[0], inputs.shape[-1]
+            flat = inputs.reshape(n, -1, c)
+            if self.mode == "max":
+                out = np.maximum.reduce(flat, axis=1)
+            else:
+                out = np.add.reduce(flat, axis=1)
+                np.true_divide(out, flat.shape[1], out=out, casting="unsafe")
+            return out.reshape((n,) + (1,) * (inputs.ndim - 2) + (c,)) if v["keepdims"] \
+                else out
         fn = np.max if self.mode == "max" else np.mean
         return fn(inputs, axis=self._axes(), keepdims=self.keepdims)
 

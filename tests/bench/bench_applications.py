@@ -2,12 +2,13 @@
 and Conv2D's GFLOP/s against this machine's single-thread sgemm (not collected by pytest).
 
     OPENBLAS_NUM_THREADS=1 PYTHONPATH=/work/main \\
-        /work/oracle-venv/bin/python tests/bench/bench_applications.py [--repeat 7]
+        /work/oracle-venv/bin/python tests/bench/bench_applications.py [--repeat 7] [--models all]
 
 Everything runs on one thread: OpenBLAS pinned to 1 thread, layerlab's own convolution
 worker threads off (``conv.THREADS = 1``), TensorFlow with intra/inter op threads 1.
 
-1. VGG16, ResNet50, DenseNet121, MobileNetV2 at 96x96, batch 2, ``weights=None`` (logits:
+1. VGG16, ResNet50, DenseNet121, MobileNetV2 (``--models``: others, ``all``: every
+   architecture of ALL_MODELS) at 96x96, batch 2, ``weights=None`` (logits:
    ``classifier_activation=None``): Keras
    builds each, its config (``model.to_json()``) is cached in ``--configs`` (default: a
    directory in the temp dir), Keras saves it as ``.keras`` and layerlab opens that file with
@@ -47,6 +48,11 @@ import engine  # noqa: E402
 from engine.layers.conv import ops as conv  # noqa: E402
 
 MODELS = ("VGG16", "ResNet50", "DenseNet121", "MobileNetV2")
+#: ``--models all``: every keras.applications architecture that builds at 96x96 (besides
+#: the large variants of a family: ResNet101, EfficientNetB1-B7, ConvNeXtSmall...)
+ALL_MODELS = MODELS + ("ResNet50V2", "MobileNet", "MobileNetV3Small", "MobileNetV3Large",
+                       "EfficientNetB0", "EfficientNetV2B0", "ConvNeXtTiny", "Xception",
+                       "InceptionV3", "NASNetMobile")
 SHAPE = (2, 96, 96, 3)
 #: (batch, rows, cols, channels, filters) of the Conv2D 3x3 'same' cases
 CONV_CASES = [(2, 96, 96, 64, 64), (2, 48, 48, 128, 128), (2, 24, 24, 256, 256),
@@ -61,7 +67,10 @@ def seeded_weights(model, seed: int = 0) -> list[np.ndarray]:
     for w in model.weights:
         shape = tuple(w.shape)
         name = w.name.rsplit("/", 1)[-1].split(":")[0]
-        if name in ("moving_variance", "gamma"):
+        if np.dtype(w.dtype).kind != "f":   # (a Normalization layer's count)
+            out.append(np.asarray(w.value))
+            continue
+        if name in ("moving_variance", "gamma", "variance"):
             v = rng.uniform(0.5, 1.5, shape)
         elif "kernel" in name and len(shape) >= 2:
             fan_in = int(np.prod(shape[:-2])) if name == "depthwise_kernel" else \
@@ -139,7 +148,7 @@ def model_row(keras, tf, name: str, x: np.ndarray, config_dir: Path, tmp: Path,
     return line
 
 
-def bench_models(keras, tf, config_dir: Path, repeat: int) -> None:
+def bench_models(keras, tf, config_dir: Path, repeat: int, models: tuple[str, ...]) -> None:
     x = np.random.default_rng(1).standard_normal(SHAPE).astype("float32")
     print(f"\n1. forward pass, input {SHAPE} float32; times in ms (min / median of {repeat}); "
           f"ratio = layerlab / the faster Keras path")
@@ -149,7 +158,7 @@ def bench_models(keras, tf, config_dir: Path, repeat: int) -> None:
                 f"{'ratio med':>9s} {'max rel diff':>12s}"
     print(head)
     with tempfile.TemporaryDirectory() as tmp:
-        for name in MODELS:
+        for name in models:
             print(model_row(keras, tf, name, x, config_dir, Path(tmp), repeat), flush=True)
 
 
@@ -211,6 +220,8 @@ def main() -> int:
     parser.add_argument("--configs", type=Path,
                         default=Path(tempfile.gettempdir()) / "layerlab-bench-applications")
     parser.add_argument("--skip-models", action="store_true")
+    parser.add_argument("--models", nargs="+", default=list(MODELS),
+                        help=f"keras.applications names, or 'all' ({', '.join(ALL_MODELS)})")
     parser.add_argument("--skip-conv", action="store_true")
     args = parser.parse_args()
     args.configs.mkdir(parents=True, exist_ok=True)
@@ -228,7 +239,8 @@ def main() -> int:
           f"layerlab conv threads {conv.THREADS}, OPENBLAS_NUM_THREADS "
           f"{os.environ['OPENBLAS_NUM_THREADS']}")
     if not args.skip_models:
-        bench_models(keras, tf, args.configs, args.repeat)
+        models = ALL_MODELS if args.models == ["all"] else tuple(args.models)
+        bench_models(keras, tf, args.configs, args.repeat, models)
     if not args.skip_conv:
         bench_conv(keras, args.repeat)
     return 0

@@ -92,3 +92,58 @@ def test_layers_use_the_fast_paths(monkeypatch):
     engine.deserialize({"class_name": "MaxPooling2D",
                         "config": {"pool_size": 3, "strides": 2}})(x)
     assert seen == ["_avg_pool_tiled", "_max_pool_axes"]
+
+
+@pytest.mark.parametrize("shape", [(2, 6, 6, 480), (2, 3, 3, 1024), (1, 7, 5, 3),
+                                   (2, 5, 64), (2, 3, 4, 5, 6), (4, 1, 1, 8)])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("cls", ["GlobalAveragePooling", "GlobalMaxPooling"])
+@pytest.mark.parametrize("keepdims", [False, True])
+def test_global_pooling_has_the_bits_of_numpy_mean_and_max(shape, dtype, cls, keepdims):
+    """Global pooling of channels-last inputs (its spatial axes summed as one) gives the
+    bits np.mean / np.max over the spatial axes give, NaN and +-inf included."""
+    rng = np.random.default_rng(31)
+    x = _special(shape, dtype, rng)
+    rank = len(shape) - 2
+    layer = engine.deserialize({"class_name": f"{cls}{rank}D", "config": {
+        "keepdims": keepdims, "dtype": dtype}})
+    got = layer(x)
+    fn = np.mean if "Average" in cls else np.max
+    want = fn(x, axis=tuple(range(1, rank + 1)), keepdims=keepdims)
+    assert got.dtype == want.dtype and got.shape == want.shape
+    bits = f"u{want.dtype.itemsize}"
+    np.testing.assert_array_equal(got.view(bits), want.view(bits))
+    # channels_first and strided inputs take np.mean / np.max themselves
+    first = engine.deserialize({"class_name": f"{cls}{rank}D", "config": {
+        "keepdims": keepdims, "dtype": dtype, "data_format": "channels_first"}})
+    moved = np.moveaxis(x, -1, 1)
+    np.testing.assert_array_equal(first(moved).reshape(want.shape), want)
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 3, 176), (2, 6, 6, 88), (2, 9, 9, 24), (3, 7, 5, 4),
+                                   (2, 11, 3), (1, 5, 6, 4, 3)])
+@pytest.mark.parametrize("k,s,padding", [(3, 1, "same"), (3, 2, "same"), (2, 1, "valid"),
+                                         (5, 3, "same"), (1, 1, "valid"), (2, 2, "same")])
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+def test_kept_average_pooling_plan_has_the_bits_of_the_general_path(shape, k, s, padding,
+                                                                    dtype):
+    """A small average pooling with the layer's memo (its plan kept: padding, tap slices,
+    divisors) gives the bits of pool_nd without one, on the first call and the next, NaN
+    and +-inf included; another input shape makes a new plan."""
+    rng = np.random.default_rng(32)
+    rank = len(shape) - 2
+    if padding == "valid" and min(shape[1:-1]) < k:
+        pytest.skip("window larger than the input")
+    x = _special(shape, dtype, rng)
+    pool, strides = (k,) * rank, (s,) * rank
+    want = pool_nd(x, pool, strides, padding, "average")
+    memo: dict = {}
+    bits = f"u{want.dtype.itemsize}"
+    for _ in range(2):
+        got = pool_nd(x, pool, strides, padding, "average", memo)
+        assert got.dtype == want.dtype and got.shape == want.shape
+        np.testing.assert_array_equal(got.view(bits), want.view(bits))
+    smaller = x[:1]
+    np.testing.assert_array_equal(pool_nd(smaller, pool, strides, padding, "average", memo),
+                                  pool_nd(smaller, pool, strides, padding, "average"))
+    assert memo["avg_plan"].key[0] == smaller.shape

@@ -73,6 +73,13 @@ TAP_MIN_CHANNELS = 64
 #: with fewer than winograd.MIN_CHANNELS filters on fewer output tiles than this goes there
 IM2COL_MAX_ELEMENTS = MAX_ELEMENTS
 ONE_GEMM_MAX_TILES = 512
+#: and the one-GEMM-per-tap kernel on gathered blocks with at most this many multiply-adds
+#: in the im2col's GEMM: its per-tap bookkeeping costs more than the padding it skips
+#: (measured, batch 2, one thread: InceptionV3's 1x7 and 7x1 convolutions of 160-192
+#: channels on 4x4 images 0.6-0.8x the time, its 3x3 ones of 64-96 channels on 9x9 images
+#: 0.6-0.75x; 256 channels on 6x6 images, 42M multiply-adds, the same time, and 512 on 3x3
+#: images, where 40% of the taps' work is padding, 1.2x: those keep the tap kernel)
+ONE_GEMM_MAX_MACS = 1 << 24
 #: the stride-1 grid kernels compute (padded grid / valid outputs) times the rows needed;
 #: above this ratio (small images) the valid positions are gathered instead
 GRID_MAX_WASTE = 1.12
@@ -295,7 +302,8 @@ def _one_gemm(base: str, padded_shape: Sequence[int], kernel_shape: Sequence[int
     windows hold at most IM2COL_MAX_ELEMENTS floats, it is too small for the worker
     threads (when they are on), and ``base`` is an im2col (the same sum), one GEMM per tap
     over every output (fewer than TAP_MIN_CHANNELS filters: conv_nd skips no padding
-    then), or Winograd with few filters on few tiles (its memory-bound transforms cost
+    then) or on gathered blocks of a small convolution (ONE_GEMM_MAX_MACS), or Winograd
+    with few filters on few tiles (its memory-bound transforms cost
     about what they save; measured in DenseNet121 at 96x96, batch 2, 128 channels into 32
     filters: 0.8x Winograd's CPU time on 12x12 images, 0.9x on 24x24)."""
     cols = col_elements(padded_shape[0], out, kernel_shape)
@@ -305,8 +313,8 @@ def _one_gemm(base: str, padded_shape: Sequence[int], kernel_shape: Sequence[int
     if base == "winograd":
         return filters < winograd.MIN_CHANNELS and \
             padded_shape[0] * math.prod(-(-o // 2) for o in out) < ONE_GEMM_MAX_TILES
-    return base in ("im2col", "grid_im2col") or \
-        (base == "gather_taps" and filters < TAP_MIN_CHANNELS)
+    return base in ("im2col", "grid_im2col") or (base == "gather_taps" and (
+        filters < TAP_MIN_CHANNELS or cols * filters <= ONE_GEMM_MAX_MACS))
 
 
 def _conv_pointwise(xp: np.ndarray, kernel: np.ndarray, strides: Sequence[int],
