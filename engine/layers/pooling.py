@@ -86,20 +86,61 @@ def _avg_pool_tiled(x: np.ndarray, pool_size: Sequence[int]) -> np.ndarray:
     return acc
 
 
-def _max_pool_axes(xp: np.ndarray, pool_size: Sequence[int], strides: Sequence[int],
-                   out: Sequence[int]) -> np.ndarray:
-    """Max pooling of padded ``xp`` one spatial axis at a time (the maximum of a window is
-    the maximum over its last axis of the maxima over the others; NaN kept): the first
-    axis's taps are whole rows (long inner loops), and the later axes see fewer values."""
-    v = xp
-    for axis, (k, s, o) in enumerate(zip(pool_size, strides, out), start=1):
+def _tap_ranges(n: int, k: int, s: int, o: int, b: int) -> list[tuple[int, int]] | None:
+    """Per tap of a pooling axis (input length ``n``, window ``k``, stride ``s``, ``o``
+    outputs, ``b`` padding before): the (first, stop) outputs whose window holds a real
+    element at that tap; None unless every output has one and each tap's outputs reach
+    the outputs earlier taps reached (so that each output starts from its first real tap
+    and folds the next ones in order: :func:`_max_pool_axes`)."""
+    ranges, low, high = [], o, 0
+    for t in range(k):
+        lo = max(0, -(-(b - t) // s))
+        hi = min(o, (n - 1 + b - t) // s + 1)
+        if hi <= lo:
+            ranges.append((0, 0))
+            continue
+        if high and (hi < low or hi > high):
+            return None
+        ranges.append((lo, hi))
+        low, high = min(low, lo), max(high, hi)
+    return ranges if (low, high) == (0, o) else None
+
+
+def _max_pool_axes(x: np.ndarray, pool_size: Sequence[int], strides: Sequence[int],
+                   out: Sequence[int], pads: Sequence[tuple[int, int]]) -> np.ndarray | None:
+    """Max pooling of ``x`` one spatial axis at a time (the maximum of a window is the
+    maximum over its last axis of the maxima over the others; NaN kept): the first axis's
+    taps are whole rows (long inner loops), and the later axes see fewer values. The
+    padding is never made: along each axis each output starts from its first real tap and
+    folds the next real ones in tap order, the bits the -inf padding would give (max(-inf,
+    v) is v, max(v, -inf) is v) without a padded copy of the input. None when an axis's
+    taps do not fit that (:func:`_tap_ranges`)."""
+    plans = [_tap_ranges(n, k, s, o, b) for n, k, s, o, (b, _) in
+             zip(x.shape[1:-1], pool_size, strides, out, pads)]
+    if any(p is None for p in plans):
+        return None
+    v = x
+    for axis, (s, o, (b, _), ranges) in enumerate(zip(strides, out, pads, plans), start=1):
         head = (slice(None),) * axis
-        taps = [v[head + (slice(i, i + (o - 1) * s + 1, s),)] for i in range(k)]
-        v = taps[0] if k == 1 else np.maximum(taps[0], taps[1])
-        for tap in taps[2:]:
-            np.maximum(v, tap, out=v)
-    # a view (unit windows last) is copied: never the input's memory, always contiguous
-    return v if v.base is None and v is not xp else np.array(v)
+        shape = list(v.shape)
+        shape[axis] = o
+        acc = np.empty(shape, v.dtype)
+        low = o                      # outputs [low, high) hold a value
+        for t, (lo, hi) in enumerate(ranges):
+            if hi <= lo:
+                continue
+            start = lo * s + t - b
+            taps = v[head + (slice(start, start + (hi - lo - 1) * s + 1, s),)]
+            if lo < low:             # outputs this tap reaches first
+                np.copyto(acc[head + (slice(lo, min(low, hi)),)], taps[head + (
+                    slice(0, min(low, hi) - lo),)])
+            if hi > max(lo, low) and low < o:
+                a = max(lo, low)
+                part = acc[head + (slice(a, hi),)]
+                np.maximum(part, taps[head + (slice(a - lo, hi - lo),)], out=part)
+            low = min(low, lo)
+        v = acc
+    return v
 
 
 #: average pooling whose output holds at most this many elements sums its taps over the
@@ -134,13 +175,16 @@ def pool_nd(x: np.ndarray, pool_size: Sequence[int], strides: Sequence[int], pad
             all(n % k == 0 for n, k in zip(sizes, pool_size)) and \
             not any(b or a for b, a in pads):
         return _avg_pool_tiled(x, pool_size)
+    out = tuple((n + b + a - k) // s + 1
+                for n, k, s, (b, a) in zip(sizes, pool_size, strides, pads))
+    if mode == "max" and x.size and min(out) > 0:
+        y = _max_pool_axes(x, pool_size, strides, out, pads)
+        if y is not None:
+            return y
     fill = -np.inf if mode == "max" else 0.0
     if mode == "max" and not np.issubdtype(x.dtype, np.floating):
         fill = np.iinfo(x.dtype).min
     xp = pad_spatial(x, pads, fill)
-    out = tuple((n - k) // s + 1 for n, k, s in zip(xp.shape[1:-1], pool_size, strides))
-    if mode == "max" and xp.size and min(out) > 0:
-        return _max_pool_axes(xp, pool_size, strides, out)
     taps = list(itertools.product(*(range(k) for k in pool_size)))
     fold = np.maximum if mode == "max" else np.add
 

@@ -147,3 +147,44 @@ def test_kept_average_pooling_plan_has_the_bits_of_the_general_path(shape, k, s,
     np.testing.assert_array_equal(pool_nd(smaller, pool, strides, padding, "average", memo),
                                   pool_nd(smaller, pool, strides, padding, "average"))
     assert memo["avg_plan"].key[0] == smaller.shape
+
+
+def _padded_max_pool(x, pool, strides, pads):
+    """Max pooling the way pool_nd ran it before it stopped padding: the input padded with
+    the dtype's lowest value, then the taps folded with np.maximum axis by axis."""
+    fill = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
+    v = np.pad(x, [(0, 0), *pads, (0, 0)], constant_values=fill)
+    for axis, (k, s) in enumerate(zip(pool, strides), start=1):
+        o = (v.shape[axis] - k) // s + 1
+        head = (slice(None),) * axis
+        acc = np.array(v[head + (slice(0, (o - 1) * s + 1, s),)])
+        for t in range(1, k):
+            np.maximum(acc, v[head + (slice(t, t + (o - 1) * s + 1, s),)], out=acc)
+        v = acc
+    return v
+
+
+@pytest.mark.parametrize("shape", [(2, 45, 45, 8), (2, 12, 12, 7), (1, 7, 5, 3), (2, 11, 3),
+                                   (1, 5, 6, 4, 3), (2, 2, 9, 2)])
+@pytest.mark.parametrize("k,s", [(1, 2), (2, 1), (3, 2), (3, 1), (4, 3), (5, 2)])
+@pytest.mark.parametrize("padding", ["same", "valid"])
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int32"])
+def test_max_pooling_without_a_padded_copy_has_the_padded_bits(shape, k, s, padding, dtype):
+    """Max pooling folds each output's real taps in order without padding the input: the
+    bits of folding the -inf (or lowest int) padded input, NaN, +-inf and -0.0 included."""
+    rank = len(shape) - 2
+    if padding == "valid" and min(shape[1:-1]) < k:
+        pytest.skip("window larger than the input")
+    rng = np.random.default_rng(33)
+    x = (rng.standard_normal(shape) * 3).astype(dtype)
+    if dtype != "int32":
+        x.reshape(-1)[rng.integers(0, x.size, 4)] = [np.nan, np.inf, -np.inf, -0.0]
+        x.reshape(-1)[rng.integers(0, x.size, 3)] = 0.0
+    pool, strides = (k,) * rank, (s,) * rank
+    pads = pooling.conv_paddings(shape[1:-1], pool, strides, (1,) * rank, padding)
+    want = _padded_max_pool(x, pool, strides, pads)
+    got = pool_nd(x, pool, strides, padding, "max")
+    assert got.shape == want.shape and got.dtype == want.dtype
+    bits = f"u{want.dtype.itemsize}"
+    np.testing.assert_array_equal(got.view(bits), want.view(bits))
+    assert not np.shares_memory(got, x)
