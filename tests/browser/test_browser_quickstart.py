@@ -161,10 +161,15 @@ def pick_a_class_by_family_then_search(page) -> None:
     page.locator(".layerlab-field-filters input").first.wait_for(timeout=30000)
     search = page.locator(".layerlab-class-search input").first
     search.fill("pool")
+    # the family list and the class list are two widgets, updated one after the other:
+    # wait for both (a loaded machine showed the family list new and the class list old)
     page.wait_for_function(
         "() => { const s = document.querySelector('.layerlab-class-family select');"
+        " const c = document.querySelector('.layerlab-class-select select');"
         " return s && s.selectedOptions.length > 0 &&"
-        " s.selectedOptions[0].textContent.startsWith('all'); }", timeout=20000)
+        " s.selectedOptions[0].textContent.startsWith('all') && c && c.options.length &&"
+        " c.options[0].textContent.replace(/\\u00a0/g, ' ') === 'Conv2D (current)'; }",
+        timeout=20000)
     fams = options_of(page, ".layerlab-class-family select")
     assert fams == ["all families (18)", "Pooling (18)"], fams
     classes = options_of(page, ".layerlab-class-select select")
