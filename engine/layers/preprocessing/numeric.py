@@ -35,7 +35,12 @@ class Rescaling(Layer):
     def call(self, inputs):
         dt = np.dtype(self.compute_dtype)
         x = inputs.astype(dt, copy=False)
-        return (x * np.asarray(self.scale, dt) + np.asarray(self.offset, dt)).astype(dt)
+        y = np.multiply(x, np.asarray(self.scale, dt))
+        offset = np.asarray(self.offset, dt)
+        if y.dtype == dt and np.broadcast_shapes(y.shape, offset.shape) == y.shape:
+            y += offset           # into the product's own buffer: the same sum, no copy
+            return y
+        return (y + offset).astype(dt)
 
     def compute_output_shape(self, input_shape):
         """The input shape broadcast with the shapes of ``scale`` and ``offset`` (nested
