@@ -205,11 +205,16 @@ class Functional(Model):
                              tuple(k for k in release[i] if k not in taken)))
         readers = Counter(r.key for node in self._order
                           for r in refs_in([node.args, node.kwargs]))
-        for step, after in zip(plan, plan[1:]):
-            # a normalization or merge whose one output only the next node reads, a relu
+        # the step reading each tensor as its one argument (the tensors read once)
+        reader = {st.refs[0][1]: st for st in plan if st.kind == SINGLE}
+        for step in plan:
+            # a normalization or merge whose one output only one later node reads, a relu
             # layer that reads nothing else (run_fused decides on each run whether the two
-            # are one)
-            if step.kind != GENERIC and after.kind == SINGLE and \
+            # are one; the relu's output is then made early, when nothing else could have
+            # read the normalization's: Keras orders InceptionV3's branches so that
+            # another branch's layers often come between the two)
+            after = reader.get(step.key)
+            if after is not None and step.kind != GENERIC and after.kind == SINGLE and \
                     hasattr(step.node.op, "fused_clip") and \
                     hasattr(after.node.op, "clip_bounds") and \
                     after.refs[0][1:] == (step.key, 0) and after.take[0] and \
@@ -421,7 +426,7 @@ class Step:
     the last reader of ``refs[i]`` (read once here, neither a model input nor an output), so
     the run loop takes it out of its dicts and, when nothing else references the array
     (:func:`calls.sole_owner`), lets the layer write into it. ``release``: the tensors no
-    later node reads; ``rest``: those of them not taken. ``fuse``: the next step, a relu
+    later node reads; ``rest``: those of them not taken. ``fuse``: a later step, a relu
     layer alone reading this (normalization or merge) step's output, which
     :func:`calls.run_fused` may compute with this one in one pass (not in a traced or
     observed run).

@@ -219,3 +219,34 @@ def test_sequential_fuses_the_same_pairs(monkeypatch):
     for name in trace_ref:
         np.testing.assert_array_equal(trace[name], trace_ref[name])
         np.testing.assert_array_equal(observed[name], trace_ref[name])
+
+
+def test_a_pair_fuses_when_other_branches_come_between_its_two_layers(monkeypatch):
+    """Keras orders some graphs branch by branch (InceptionV3: every branch's convolution,
+    then every branch's BatchNormalization, then every branch's relu): a normalization and
+    the relu alone reading it still run as one, the relu's output made early; the result
+    and every traced output have the bits of the unfused run."""
+    model = _graph([
+        _layer("Conv2D", "ca", ["in"], filters=4, kernel_size=1),
+        _layer("Conv2D", "cb", ["in"], filters=4, kernel_size=3, padding="same"),
+        _layer("BatchNormalization", "bna", ["ca"]),
+        _layer("BatchNormalization", "bnb", ["cb"]),
+        _layer("Activation", "ra", ["bna"], activation="relu"),
+        _layer("ReLU", "rb", ["bnb"], max_value=6.0),
+        _layer("Concatenate", "cat", ["ra", "rb"]),
+    ], ["cat"])
+    order = [s.node.layer_name for s in model._run_plan()]
+    assert order.index("bnb") < order.index("ra") < order.index("rb")
+    x = _input(3)
+    with np.errstate(invalid="ignore"):
+        ref = _unfused(monkeypatch, lambda: model(x))
+        trace_ref = _unfused(monkeypatch, lambda: model.intermediate_outputs(x))
+        model(x)
+        seen = _fused(monkeypatch)
+        for _ in range(2):
+            np.testing.assert_array_equal(model(x), ref)
+        trace = model.intermediate_outputs(x)
+    assert seen == ["bna", "bnb"] * 2
+    assert set(trace) == set(trace_ref)
+    for name in trace_ref:
+        np.testing.assert_array_equal(trace[name], trace_ref[name])
