@@ -20,10 +20,10 @@ from . import registry, serialization
 from .errors import ConfigError, UnsafeConfigError, describe
 from .formats import KERAS2, KERAS3, normalize_format
 
-try:  # the ufunc np.clip calls, without its Python wrapper
-    from numpy._core.umath import clip as _clip
+try:  # the ufunc np.clip calls, without its Python wrapper (layers' clips use it too)
+    from numpy._core.umath import clip as clip_ufunc
 except ImportError:  # NumPy < 2
-    from numpy.core.umath import clip as _clip
+    from numpy.core.umath import clip as clip_ufunc
 
 Array = np.ndarray
 
@@ -333,24 +333,28 @@ _EXACT: dict[Callable[..., Array], Callable[[Array], Array]] = {
 _F32 = np.dtype(np.float32)
 
 
-def _sigmoid32(x: Array) -> Array:
-    """sigmoid of a float32 array in float32 arithmetic, ``1 / (1 + exp(-x))``: within a
-    few ulps of the float64 value (below -88.7, where exp(-x) overflows, 0 instead of a
-    value under 1e-38)."""
+def _one_plus_exp_neg(x: Array) -> Array:
+    """``1 + exp(-x)`` of a float32 array in float32 arithmetic, a new array (+inf where
+    exp(-x) overflows, below -88.7)."""
     e = np.negative(x)
     with np.errstate(over="ignore"):
         np.exp(e, out=e)
     e += np.float32(1)
+    return e
+
+
+def _sigmoid32(x: Array) -> Array:
+    """sigmoid of a float32 array in float32 arithmetic, ``1 / (1 + exp(-x))``: within a
+    few ulps of the float64 value (below -88.7, where exp(-x) overflows, 0 instead of a
+    value under 1e-38)."""
+    e = _one_plus_exp_neg(x)
     return np.reciprocal(e, out=e)
 
 
 def _silu32(x: Array) -> Array:
     """silu (swish), ``x * sigmoid(x)``, of a float32 array in float32 arithmetic, as
     ``x / (1 + exp(-x))`` (one rounding fewer, one pass fewer)."""
-    e = np.negative(x)
-    with np.errstate(over="ignore"):
-        np.exp(e, out=e)
-    e += np.float32(1)
+    e = _one_plus_exp_neg(x)
     with np.errstate(invalid="ignore"):   # -inf / inf: NaN, as -inf * 0 in the detour
         return np.divide(x, e, out=e)
 
@@ -360,7 +364,7 @@ def _hard_sigmoid32(x: Array) -> Array:
     backend computes it: ``relu6(x + 3) / 6`` (x + 3 is exact near -3, so the result is
     within an ulp or two of ``clip(x/6 + 1/2, 0, 1)`` everywhere)."""
     y = np.add(x, np.float32(3))
-    _clip(y, np.float32(0), np.float32(6), out=y)
+    clip_ufunc(y, np.float32(0), np.float32(6), out=y)
     y /= np.float32(6)
     return y
 

@@ -167,6 +167,15 @@ class Layer(Configurable):
     def _rng(self, value: np.random.Generator) -> None:
         self.__dict__["_rng_generator"] = value
 
+    def _memo(self, name: str) -> dict:
+        """The dict named ``name`` the layer keeps between calls for what its kernels work
+        out from the shapes (plans, folded weights), created on first use; what is kept
+        there carries the key it was made for."""
+        memo = self.__dict__.get(name)
+        if memo is None:
+            memo = self.__dict__[name] = {}
+        return memo
+
     def _tolerate_key(self, key: str, value: Any) -> bool:
         # Keras 2 writes 'dynamic' (False) and some files 'autocast'; both are harmless.
         return key in ("dynamic", "autocast") and isinstance(value, bool) and not value or \

@@ -26,11 +26,7 @@ from typing import Any
 import numpy as np
 
 from .. import activations
-
-try:  # the ufunc np.clip calls (the same results)
-    from numpy._core.umath import clip
-except ImportError:  # NumPy 1.x
-    from numpy.core.umath import clip
+from ..activations import clip_ufunc as clip  # the ufunc np.clip calls (the same results)
 
 __all__ = ["activate", "batch_norm_fold", "batch_norm_inference", "clip", "clip_bounds",
            "relu_bounds", "relu_layer", "scale_shift", "stock_call"]

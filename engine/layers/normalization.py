@@ -177,9 +177,7 @@ class BatchNormalization(Layer):
         into = x if inference and owned and x is inputs else None
         if inference and self._axes == [x.ndim - 1]:
             # channels last: the same arithmetic on (C,) vectors, long inner loops
-            memo = self.__dict__.get("_fold_memo")
-            if memo is None:
-                memo = self.__dict__["_fold_memo"] = {}
+            memo = self._memo("_fold_memo")
             return batch_norm_inference(x, self.moving_mean, self.moving_variance, self.gamma,
                                         self.beta, self._values["epsilon"], self.compute_dtype,
                                         out=into, memo=memo, bounds=bounds)

@@ -171,12 +171,9 @@ def pool_nd(x: np.ndarray, pool_size: Sequence[int], strides: Sequence[int], pad
         return _max_pool_tiled(x, pool_size)
     pads = conv_paddings(sizes, pool_size, strides, (1,) * rank, padding)
     if mode == "average" and x.dtype.kind == "f" and x.size and \
-            tuple(strides) == tuple(pool_size) and math.prod(pool_size) > 1 and \
-            all(n % k == 0 for n, k in zip(sizes, pool_size)) and \
-            not any(b or a for b, a in pads):
+            _avg_tiled(sizes, pool_size, strides, pads):
         return _avg_pool_tiled(x, pool_size)
-    out = tuple((n + b + a - k) // s + 1
-                for n, k, s, (b, a) in zip(sizes, pool_size, strides, pads))
+    out = _pool_out(sizes, pool_size, strides, pads)
     if mode == "max" and x.size and min(out) > 0:
         y = _max_pool_axes(x, pool_size, strides, out, pads)
         if y is not None:
@@ -199,6 +196,22 @@ def pool_nd(x: np.ndarray, pool_size: Sequence[int], strides: Sequence[int], pad
     if mode == "average":
         acc /= _avg_divisors(sizes, pool_size, strides, out, pads, acc.dtype)
     return acc
+
+
+def _avg_tiled(sizes: Sequence[int], pool_size: Sequence[int], strides: Sequence[int],
+               pads: Sequence[tuple[int, int]]) -> bool:
+    """Whether :func:`_avg_pool_tiled` runs an average pooling: windows that tile the
+    unpadded input exactly, more than one element each."""
+    return tuple(strides) == tuple(pool_size) and math.prod(pool_size) > 1 and \
+        all(n % k == 0 for n, k in zip(sizes, pool_size)) and \
+        not any(b or a for b, a in pads)
+
+
+def _pool_out(sizes: Sequence[int], pool_size: Sequence[int], strides: Sequence[int],
+              pads: Sequence[tuple[int, int]]) -> tuple[int, ...]:
+    """The output length along each spatial axis (0 or less: no window fits)."""
+    return tuple((n + b + a - k) // s + 1
+                 for n, k, s, (b, a) in zip(sizes, pool_size, strides, pads))
 
 
 def _avg_divisors(sizes: Sequence[int], pool_size: Sequence[int], strides: Sequence[int],
@@ -235,18 +248,17 @@ class _AvgPlan:
                 len(strides) != rank:
             return
         pads = conv_paddings(sizes, pool_size, strides, (1,) * rank, padding)
-        if tuple(strides) == tuple(pool_size) and not any(b or a for b, a in pads) and \
-                all(n % k == 0 for n, k in zip(sizes, pool_size)):
+        if _avg_tiled(sizes, pool_size, strides, pads):
             return   # pool_nd's tiled pooling
-        padded = tuple(n + b + a for n, (b, a) in zip(sizes, pads))
-        out = tuple((n - k) // s + 1 for n, k, s in zip(padded, pool_size, strides))
+        out = _pool_out(sizes, pool_size, strides, pads)
         self.shape = (shape[0],) + out + (shape[-1],)
         if min(out) <= 0 or math.prod(self.shape) > PLAN_MAX_ELEMENTS or \
                 math.prod(pool_size) > _MAX_TAPS:
             return
         self.padded = self.inner = None
         if any(b or a for b, a in pads):
-            self.padded = (shape[0],) + padded + (shape[-1],)
+            self.padded = (shape[0],) + tuple(n + b + a for n, (b, a) in zip(sizes, pads)) + \
+                (shape[-1],)
             self.inner = (slice(None),) + tuple(slice(b, b + n) for n, (b, _) in
                                                 zip(sizes, pads))
         self.taps = [(slice(None),) + tuple(slice(t, t + (o - 1) * s + 1, s) for t, s, o in
@@ -312,9 +324,7 @@ class Pooling(Layer):
         x = to_channels_last(inputs, self.data_format)
         check_window_fits(self, x.shape[1:-1], self.pool_size, (1,) * self.rank,
                           self.padding, what="pool_size")
-        memo = self.__dict__.get("_pool_memo")
-        if memo is None:
-            memo = self.__dict__["_pool_memo"] = {}
+        memo = self._memo("_pool_memo")
         y = pool_nd(x, self.pool_size, self.strides, self.padding, self.mode, memo)
         return from_channels_last(y, self.data_format)
 

@@ -76,6 +76,15 @@ def _unfused(monkeypatch, fn):
         return fn()
 
 
+def _references(monkeypatch, model, x):
+    """The unfused output and traced outputs of ``model`` on ``x``; then one plain run
+    (the first of a shape, which checks every layer) and a spy on run_fused from there."""
+    ref = _unfused(monkeypatch, lambda: model(x))
+    trace_ref = _unfused(monkeypatch, lambda: model.intermediate_outputs(x))
+    model(x)
+    return ref, trace_ref, _fused(monkeypatch)
+
+
 def _input(seed=0):
     x = np.random.default_rng(seed).standard_normal((2, 5, 5, 3)).astype(np.float32)
     x[0, 1, 1, 0], x[1, 2, 3, 2], x[1, 0, 0, 1] = np.nan, np.inf, -np.inf
@@ -103,10 +112,7 @@ def test_nothing_fused_where_the_intermediate_tensor_is_seen(monkeypatch):
     model = _model()
     x = _input(1)
     with np.errstate(invalid="ignore"):
-        ref = _unfused(monkeypatch, lambda: model(x))
-        trace_ref = _unfused(monkeypatch, lambda: model.intermediate_outputs(x))
-        model(x)
-        seen = _fused(monkeypatch)
+        ref, trace_ref, seen = _references(monkeypatch, model, x)
         trace = model.intermediate_outputs(x)
         observed = {}
         out = model.call_observed(x, lambda name, v: observed.setdefault(name, v.copy()))
@@ -239,10 +245,7 @@ def test_a_pair_fuses_when_other_branches_come_between_its_two_layers(monkeypatc
     assert order.index("bnb") < order.index("ra") < order.index("rb")
     x = _input(3)
     with np.errstate(invalid="ignore"):
-        ref = _unfused(monkeypatch, lambda: model(x))
-        trace_ref = _unfused(monkeypatch, lambda: model.intermediate_outputs(x))
-        model(x)
-        seen = _fused(monkeypatch)
+        ref, trace_ref, seen = _references(monkeypatch, model, x)
         for _ in range(2):
             np.testing.assert_array_equal(model(x), ref)
         trace = model.intermediate_outputs(x)

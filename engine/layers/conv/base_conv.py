@@ -133,9 +133,7 @@ class BaseConv(Layer):
         v = self._values
         key = (x_cl.shape[1:-1], v["kernel_size"], v["strides"], v["dilation_rate"],
                v["padding"])
-        memo = self.__dict__.get("_pads_memo")
-        if memo is None:
-            memo = self.__dict__["_pads_memo"] = {}
+        memo = self._memo("_pads_memo")
         pads = memo.get(key)
         if pads is None:
             sizes = key[0]

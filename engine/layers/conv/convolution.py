@@ -68,9 +68,7 @@ class Conv(BaseConv):
         v = self._values  # read once (each field attribute is a descriptor call)
         fmt = v["data_format"]
         x = to_channels_last(inputs, fmt)
-        memo = self.__dict__.get("_conv_memo")
-        if memo is None:
-            memo = self.__dict__["_conv_memo"] = {}
+        memo = self._memo("_conv_memo")
         y = conv_nd(x, self._w(self.kernel, x), v["strides"], v["dilation_rate"],
                     self._pads(x), v["groups"], memo)
         return from_channels_last(self._bias_act(y), fmt)

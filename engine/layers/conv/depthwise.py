@@ -83,9 +83,7 @@ class DepthwiseConv(BaseConv):
         v = self._values  # read once (each field attribute is a descriptor call)
         fmt = v["data_format"]
         x = to_channels_last(inputs, fmt)
-        memo = self.__dict__.get("_depthwise_memo")
-        if memo is None:
-            memo = self.__dict__["_depthwise_memo"] = {}
+        memo = self._memo("_depthwise_memo")
         y = depthwise_conv(x, self._w(self.kernel, x), v["strides"], v["dilation_rate"],
                            self._pads(x), memo)
         return from_channels_last(self._bias_act(y), fmt)
@@ -222,7 +220,7 @@ class SeparableConv(BaseConv):
         x = to_channels_last(inputs, self.data_format)
         d = depthwise_conv(x, self._w(self.depthwise_kernel, x), self.strides,
                            self.dilation_rate, self._pads(x),
-                           self.__dict__.setdefault("_depthwise_memo", {}))
+                           self._memo("_depthwise_memo"))
         pw = self._w(self.pointwise_kernel, x)
         y = (d.reshape(-1, d.shape[-1]) @ pw.reshape(pw.shape[-2:])).reshape(
             d.shape[:-1] + pw.shape[-1:])  # one GEMM, not one per row

@@ -133,10 +133,9 @@ def conv_nd(x: np.ndarray, kernel: np.ndarray, strides: Sequence[int],
         strides, dilation: one int per spatial axis.
         pads: (before, after) zero padding per spatial axis.
         groups: channel groups (filters are split the same way).
-
         memo: a dict the caller keeps between calls (a layer's): what the shapes decide
-            (the kernel, the padded shape, an im2col's blocks) is kept in it for the next
-            call with the same shapes, dtypes and settings, a few microseconds less a call.
+            (:func:`_decide`: the kernel, the padded shape, an im2col's blocks) is kept in
+            it for the next call with the same shapes, dtypes and settings.
 
     Returns:
         (batch, *out_spatial, filters), possibly a strided view.
@@ -147,85 +146,22 @@ def conv_nd(x: np.ndarray, kernel: np.ndarray, strides: Sequence[int],
                BLOCK_ELEMENTS, IM2COL_MAX_ELEMENTS, im2col.BLOCK_ELEMENTS)
         held = memo.get("conv_plan")
         if held is None or held[0] != key:
-            held = memo["conv_plan"] = (key,) + _plan(x, kernel, strides, dilation, pads,
-                                                      groups)
+            held = memo["conv_plan"] = (key,) + _decide(
+                x.shape, x.dtype, x.flags.c_contiguous, kernel.shape, kernel.dtype, strides,
+                dilation, pads, groups)
         kind, plan = held[1], held[2]
-        if kind == "matmul":
-            return np.matmul(x.reshape(plan[0]), kernel.reshape(plan[1])).reshape(plan[2])
-        if kind == "im2col_one":
-            return plan.run(x, kernel)
-    return _conv_nd(x, kernel, strides, dilation, pads, groups)
-
-
-def _plan(x: np.ndarray, kernel: np.ndarray, strides: Sequence[int],
-          dilation: Sequence[int], pads: Sequence[tuple[int, int]], groups: int,
-          ) -> tuple[str, Any]:
-    """What :func:`conv_nd` keeps in its ``memo``: ('matmul', (input rows shape, kernel
-    shape, output shape)) for the plain 1x1 case, ('im2col_one', an im2col.Plan), or
-    ('other', None): :func:`_conv_nd` decides each call."""
-    ksize = kernel.shape[:-2]
-    if groups == 1 and x.size and x.flags.c_contiguous and _plain_pointwise(
-            ksize, strides, pads, x.size // x.shape[-1]):
-        return "matmul", ((-1, x.shape[-1]), kernel.shape[-2:],
-                          x.shape[:-1] + kernel.shape[-1:])
-    sizes = tuple(n + b + a for n, (b, a) in zip(x.shape[1:-1], pads))
-    out = tuple((n - dilated(k, d)) // s + 1
-                for n, k, s, d in zip(sizes, ksize, strides, dilation))
-    dtype = np.result_type(x.dtype, kernel.dtype)
-    if any(o <= 0 for o in out):
-        return "other", None
-    padded = (x.shape[0],) + sizes + (x.shape[-1],)
-    if conv_kernel(padded, kernel.shape, strides, out, groups, dilation, dtype) == \
-            "im2col_one":
-        return "im2col_one", im2col.Plan(x.shape, pads, kernel.shape, strides, dilation, out,
-                                         dtype, x.dtype)
-    return "other", None
-
-
-def im2col_buffer_bytes(shape: Sequence[int], kernel_shape: Sequence[int],
-                       strides: Sequence[int], dilation: Sequence[int], padding: str,
-                       groups: int, dtype: Any) -> int:
-    """Bytes of the window buffer :func:`conv_nd` makes for a channels-last input of
-    ``shape`` when it runs the convolution as :mod:`.im2col`'s one GEMM per block, else 0
-    (for a layer's activation budget)."""
-    pads = conv_paddings(shape[1:-1], kernel_shape[:-2], strides, dilation, padding)
-    sizes = tuple(n + b + a for n, (b, a) in zip(shape[1:-1], pads))
-    out = tuple((n - dilated(k, d)) // s + 1
-                for n, k, s, d in zip(sizes, kernel_shape[:-2], strides, dilation))
-    if any(o <= 0 for o in out) or not all(shape):
-        return 0
-    dtype = np.dtype(dtype)
-    padded = (shape[0],) + sizes + (shape[-1],)
-    if conv_kernel(padded, kernel_shape, strides, out, groups, dilation, dtype) != \
-            "im2col_one":
-        return 0
-    return im2col.Plan(shape, pads, kernel_shape, strides, dilation, out, dtype,
-                       dtype).col_bytes()
-
-
-def _conv_nd(x: np.ndarray, kernel: np.ndarray, strides: Sequence[int],
-             dilation: Sequence[int], pads: Sequence[tuple[int, int]], groups: int,
-             ) -> np.ndarray:
-    """:func:`conv_nd` without a memo."""
-    ksize = kernel.shape[:-2]
-    if groups == 1 and x.size and x.flags.c_contiguous and _plain_pointwise(
-            ksize, strides, pads, x.size // x.shape[-1]):
+    else:
+        kind, plan = _decide(x.shape, x.dtype, x.flags.c_contiguous, kernel.shape,
+                             kernel.dtype, strides, dilation, pads, groups)
+    if kind == "matmul":
         # the common 1x1 case as the one GEMM _conv_pointwise would run, without its
         # bookkeeping (10-20 us a call, measured: MobileNetV2 has 35 of them)
-        return np.matmul(x.reshape(-1, x.shape[-1]), kernel.reshape(kernel.shape[-2:])
-                         ).reshape(x.shape[:-1] + kernel.shape[-1:])
-    sizes = tuple(n + b + a for n, (b, a) in zip(x.shape[1:-1], pads))
-    out = tuple((n - dilated(k, d)) // s + 1
-                for n, k, s, d in zip(sizes, ksize, strides, dilation))
-    dtype = np.result_type(x.dtype, kernel.dtype)
-    if any(o <= 0 for o in out):  # a window larger than the input: empty output
-        return np.zeros((x.shape[0],) + tuple(max(o, 0) for o in out) + kernel.shape[-1:],
-                        dtype=dtype)
-    padded = (x.shape[0],) + sizes + (x.shape[-1],)
-    kind = conv_kernel(padded, kernel.shape, strides, out, groups, dilation, dtype)
-    if kind == "im2col_one":   # (the plan a memo would keep: the same blocks, the same bits)
-        return im2col.Plan(x.shape, pads, kernel.shape, strides, dilation, out, dtype,
-                           x.dtype).run(x, kernel)
+        return np.matmul(x.reshape(plan[0]), kernel.reshape(plan[1])).reshape(plan[2])
+    if kind == "im2col_one":
+        return plan.run(x, kernel)
+    if kind == "empty":     # a window larger than the input
+        return np.zeros(plan[0], dtype=plan[1])
+    padded, out = plan
     if kind == "winograd":
         finite, u = winograd.kernel_info(kernel)   # (remembered per kernel array)
         if not (finite and np.isfinite(np.add.reduce(x, axis=None))):
@@ -241,6 +177,47 @@ def _conv_nd(x: np.ndarray, kernel: np.ndarray, strides: Sequence[int],
         return _conv_gather_taps(pad_spatial(x, pads), kernel, strides, dilation, out, groups,
                                  pads)
     return _CONV_KERNELS[kind](pad_spatial(x, pads), kernel, strides, dilation, out, groups)
+
+
+def _decide(shape: tuple[int, ...], dtype: Any, contiguous: bool,
+            kernel_shape: tuple[int, ...], kernel_dtype: Any, strides: Sequence[int],
+            dilation: Sequence[int], pads: Sequence[tuple[int, int]], groups: int,
+            ) -> tuple[str, Any]:
+    """What :func:`conv_nd` works out from the shapes alone (what its ``memo`` keeps):
+    ('matmul', (input rows shape, kernel shape, output shape)) for the plain 1x1 case,
+    ('empty', (output shape, dtype)) when the window is larger than the padded input,
+    ('im2col_one', an :class:`im2col.Plan`), or (a kernel of :func:`conv_kernel`,
+    (padded shape, output size))."""
+    ksize = kernel_shape[:-2]
+    if groups == 1 and math.prod(shape) and contiguous and _plain_pointwise(
+            ksize, strides, pads, math.prod(shape[:-1])):
+        return "matmul", ((-1, shape[-1]), kernel_shape[-2:],
+                          shape[:-1] + kernel_shape[-1:])
+    sizes = tuple(n + b + a for n, (b, a) in zip(shape[1:-1], pads))
+    out = tuple((n - dilated(k, d)) // s + 1
+                for n, k, s, d in zip(sizes, ksize, strides, dilation))
+    result_dtype = np.result_type(dtype, kernel_dtype)
+    if any(o <= 0 for o in out):
+        return "empty", ((shape[0],) + tuple(max(o, 0) for o in out) + kernel_shape[-1:],
+                         result_dtype)
+    padded = (shape[0],) + sizes + (shape[-1],)
+    kind = conv_kernel(padded, kernel_shape, strides, out, groups, dilation, result_dtype)
+    if kind == "im2col_one":
+        return kind, im2col.Plan(shape, pads, kernel_shape, strides, dilation, out,
+                                 result_dtype, np.dtype(dtype))
+    return kind, (padded, out)
+
+
+def im2col_buffer_bytes(shape: Sequence[int], kernel_shape: Sequence[int],
+                        strides: Sequence[int], dilation: Sequence[int], padding: str,
+                        groups: int, dtype: Any) -> int:
+    """Bytes of the window buffer :func:`conv_nd` makes for a C-contiguous channels-last
+    input of ``shape`` when it runs the convolution as :mod:`.im2col`'s one GEMM per block,
+    else 0 (for a layer's activation budget)."""
+    pads = conv_paddings(shape[1:-1], kernel_shape[:-2], strides, dilation, padding)
+    kind, plan = _decide(tuple(shape), dtype, True, tuple(kernel_shape), dtype, strides,
+                         dilation, pads, groups)
+    return plan.col_bytes() if kind == "im2col_one" else 0
 
 
 def _plain_pointwise(ksize: Sequence[int], strides: Sequence[int],

@@ -37,10 +37,10 @@ class Rescaling(Layer):
         x = inputs.astype(dt, copy=False)
         y = np.multiply(x, np.asarray(self.scale, dt))
         offset = np.asarray(self.offset, dt)
-        if y.dtype == dt and np.broadcast_shapes(y.shape, offset.shape) == y.shape:
-            y += offset           # into the product's own buffer: the same sum, no copy
-            return y
-        return (y + offset).astype(dt)
+        if np.broadcast_shapes(y.shape, offset.shape) != y.shape:
+            return y + offset     # an offset that broadcasts the output bigger
+        y += offset               # into the product's own buffer: the same sum, no copy
+        return y
 
     def compute_output_shape(self, input_shape):
         """The input shape broadcast with the shapes of ``scale`` and ``offset`` (nested
